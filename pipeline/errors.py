@@ -1,0 +1,34 @@
+"""The exceptions the pipeline raises. Only `cli/` turns them into messages and exit codes.
+
+Every message is one line that says what was expected and what came, so the CLI can print it as it is.
+"""
+
+from __future__ import annotations
+
+
+class StylizeError(Exception):
+    """Base of every error the pipeline raises on purpose (never a bug)."""
+
+
+class UsageError(StylizeError):
+    """The request itself is wrong (bad option value, output equal to input...): exit code 2."""
+
+
+class InputError(StylizeError):
+    """An input file is missing, unreadable or not what it claims to be."""
+
+
+class OutputError(StylizeError):
+    """The output cannot be written (folder missing, not writable, ffmpeg failed...)."""
+
+
+class DeviceError(StylizeError):
+    """The requested compute device is not available."""
+
+
+class WeightsError(StylizeError):
+    """The VGG19 weights cannot be loaded (missing, wrong shape, pickled code, no network...)."""
+
+
+class Interrupted(StylizeError):
+    """The run was stopped by SIGINT/SIGTERM after keeping what was done: exit code 130."""

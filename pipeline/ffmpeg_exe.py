@@ -1,0 +1,117 @@
+"""Finding the ffmpeg binary, running it, and turning its stderr into a one-line reason.
+
+imageio-ffmpeg bundles ffmpeg but not ffprobe, so probing parses `ffmpeg -i` output (see probe.py).
+Every child runs in its own session: a terminal's Ctrl-C reaches only Python, which decides how to stop ffmpeg
+(finish the file or kill it) instead of ffmpeg dying half-way through writing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import IO
+
+from .errors import StylizeError
+
+ENV_VAR = "STYLIZE_VIDEO_FFMPEG"
+
+# ffmpeg run with `-loglevel level+...` prefixes each line with its level, e.g. "[mp4 @ 0x55..] [error] ...".
+_LEVEL = re.compile(r"\[(panic|fatal|error|warning|info|verbose|debug|trace)\] ")
+_CONTEXT = re.compile(r"^(\[[^\]]*\] )+")
+# Lines ffmpeg adds after the real cause; they never say why.
+_NOISE = ("Conversion failed", "Nothing was written into output file", "Exiting normally")
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary: $STYLIZE_VIDEO_FFMPEG, else imageio-ffmpeg's bundled one, else `ffmpeg` on PATH."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        if os.path.isfile(override) and os.access(override, os.X_OK):
+            return override
+        raise StylizeError(f"{ENV_VAR}='{override}' is not an executable file: point it at ffmpeg or unset it")
+    try:
+        import imageio_ffmpeg
+
+        bundled = imageio_ffmpeg.get_ffmpeg_exe()
+        if bundled and os.path.isfile(bundled):
+            return bundled
+    except (ImportError, RuntimeError, OSError):
+        pass  # imageio-ffmpeg without a binary for this platform: try the system one
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    raise StylizeError(f"ffmpeg not found: install imageio-ffmpeg or ffmpeg, or set {ENV_VAR} to an ffmpeg binary")
+
+
+def input_url(path: str | os.PathLike) -> str:
+    """ffmpeg URL of a local file: `file:` + absolute path, so names like `-x.mp4` or `a:b.mp4` stay plain files."""
+    return "file:" + os.path.abspath(path)
+
+
+def clean_line(line: str) -> str:
+    """Drop ffmpeg's "[context @ 0x..]" and "[error]" prefixes from one stderr line."""
+    return _LEVEL.sub("", _CONTEXT.sub("", line.strip()), count=1).strip()
+
+
+def ffmpeg_reason(lines: Iterable[str]) -> str:
+    """ffmpeg's own one-line reason for a failure, from its stderr lines (oldest first).
+
+    With level-prefixed output the first error/fatal line is the cause (later ones cascade from it); otherwise the
+    last line that is not a generic epilogue.
+    """
+    lines = [line for line in lines if line.strip()]
+    for line in lines:
+        level = _LEVEL.search(line)
+        if level and level.group(1) in ("panic", "fatal", "error") and not clean_line(line).startswith(_NOISE):
+            return clean_line(line)
+    for line in reversed(lines):
+        if not clean_line(line).startswith(_NOISE):
+            return clean_line(line)
+    return "no message from ffmpeg"
+
+
+class StderrDrain:
+    """Reads a child's stderr on a daemon thread into a bounded deque, so ffmpeg never blocks on a full pipe.
+
+    Keeps the last `keep` lines and, separately, the first error-level lines (the cause), however long the output.
+    """
+
+    def __init__(self, stream: IO[bytes], keep: int = 200) -> None:
+        self.tail: deque[str] = deque(maxlen=keep)
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, args=(stream,), name="ffmpeg-stderr", daemon=True)
+        self._thread.start()
+
+    def _run(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip()
+                self.tail.append(line)
+                level = _LEVEL.search(line)
+                if level and level.group(1) in ("panic", "fatal", "error") and len(self.errors) < 8:
+                    self.errors.append(line)
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait until the stream is closed (the process ended), at most `timeout` seconds."""
+        self._thread.join(timeout)
+
+    def reason(self) -> str:
+        """ffmpeg's one-line reason (see ffmpeg_reason)."""
+        return ffmpeg_reason([*self.errors, *self.tail])
+
+
+def run_ffmpeg(args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run an ffmpeg argv to completion (stdin closed, stdout and stderr captured); never raises on exit status."""
+    return subprocess.run(
+        args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, start_new_session=True, check=False
+    )
+
+
+def stderr_lines(completed: subprocess.CompletedProcess[bytes]) -> list[str]:
+    """The captured stderr of run_ffmpeg as text lines."""
+    return completed.stderr.decode("utf-8", "replace").splitlines()

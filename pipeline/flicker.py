@@ -1,0 +1,128 @@
+"""Flicker measurement: the warping error of Lai et al., "Learning Blind Video Temporal Consistency" (ECCV 2018).
+
+For consecutive frames t, t+1 the flow is estimated on the reference (input) video, stylized frame t+1 is warped back
+onto frame t, and the squared difference to stylized frame t (values in [0, 1], averaged over the three channels, as
+the authors' evaluation script divides by the sum of a 3-channel mask) is averaged over the pixels the
+forward-backward check marks visible in both frames, then over frame pairs. Lower is steadier; the reference
+video's own error is the floor that motion estimation allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from os import PathLike
+
+import cv2
+import numpy as np
+import torch
+
+from pipeline.errors import InputError
+from pipeline.frames import bgr_to_tensor
+from pipeline.temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, warp
+
+FRAME_COUNT_SLACK = 3  # containers often disagree by a frame or two (edit lists, a dropped last frame)
+
+
+def _fit(bgr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Resize an HxWx3 frame to `shape`'s height and width (area when shrinking, bilinear when enlarging)."""
+    h, w = shape[:2]
+    if bgr.shape[:2] == (h, w):
+        return bgr
+    shrink = bgr.shape[0] * bgr.shape[1] > h * w
+    return cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _pair_error(prev: torch.Tensor, next_: torch.Tensor, flow: np.ndarray, mask: torch.Tensor) -> float:
+    """Masked mean of (prev - next_ warped onto prev)^2 over pixels and channels; prev, next_ 1x3xHxW in [0, 1]."""
+    per_pixel = ((warp(next_, flow) - prev) ** 2).mean(dim=1, keepdim=True)
+    return float((mask * per_pixel).sum() / mask.sum())
+
+
+def _warping_errors(pairs: Iterable[tuple[np.ndarray, np.ndarray]], skip_cuts: bool) -> tuple[float, float]:
+    """(stylized, reference) warping errors of a stream of (stylized, reference) BGR frames, one flow pass.
+
+    Keeps only the previous frames, so memory does not grow with the length of the video.
+    """
+    totals = np.zeros(2)
+    count = 0
+    prev = None
+    for stylized, reference in pairs:
+        current = (reference, bgr_to_tensor(_fit(stylized, reference.shape)), bgr_to_tensor(reference))
+        if prev is not None and not (skip_cuts and scene_cut(prev[0], reference)):
+            flow = estimate_flow(prev[0], reference)  # frame t -> t+1, on the grid of frame t
+            mask = consistency_mask(flow, estimate_flow(reference, prev[0]))
+            if mask.any():  # Lai et al. would add 0 for a pair with nothing visible; skipping it biases less
+                mask_t = mask_to_tensor(mask, "cpu")
+                totals += [_pair_error(prev[i], current[i], flow, mask_t) for i in (1, 2)]
+                count += 1
+        prev = current
+    if count == 0:
+        raise ValueError("the warping error needs two consecutive frames of one shot with matching content, got none")
+    return float(totals[0] / count), float(totals[1] / count)
+
+
+def warping_error(
+    stylized: Iterable[np.ndarray], reference: Iterable[np.ndarray], skip_cuts: bool = True
+) -> float:
+    """Warping error (Lai et al. 2018) of `stylized` against the motion of `reference`; HxWx3 BGR uint8 frames.
+
+    Flow and visibility come from `reference`; stylized frames of another size are resized to the reference size.
+    Stops at the shorter sequence. With skip_cuts, pairs across a scene cut of the reference are left out (Lai et
+    al.'s test videos have no cuts; across one, the flow means nothing). Mean squared error in [0, 1] units.
+    Raises ValueError if no pair of frames can be compared.
+    """
+    return _warping_errors(zip(stylized, reference), skip_cuts)[0]
+
+
+def _open(path: str | PathLike, stack: ExitStack) -> cv2.VideoCapture:
+    """An opened capture of `path`, released when `stack` closes."""
+    capture = cv2.VideoCapture(str(path))
+    stack.callback(capture.release)
+    if not capture.isOpened():
+        raise InputError(f"video '{path}' could not be opened (missing, or not a video OpenCV can decode?)")
+    return capture
+
+
+def _frames(capture: cv2.VideoCapture, limit: int | None) -> Iterator[np.ndarray]:
+    """Decoded BGR frames of `capture`, at most `limit` of them (all if None)."""
+    read = 0
+    while limit is None or read < limit:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        read += 1
+        yield frame
+
+
+def _frame_limit(
+    stylized: cv2.VideoCapture, reference: cv2.VideoCapture, names: tuple, max_frames: int | None
+) -> int | None:
+    """Number of frames to compare: the smaller frame count (and max_frames), or None if a count is unknown."""
+    counts = [int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) for capture in (stylized, reference)]
+    if min(counts) > 0 and abs(counts[0] - counts[1]) > FRAME_COUNT_SLACK:
+        raise InputError(
+            f"stylized video '{names[0]}' has {counts[0]} frames but reference '{names[1]}' has {counts[1]} "
+            f"(expected equal counts, give or take {FRAME_COUNT_SLACK})"
+        )
+    limits = [n for n in (min(counts) if min(counts) > 0 else None, max_frames) if n is not None]
+    return min(limits) if limits else None
+
+
+def measure_video(
+    stylized_path: str | PathLike, reference_path: str | PathLike, max_frames: int | None = None
+) -> tuple[float, float]:
+    """(warping error of the stylized video, warping error of the reference video itself), see `warping_error`.
+
+    The second number is the floor the flow estimation allows. Frame counts may differ by up to FRAME_COUNT_SLACK
+    (the shorter count is used, extra frames are ignored); raises InputError if a file cannot be opened, the counts
+    differ by more, or there is nothing to compare.
+    """
+    with ExitStack() as stack:
+        stylized, reference = (_open(path, stack) for path in (stylized_path, reference_path))
+        limit = _frame_limit(stylized, reference, (stylized_path, reference_path), max_frames)
+        pairs = zip(_frames(stylized, limit), _frames(reference, limit))
+        try:
+            return _warping_errors(pairs, skip_cuts=True)
+        except ValueError as error:
+            raise InputError(f"videos '{stylized_path}' and '{reference_path}': {error}") from error

@@ -1,0 +1,89 @@
+"""Still images: reading (with EXIF orientation and a decompression-bomb guard) and atomic writing."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError, OutputError
+from .frames import rgb_to_tensor, tensor_to_rgb
+from .paths import atomic_output, check_input
+
+# 64 megapixels: larger than any camera or painting scan a user stylizes, far below what would exhaust memory.
+MAX_PIXELS = 64_000_000
+IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open lazily (header only) and refuse bombs before any pixel is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InputError(f"{what} '{path}' could not be read (not an image?)") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise InputError(f"{what} '{path}' is too large to decode safely (over {MAX_PIXELS // 10**6} megapixels)") from None
+    if image.width * image.height > MAX_PIXELS:
+        image.close()
+        raise InputError(
+            f"{what} '{path}' is {image.width}x{image.height}, over the {MAX_PIXELS // 10**6} megapixel limit"
+        )
+    return image
+
+
+def is_still_image(path: str | os.PathLike) -> bool:
+    """True if the file's content (not its name) is a single-frame image; an animated GIF/WebP is not a still."""
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) == 1
+    except Exception:  # anything PIL cannot identify is simply not a still image
+        return False
+
+
+def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
+    """Read an image file as HxWx3 RGB uint8, upright per its EXIF orientation; transparency over white."""
+    p = check_input(path, what)
+    with _open(p, what) as image:
+        try:
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "P", "PA"):
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            return np.asarray(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError):
+            raise InputError(f"{what} '{path}' is damaged and could not be decoded") from None
+
+
+def load_image(path: str | os.PathLike, what: str = "image", device: torch.device | str = "cpu") -> torch.Tensor:
+    """Read an image file as a 1x3xHxW float32 RGB tensor in [0, 1] on `device`."""
+    return rgb_to_tensor(load_rgb(path, what), device)
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """PIL format name for an output path's suffix; OutputError for a suffix that is not an image format."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise OutputError(
+            f"output '{path}' should end in one of {', '.join(IMAGE_SUFFIXES)} for an image"
+        )
+    return IMAGE_SUFFIXES[suffix]
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
+    """Write a 1x3xHxW RGB [0, 1] tensor atomically: the file appears at `path` only when complete."""
+    fmt = image_format(path)
+    pixels = Image.fromarray(tensor_to_rgb(image))
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_output(path) as tmp:
+        try:
+            pixels.save(tmp, format=fmt, **options)
+        except OSError as exc:
+            raise OutputError(f"could not write '{path}': {exc.strerror or exc}") from None

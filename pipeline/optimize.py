@@ -1,0 +1,123 @@
+"""The per-image optimization loop: L-BFGS (default) or Adam over the pixels, reporting progress as events."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .config import OptimSettings
+from .errors import Interrupted, UsageError
+
+Objective = Callable[[torch.Tensor], torch.Tensor]  # 1x3xHxW image -> scalar loss tensor (same device)
+
+
+@dataclass(frozen=True)
+class IterationEvent:
+    """Progress of one optimization: `iteration` of `iterations` at scale `scale` (0-based) of `scales`,
+    `size` = (height, width) of that scale, `loss` the objective's value (a float read back every report)."""
+
+    scale: int
+    scales: int
+    size: tuple[int, int]
+    iteration: int
+    iterations: int
+    loss: float
+
+
+Callback = Callable[[object], None]
+
+
+class _LBFGS:
+    """torch's L-BFGS with a strong-Wolfe line search: the step length adapts to the loss scale, so no learning
+    rate has to be tuned per weight setting. It reads the loss on the host inside its line search (unavoidable
+    for a line search); our own code adds no sync but one per report."""
+
+    def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings) -> None:
+        self.image, self.objective = image, objective
+        self.opt = torch.optim.LBFGS(
+            [image], lr=1.0, max_iter=1, history_size=50, line_search_fn="strong_wolfe",
+            tolerance_grad=0.0, tolerance_change=0.0,
+        )
+
+    def _closure(self) -> torch.Tensor:
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.objective(self.image)
+        loss.backward()
+        return loss
+
+    def step(self) -> torch.Tensor:
+        return self.opt.step(self._closure).detach()
+
+
+class _Adam:
+    """Adam on the pixels; with CUDA and settings.amp the network runs under float16 autocast (gradient scaling
+    keeps small gradients alive). No host sync at all inside a step."""
+
+    def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings) -> None:
+        self.image, self.objective = image, objective
+        self.opt = torch.optim.Adam([image], lr=settings.lr)
+        self.amp = settings.amp and image.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def step(self) -> torch.Tensor:
+        self.opt.zero_grad(set_to_none=True)
+        with torch.autocast(self.image.device.type, dtype=torch.float16, enabled=self.amp):
+            loss = self.objective(self.image)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        with torch.no_grad():
+            self.image.clamp_(0.0, 1.0)  # Adam takes bounded steps, so projecting onto the box is safe
+        return loss.detach()
+
+
+OPTIMIZERS: dict[str, type] = {"lbfgs": _LBFGS, "adam": _Adam}
+
+
+def check_optimizer(name: str) -> None:
+    """Raise UsageError unless `name` is a key of OPTIMIZERS."""
+    if name not in OPTIMIZERS:
+        raise UsageError(f"optimizer '{name}' is not one of {', '.join(OPTIMIZERS)}")
+
+
+def optimize(
+    init: torch.Tensor,
+    objective: Objective,
+    settings: OptimSettings,
+    iterations: int,
+    *,
+    scale: tuple[int, int] = (0, 1),
+    on_event: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[torch.Tensor, float]:
+    """Minimize `objective` over the pixels, starting from `init` (1x3xHxW, [0, 1]; not modified).
+
+    Runs at most `iterations` iterations, stopping early on a plateau (see OptimSettings) and raising Interrupted
+    as soon as `stop` is set (checked between iterations). Returns (image clipped to [0, 1], last loss).
+    """
+    check_optimizer(settings.optimizer)
+    image = init.detach().clone().requires_grad_(True)
+    runner = OPTIMIZERS[settings.optimizer](image, objective, settings)
+    every = max(1, settings.report_every)
+    floor = math.ceil(settings.min_fraction * iterations)
+    last_loss, previous = math.inf, math.inf
+    for i in range(1, iterations + 1):
+        if stop is not None and stop.is_set():
+            raise Interrupted("stopped by request")
+        loss = runner.step()
+        if i % every and i != iterations:
+            continue
+        last_loss = float(loss)  # the one host sync per report
+        if not math.isfinite(last_loss):
+            raise FloatingPointError("the loss became NaN or infinite; lower the learning rate or the weights")
+        if on_event is not None:
+            size = (image.shape[2], image.shape[3])
+            on_event(IterationEvent(scale[0], scale[1], size, i, iterations, last_loss))
+        if i >= floor and previous - last_loss < settings.plateau_tolerance * abs(previous):
+            break
+        previous = last_loss
+    return image.detach().clamp(0.0, 1.0), last_loss

@@ -1,0 +1,78 @@
+"""Checks on input and output paths, and atomic writing: nothing the user had is overwritten half-way."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError, OutputError, UsageError
+
+
+def check_input(path: str | os.PathLike, what: str) -> Path:
+    """Return `path` as an absolute Path if it is a readable, non-empty regular file; else raise InputError.
+
+    `what` names the input in the message ("photo", "style image", "video").
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"{what} '{path}' does not exist")
+    if p.is_dir():
+        raise InputError(f"{what} '{path}' is a folder, expected a file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{what} '{path}' cannot be read (permission denied)")
+    if p.stat().st_size == 0:
+        raise InputError(f"{what} '{path}' is empty (0 bytes)")
+    return p.resolve()
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True if `a` and `b` name the same file: same spelling after resolving `./`, `..` and symlinks, or a hard link."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.resolve() == pb.resolve():
+        return True
+    try:
+        return os.path.samefile(pa, pb)
+    except OSError:
+        return False
+
+
+def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike]) -> Path:
+    """Validate the output path before any slow work; return it absolute.
+
+    Refuses an output that is one of the inputs (UsageError), a folder, or whose folder is missing or not
+    writable (OutputError). An existing output file is replaced only at the end, atomically.
+    """
+    out = Path(output).expanduser()
+    for inp in inputs:
+        if same_file(out, inp):
+            raise UsageError(f"output '{output}' is the input '{inp}': choose another output path")
+    if out.is_dir():
+        raise OutputError(f"output '{output}' is a folder, expected a file name")
+    folder = out.resolve().parent
+    if not folder.is_dir():
+        raise OutputError(f"output folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder '{folder}' is not writable")
+    return out.resolve()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same folder, same suffix); rename it onto `path` on success.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and `path` is left untouched.
+    """
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,167 @@
+"""Reading a video file as a stream of upright BGR frames, with frame-accurate selection of a time range."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from .errors import InputError, UsageError
+from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
+from .frames import Frame
+from .probe import MediaInfo, probe
+
+# Starts later than this are reached by seeking (to SEEK_PREROLL_S before the start, then decoding forward);
+# earlier ones by decoding from the first frame, which is always exact and cheap over a few seconds.
+SEEK_MIN_S = 5.0
+SEEK_PREROLL_S = 2.0
+# Ask OpenCV to apply the display rotation itself; the reader checks the result and rotates if it did not.
+AUTO_ORIENT = True
+
+_ROTATE_CLOCKWISE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+class VideoReader:
+    """Iterate the frames of `path` from `start` seconds, for `duration` seconds and/or at most `max_frames`.
+
+    Yields Frame(index from 0 in the selection, time in seconds from `start`, pixels HxWx3 BGR uint8 upright, of
+    size info.width x info.height). A frame belongs to the selection if its timestamp t has
+    start <= t < start + duration (to a quarter of a frame). A file that ends early (truncated) stops at its last
+    decodable frame without an exception; afterwards `frames_read` and `truncated` tell what happened.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, start: float = 0.0, duration: float | None = None, max_frames: int | None = None
+    ) -> None:
+        if start < 0 or (duration is not None and duration <= 0) or (max_frames is not None and max_frames < 0):
+            got = f"start={start}, duration={duration}, max_frames={max_frames}"
+            raise UsageError(f"video selection: expected start >= 0, duration > 0 and max_frames >= 0, got {got}")
+        self.info: MediaInfo = probe(path)
+        self.start = float(start)
+        self.duration = duration
+        self.max_frames = max_frames
+        self.frames_read = 0
+        self.truncated = False
+        self.first_time: float | None = None  # source timestamp (s) of the first selected frame, e.g. to cut audio
+        self._capture: cv2.VideoCapture | None = None
+        self._auto_oriented = False
+        self._tolerance = 0.25 / float(self.info.fps)
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the decoder (safe to call twice)."""
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    @property
+    def expected_frames(self) -> int | None:
+        """The probe's estimate of the frames in the selection (None if the file's count is unknown)."""
+        if self.info.frame_count is None:
+            return None
+        fps = self.info.fps
+        counts = [self.info.frame_count - math.ceil(self.start * fps - 0.25)]
+        if self.duration is not None:
+            counts.append(math.ceil(self.duration * fps - 0.25))
+        if self.max_frames is not None:
+            counts.append(self.max_frames)
+        return max(0, min(counts))
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.close()
+        self.frames_read, self.truncated, self.first_time = 0, False, None
+        try:
+            yield from self._selected(self._decoded())
+        finally:
+            self.close()
+
+    def _selected(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[Frame]:
+        end = math.inf if self.duration is None else self.start + self.duration - self._tolerance
+        limit = math.inf if self.max_frames is None else self.max_frames
+        for time, pixels in decoded:
+            if self.frames_read >= limit or time >= end:
+                return
+            if time < self.start - self._tolerance:
+                continue
+            if self.first_time is None:
+                self.first_time = time
+            yield Frame(self.frames_read, max(0.0, time - self.start), self._upright(pixels))
+            self.frames_read += 1
+        # The file ran out before the selection did.
+        expected = self.expected_frames
+        self.truncated = expected is not None and self.frames_read < expected and self.frames_read < limit
+
+    def _decoded(self) -> Iterator[tuple[float, np.ndarray]]:
+        """(timestamp s, BGR frame) from the first frame at or before `start`, to the end of the file."""
+        self._capture = self._open()
+        previous = None
+        if self.start >= SEEK_MIN_S:
+            self._capture.set(cv2.CAP_PROP_POS_MSEC, (self.start - SEEK_PREROLL_S) * 1000.0)
+            first = self._read(previous=None)
+            if first is None or first[0] > self.start - self._tolerance:
+                # The seek overshot the start (or failed): decode from the beginning instead, which is exact.
+                self._capture.release()
+                self._capture = self._open()
+            else:
+                yield first
+                previous = first[0]
+        while (item := self._read(previous)) is not None:
+            previous = item[0]
+            yield item
+
+    def _read(self, previous: float | None) -> tuple[float, np.ndarray] | None:
+        assert self._capture is not None
+        ok, pixels = self._capture.read()
+        if not ok or pixels is None:
+            return None
+        time = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if previous is not None and time <= previous:
+            time = previous + 1.0 / float(self.info.fps)  # no usable timestamps: assume a constant rate
+        return time, pixels
+
+    def _open(self) -> cv2.VideoCapture:
+        # OpenCV's FFmpeg backend refuses CAP_PROP_ORIENTATION_AUTO as an open() parameter: set it after opening.
+        capture = cv2.VideoCapture(str(self.info.path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture.release()
+            raise InputError(f"video '{self.info.path}' could not be opened for decoding by OpenCV")
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1 if AUTO_ORIENT else 0)  # the default differs between versions
+        self._auto_oriented = bool(capture.get(cv2.CAP_PROP_ORIENTATION_AUTO))
+        return capture
+
+    def _upright(self, pixels: np.ndarray) -> np.ndarray:
+        """Turn a decoded frame upright unless OpenCV already did; check it has the probed display size."""
+        info, (h, w) = self.info, pixels.shape[:2]
+        if info.rotation in (90, 270) and (w, h) == (info.height, info.width):
+            pixels = cv2.rotate(pixels, _ROTATE_CLOCKWISE[info.rotation])
+        elif info.rotation == 180 and not self._auto_oriented:
+            pixels = cv2.rotate(pixels, cv2.ROTATE_180)  # same shape either way: trust OpenCV's own flag
+        if pixels.shape[:2] != (info.height, info.width) or pixels.ndim != 3 or pixels.dtype != np.uint8:
+            raise InputError(
+                f"video '{info.path}': decoded frame {pixels.shape} differs from the probed "
+                f"{info.height}x{info.width}x3 uint8 (size change mid-stream?)"
+            )
+        return np.ascontiguousarray(pixels)
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Exact number of decodable frames of the first video stream (decodes it all with ffmpeg, no conversion)."""
+    info = probe(path)
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file"]
+    # 0:V skips cover pictures; passthrough: count what the decoder gives, no duplication or dropping.
+    args += ["-i", input_url(info.path), "-map", "0:V:0", "-fps_mode", "passthrough"]
+    args += ["-f", "null", "-progress", "pipe:1", "-"]
+    completed = run_ffmpeg(args)
+    frames = [line for line in completed.stdout.decode("ascii", "replace").splitlines() if line.startswith("frame=")]
+    if completed.returncode != 0 or not frames:
+        reason = ffmpeg_reason(stderr_lines(completed))
+        raise InputError(f"video '{path}': ffmpeg could not decode it to count frames ({reason})")
+    return int(frames[-1].split("=", 1)[1])

@@ -1,0 +1,187 @@
+"""The stylizer: VGG19 and style targets held once, one image (or video frame) optimized at a time,
+coarse to fine."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from . import color
+from .config import StyleSettings
+from .errors import UsageError
+from .losses import content_loss, gram, style_loss, total_variation
+from .optimize import Callback, optimize
+from .vgg import VGGFeatures, load_weights
+
+ExtraLoss = Callable[[torch.Tensor], torch.Tensor]  # image at the final scale -> scalar (e.g. temporal loss)
+
+
+@dataclass(frozen=True)
+class ScaleDone:
+    """One scale of the coarse-to-fine schedule finished after `iterations_run` iterations."""
+
+    scale: int
+    scales: int
+    iterations_run: int
+    iterations: int
+    loss: float
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a 1x3xHxW image to (height, width); antialiased when shrinking so no aliasing reaches the Grams."""
+    if tuple(image.shape[2:]) == tuple(size):
+        return image
+    shrinking = size[0] < image.shape[2] or size[1] < image.shape[3]
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def fit_long_side(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(height, width) scaled so that the longer side is `long_side` px, keeping the aspect (each side >= 1)."""
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def scale_schedule(height: int, width: int, max_scales: int, min_side: int) -> list[tuple[int, int]]:
+    """Sizes from coarse to fine ending at (height, width); each coarser one halves the long side while it stays
+    >= min_side. Coarse scales set the large strokes cheaply; the fine one adds detail (as in crowsonkb's
+    style-transfer-pytorch)."""
+    sizes = [(height, width)]
+    long_side = max(height, width)
+    while len(sizes) < max_scales and long_side // 2 >= min_side:
+        long_side //= 2
+        sizes.insert(0, fit_long_side(height, width, long_side))
+    return sizes
+
+
+class Stylizer:
+    """Holds the frozen VGG19 and the style targets; `stylize` paints one image.
+
+    styles: list of (1x3xHxW RGB [0, 1] image, blend weight > 0); the blended target is the weighted mean of
+    the styles' Gram matrices (as neural-style's -style_blend_weights).
+    """
+
+    def __init__(self, styles: list[tuple[torch.Tensor, float]], settings: StyleSettings, device: torch.device) -> None:
+        if not styles or any(w <= 0 for _, w in styles):
+            raise UsageError("give at least one style, with blend weights > 0")
+        loss = settings.loss
+        if len(loss.style_layer_weights) != len(loss.style_layers):
+            raise UsageError(
+                f"{len(loss.style_layer_weights)} style layer weights given for {len(loss.style_layers)} style layers"
+            )
+        self.settings, self.device = settings, device
+        total = sum(w for _, w in styles)
+        self.styles = [(image.to(device), w / total) for image, w in styles]
+        layers = tuple(dict.fromkeys(loss.style_layers + loss.content_layers))
+        self.vgg = VGGFeatures(load_weights(settings.weights), layers, settings.pooling).to(device)
+        lw = torch.tensor(loss.style_layer_weights, dtype=torch.float32)
+        self.layer_weights = dict(zip(loss.style_layers, (lw / lw.sum()).tolist()))
+        self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
+        self._color_reference: torch.Tensor | None = None
+
+    def set_color_reference(self, content: torch.Tensor) -> None:
+        """With preserve_colors, match the styles' luminance to this content (once per still, or per scene)."""
+        if self.settings.preserve_colors:
+            self._color_reference = content.to(self.device)
+            self._targets.clear()
+
+    @torch.no_grad()
+    def style_targets(self, content_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """Blended Gram targets for a content of (height, width); computed once per size and cached."""
+        key = tuple(content_size)
+        if key not in self._targets:
+            long_side = max(1, round(max(content_size) * self.settings.style_scale))
+            blended: dict[str, torch.Tensor] = {}
+            for image, weight in self.styles:
+                style = resize(image, fit_long_side(image.shape[2], image.shape[3], long_side))
+                if self._color_reference is not None:
+                    style = color.match_luminance(style, self._color_reference)
+                feats = self.vgg(style)
+                for name in self.settings.loss.style_layers:
+                    g = gram(feats[name]) * weight
+                    blended[name] = blended[name] + g if name in blended else g
+            self._targets[key] = blended
+        return self._targets[key]
+
+    def objective(self, content: torch.Tensor, extra: ExtraLoss | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The loss over a 1x3xHxW image for this content (content features encoded once, here)."""
+        loss = self.settings.loss
+        targets = self.style_targets((content.shape[2], content.shape[3]))
+        with torch.no_grad():
+            content_feats = {k: v.float() for k, v in self.vgg(content).items() if k in loss.content_layers}
+
+        def total(image: torch.Tensor) -> torch.Tensor:
+            feats = self.vgg(image)
+            c = sum(content_loss(feats[k], content_feats[k]) for k in loss.content_layers) / len(loss.content_layers)
+            s = sum(self.layer_weights[k] * style_loss(feats[k], targets[k]) for k in loss.style_layers)
+            value = loss.content_weight * c + loss.style_weight * s + loss.tv_weight * total_variation(image)
+            return value + extra(image) if extra is not None else value
+
+        return total
+
+    def initial_image(self, content: torch.Tensor) -> torch.Tensor:
+        """The starting image for --init content|noise|PATH, at the content's size (1x3xHxW, [0, 1])."""
+        init = self.settings.init
+        if init == "content":
+            return content
+        if init == "noise":
+            gen = torch.Generator().manual_seed(self.settings.seed)
+            return torch.rand(content.shape, generator=gen).to(content)
+        from .images import load_image  # a path; loaded (and checked) like any other image
+
+        return resize(load_image(init, "init image", self.device), (content.shape[2], content.shape[3]))
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        *,
+        init: torch.Tensor | None = None,
+        iterations: int | None = None,
+        coarse_to_fine: bool = True,
+        extra_loss: ExtraLoss | None = None,
+        on_event: Callback | None = None,
+        stop: threading.Event | None = None,
+    ) -> torch.Tensor:
+        """Paint `content` (1x3xHxW RGB [0, 1], at the final size) and return the result, same shape, in [0, 1].
+
+        init: starting image at the final size (default: per settings.init). iterations: per scale (default:
+        settings). extra_loss applies at the final scale only (e.g. a temporal term, defined on the full frame).
+        """
+        optim = self.settings.optim
+        iterations = optim.iterations if iterations is None else iterations
+        torch.manual_seed(self.settings.seed)
+        content = content.to(self.device)
+        if self.settings.preserve_colors:
+            if self._color_reference is None:
+                self.set_color_reference(content)
+            source = color.luminance(content)
+        else:
+            source = content
+        start = (self.initial_image(source) if init is None else init.to(self.device))
+        if self.settings.preserve_colors:
+            start = color.luminance(start)
+        h, w = content.shape[2], content.shape[3]
+        sizes = scale_schedule(h, w, optim.max_scales if coarse_to_fine else 1, optim.min_scale_side)
+        image = resize(start, sizes[0])
+        for k, size in enumerate(sizes):
+            image = resize(image, size)
+            last = k == len(sizes) - 1
+            objective = self.objective(resize(source, size), extra_loss if last else None)
+            seen = []
+
+            def relay(event: object) -> None:
+                seen.append(event)
+                if on_event is not None:
+                    on_event(event)
+
+            image, loss = optimize(image, objective, optim, iterations, scale=(k, len(sizes)), on_event=relay, stop=stop)
+            ran = seen[-1].iteration if seen else 0
+            if on_event is not None:
+                on_event(ScaleDone(k, len(sizes), ran, iterations, loss))
+        if self.settings.preserve_colors:
+            image = color.keep_colors(image, content)
+        return image

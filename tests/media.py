@@ -1,0 +1,143 @@
+"""Test helpers: generate tiny clips with the bundled ffmpeg and measure files independently of pipeline.probe."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+_ENCODERS = {"mp3": "libmp3lame", "opus": "libopus", "vorbis": "libvorbis"}
+_SAMPLE_RATES = {"pcm_alaw": 8000, "pcm_mulaw": 8000, "mp3": 44100}
+
+
+def ffmpeg(*args: str, stdout: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[bytes]:
+    """Run the bundled ffmpeg; fail the test with its stderr if it fails."""
+    argv = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *args]
+    done = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"ffmpeg {' '.join(args)} failed: {done.stderr.decode(errors='replace')}")
+    return done
+
+
+def make_clip(
+    path: Path,
+    width: int = 64,
+    height: int = 48,
+    frames: int = 10,
+    fps: str = "25",
+    audio: Sequence[str] = ("aac",),
+    audio_seconds: float | None = None,
+    display_rotation: int | None = None,
+    sar: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> Path:
+    """Write a testsrc2 clip (H.264 yuv420p, moov first) with one sine audio stream per codec in `audio`.
+
+    Audio lasts `audio_seconds` (default: as long as the video); stream i has frequency 440*(i+1) Hz.
+    display_rotation is ffmpeg's counter-clockwise angle, set by remuxing (encoding would apply it to the pixels).
+    """
+    rate = Fraction(fps)
+    seconds = audio_seconds if audio_seconds is not None else float(frames / rate)
+    # trim ends the video stream itself (-frames:v would end the whole file, cutting longer audio).
+    video_filter = f"testsrc2=size={width}x{height}:rate={fps},trim=end_frame={frames}"
+    video_filter += f",setsar={sar}" if sar else ""
+    args = ["-f", "lavfi", "-i", video_filter]
+    for i, codec in enumerate(audio):
+        sample_rate = _SAMPLE_RATES.get(codec, 48000)
+        args += ["-f", "lavfi", "-i", f"sine=frequency={440 * (i + 1)}:sample_rate={sample_rate}:duration={seconds}"]
+    args += ["-map", "0:v"] + [arg for i in range(len(audio)) for arg in ("-map", f"{i + 1}:a")]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10"]
+    for i, codec in enumerate(audio):
+        args += [f"-c:a:{i}", _ENCODERS.get(codec, codec)]
+    if path.suffix in (".mp4", ".mov", ".m4v"):
+        args += ["-movflags", "+faststart"]
+    target = path if display_rotation is None else path.with_name(f"unrotated-{path.name}")
+    ffmpeg(*args, *extra_args, "-y", f"file:{target.absolute()}")
+    if display_rotation is not None:
+        remux = ["-display_rotation", str(display_rotation), "-i", f"file:{target.absolute()}", "-map", "0"]
+        ffmpeg(*remux, "-c", "copy", "-movflags", "+faststart", "-y", f"file:{path.absolute()}")
+    return path
+
+
+def truncate(source: Path, target: Path, keep: float) -> Path:
+    """Copy the first `keep` fraction (0..1) of `source`'s bytes: a file cut off mid-download (index intact)."""
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One line of ffmpeg's framemd5: times in units of `timebase` seconds, size in bytes."""
+
+    dts: int
+    pts: int
+    duration: int
+    size: int
+    md5: str
+
+
+def framemd5(path: Path, stream_spec: str, copy: bool = True) -> tuple[Fraction, list[Packet]]:
+    """(timebase, packets) of one stream: per packet with copy=True, per decoded frame otherwise."""
+    codec = ["-c", "copy"] if copy else []
+    args = ["-i", f"file:{path.absolute()}", "-map", f"0:{stream_spec}", *codec, "-f", "framemd5", "-"]
+    out = ffmpeg(*args, stdout=subprocess.PIPE).stdout.decode()
+    timebase, packets = Fraction(1), []
+    for line in out.splitlines():
+        if line.startswith("#tb 0:"):
+            timebase = Fraction(line.split(":", 1)[1].strip())
+        elif line and not line.startswith("#"):
+            # Lines may end with side data ("S=1, 10, <md5>"): the first six fields are the packet's.
+            _, dts, pts, duration, size, md5 = (part.strip() for part in line.split(",")[:6])
+            packets.append(Packet(int(dts), int(pts), int(duration), int(size), md5))
+    return timebase, packets
+
+
+def ffmpeg_packets(path: Path, stream_spec: str) -> list[str]:
+    """Per-packet md5s of a stream, copied without decoding: equal lists mean bit-identical streams."""
+    return [packet.md5 for packet in framemd5(path, stream_spec)[1]]
+
+
+def decoded_count(path: Path, stream_spec: str = "v:0") -> int:
+    """Frames (or audio frames) the decoder really produces."""
+    return len(framemd5(path, stream_spec, copy=False)[1])
+
+
+def decoded_seconds(path: Path, stream_spec: str) -> float:
+    """Duration of a decoded stream: sum of its frames' durations."""
+    timebase, frames = framemd5(path, stream_spec, copy=False)
+    return float(sum(frame.duration for frame in frames) * timebase)
+
+
+def header(path: Path) -> str:
+    """The stream summary `ffmpeg -i` prints (its own text, not pipeline.probe's reading of it)."""
+    argv = [FFMPEG, "-hide_banner", "-nostdin", "-i", f"file:{path.absolute()}"]
+    return subprocess.run(argv, capture_output=True, check=False).stderr.decode(errors="replace")
+
+
+def decode_bgr(path: Path, width: int, height: int) -> np.ndarray:
+    """All frames as NxHxWx3 BGR uint8, decoded by ffmpeg (its colour conversion follows the stream's tags)."""
+    args = ["-i", f"file:{path.absolute()}", "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
+    out = ffmpeg(*args, stdout=subprocess.PIPE).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, height, width, 3)
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """Names of an MP4/MOV file's top-level boxes in file order ("ftyp", "moov", "mdat"...)."""
+    data, names, offset = path.read_bytes(), [], 0
+    while offset + 8 <= len(data):
+        size, name = struct.unpack(">I4s", data[offset : offset + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[offset + 8 : offset + 16])[0]
+        elif size == 0:
+            size = len(data) - offset
+        names.append(name.decode("latin-1"))
+        offset += max(size, 8)
+    return names

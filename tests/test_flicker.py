@@ -1,0 +1,142 @@
+"""Tests of pipeline.flicker: the warping error of Lai et al. (2018) on generated and real clips."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.flicker import measure_video, warping_error
+
+BIKES = Path("/work/shared/data/video/bikes.mp4")
+
+
+def texture(size: int, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).random((size, size, 3)).astype(np.float32)
+    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 1.5), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def panning_clip(count: int = 6, size: int = 64) -> list[np.ndarray]:
+    """A textured scene panning 1 px right and down per frame."""
+    scene = texture(size + 2 * count)
+    return [np.ascontiguousarray(scene[count - i : count - i + size, count - i : count - i + size])
+            for i in range(count)]
+
+
+def flickered(frames: list[np.ndarray], amplitude: float, seed: int = 1) -> list[np.ndarray]:
+    """Frames with a random brightness offset in [-amplitude, amplitude] and noise of sd amplitude/2 ([0, 1] units)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in frames:
+        offset = rng.uniform(-amplitude, amplitude)
+        noise = rng.normal(0, amplitude / 2, frame.shape)
+        out.append((np.clip(frame / 255.0 + offset + noise, 0, 1) * 255).round().astype(np.uint8))
+    return out
+
+
+def write_clip(path: Path, frames: list[np.ndarray]) -> Path:
+    """A lossless (FFV1) clip of the frames."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 25, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_static_clip_has_no_warping_error():
+    frame = texture(48)
+    assert warping_error([frame] * 5, [frame] * 5) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_brightness_steps_give_mean_squared_step():
+    # Static reference, so every pixel is visible and unmoved: the error is the mean of (c_t+1 - c_t)^2.
+    reference = [texture(32)] * 4
+    levels = [0.5, 0.6, 0.4, 0.45]
+    stylized = [np.full((32, 32, 3), round(255 * c), np.uint8) for c in levels]
+    expected = np.mean([(round(255 * b) - round(255 * a)) ** 2 / 255**2 for a, b in zip(levels, levels[1:])])
+    assert warping_error(stylized, reference) == pytest.approx(expected, rel=1e-4)
+
+
+def test_error_rises_monotonically_with_flicker():
+    reference = panning_clip()
+    errors = [warping_error(flickered(reference, a), reference) for a in (0.0, 0.01, 0.03, 0.1, 0.2)]
+    assert errors[0] < 1e-3  # the floor: flow and bilinear resampling on a 1 px/frame pan
+    assert all(a < b for a, b in zip(errors, errors[1:])), errors
+
+
+def test_stylized_of_another_size_is_resized_to_the_reference():
+    reference = panning_clip()
+    stylized = flickered(reference, 0.05)
+    doubled = [cv2.resize(f, (128, 128), interpolation=cv2.INTER_NEAREST) for f in stylized]
+    assert warping_error(doubled, reference) == pytest.approx(warping_error(stylized, reference), rel=1e-6)
+
+
+def test_streaming_keeps_only_the_previous_frame():
+    refs: list[weakref.ref] = []
+
+    def frames():
+        for i in range(8):
+            gc.collect()
+            alive = [j for j, ref in enumerate(refs) if ref() is not None]
+            assert alive == [] or min(alive) >= i - 2, f"frames {alive} still held when reading frame {i}"
+            frame = np.ascontiguousarray(texture(40, seed=i % 2))
+            refs.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+    warping_error((texture(40) for _ in range(8)), frames(), skip_cuts=False)
+
+
+def test_pairs_across_a_cut_are_skipped():
+    first, second = panning_clip(4), [texture(64, seed=9)] * 4
+    splice = first + second
+    assert warping_error(splice, splice) == pytest.approx(0.0, abs=1e-3)
+    assert warping_error(splice, splice, skip_cuts=False) > warping_error(splice, splice)
+    with pytest.raises(ValueError, match="two consecutive frames"):
+        warping_error([first[0]], [first[0]])
+
+
+def test_real_footage_flicker_exceeds_its_floor():
+    capture = cv2.VideoCapture(str(BIKES))
+    reference = [cv2.resize(capture.read()[1], (160, 68), interpolation=cv2.INTER_AREA) for _ in range(12)]
+    capture.release()
+    floor = warping_error(reference, reference)
+    assert 0 < floor < 0.01
+    assert warping_error(flickered(reference, 0.05), reference) > 2 * floor
+
+
+def test_measure_video_gives_stylized_and_floor(tmp_path):
+    reference = panning_clip(8)
+    stylized = flickered(reference, 0.05)
+    ref_path = write_clip(tmp_path / "ref.avi", reference)
+    sty_path = write_clip(tmp_path / "sty.avi", stylized)
+    measured = measure_video(sty_path, ref_path)
+    assert measured == pytest.approx((warping_error(stylized, reference), warping_error(reference, reference)))
+    assert measure_video(sty_path, ref_path, max_frames=4) == pytest.approx(
+        (warping_error(stylized[:4], reference[:4]), warping_error(reference[:4], reference[:4]))
+    )
+    # A frame or two more in one file is tolerated: the shorter count is used.
+    longer = write_clip(tmp_path / "longer.avi", stylized + stylized[-1:])
+    assert measure_video(longer, ref_path) == pytest.approx(measured)
+
+
+def test_measure_video_input_errors(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", panning_clip(8))
+    short = write_clip(tmp_path / "short.avi", panning_clip(3))
+    with pytest.raises(InputError, match="has 3 frames but reference .* has 8"):
+        measure_video(short, clip)
+    with pytest.raises(InputError, match="could not be opened"):
+        measure_video(tmp_path / "missing.mp4", clip)
+    (tmp_path / "notes.txt").write_text("not a video")
+    with pytest.raises(InputError, match="could not be opened"):
+        measure_video(clip, tmp_path / "notes.txt")
+    single = write_clip(tmp_path / "single.avi", panning_clip(1))
+    with pytest.raises(InputError, match="two consecutive frames"):
+        measure_video(single, single)

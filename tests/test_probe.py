@@ -1,0 +1,205 @@
+"""pipeline.probe and pipeline.ffmpeg_exe on clips generated with the bundled ffmpeg."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+from media import FFMPEG, make_clip
+from pipeline.errors import InputError, StylizeError
+from pipeline.ffmpeg_exe import ffmpeg_exe, ffmpeg_reason
+from pipeline.probe import bit_depth, channel_count, probe, snap_rate
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("probe")
+
+
+# ---- ffmpeg_exe ----
+
+
+def test_ffmpeg_exe_prefers_the_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    link = tmp_path / "my-ffmpeg"
+    link.symlink_to(FFMPEG)
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(link))
+    assert ffmpeg_exe() == str(link)
+
+
+def test_ffmpeg_exe_rejects_a_bad_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(tmp_path / "missing"))
+    with pytest.raises(StylizeError, match="STYLIZE_VIDEO_FFMPEG=.* is not an executable file"):
+        ffmpeg_exe()
+
+
+def test_ffmpeg_exe_uses_the_bundled_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STYLIZE_VIDEO_FFMPEG", raising=False)
+    assert ffmpeg_exe() == imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def test_ffmpeg_exe_falls_back_to_path_then_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def no_binary() -> str:
+        raise RuntimeError("no ffmpeg for this platform")
+
+    monkeypatch.delenv("STYLIZE_VIDEO_FFMPEG", raising=False)
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_binary)
+    (tmp_path / "ffmpeg").symlink_to(FFMPEG)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert ffmpeg_exe() == str(tmp_path / "ffmpeg")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(StylizeError, match="ffmpeg not found") as error:
+        ffmpeg_exe()
+    assert "\n" not in str(error.value)
+
+
+def test_ffmpeg_reason_prefers_the_first_error_over_the_epilogue() -> None:
+    lines = [
+        "[libx264 @ 0x1] [info] using cpu capabilities",
+        "[out#0/mp4 @ 0x55] [error] Could not write header (incorrect codec parameters ?): No space left on device",
+        "[vf#0:0 @ 0x56] [error] Task finished with error code: -28 (No space left on device)",
+        "[out#0/mp4 @ 0x55] [error] Nothing was written into output file, because at least one of its streams...",
+    ]
+    assert ffmpeg_reason(lines) == "Could not write header (incorrect codec parameters ?): No space left on device"
+    assert ffmpeg_reason(["Input #0", "Error opening input files: Invalid data found", "Conversion failed!"]) == (
+        "Error opening input files: Invalid data found"
+    )
+
+
+# ---- probe: properties of generated clips ----
+
+
+def test_probe_basic_clip(clips: Path) -> None:
+    info = probe(make_clip(clips / "basic.mp4", width=64, height=48, frames=10, fps="25", audio=("aac",)))
+    assert (info.width, info.height, info.rotation) == (64, 48, 0)
+    assert info.fps == Fraction(25) and isinstance(info.fps, Fraction)
+    assert info.frame_count == 10
+    assert info.duration == pytest.approx(0.4, abs=0.03)
+    assert (info.sar, info.pix_fmt, info.bit_depth) == (Fraction(1), "yuv420p", 8)
+    assert info.path == (clips / "basic.mp4").resolve()
+    assert [(a.index, a.codec, a.sample_rate, a.channels, a.language) for a in info.audio] == [
+        (1, "aac", 48000, 1, None)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fps", "expected"),
+    [
+        ("30000/1001", Fraction(30000, 1001)),
+        ("24000/1001", Fraction(24000, 1001)),
+        ("25", Fraction(25)),
+        ("60000/1001", Fraction(60000, 1001)),
+        ("12.5", Fraction(25, 2)),
+    ],
+)
+def test_probe_gives_exact_frame_rates(clips: Path, fps: str, expected: Fraction) -> None:
+    info = probe(make_clip(clips / f"rate-{fps.replace('/', '_')}.mp4", frames=8, fps=fps, audio=()))
+    assert info.fps == expected
+    assert info.frame_count == 8
+
+
+def test_probe_reads_the_sample_aspect_ratio(clips: Path) -> None:
+    info = probe(make_clip(clips / "sar.mp4", width=32, height=32, frames=3, sar="2/1", audio=()))
+    assert info.sar == Fraction(2)
+    assert (info.width, info.height) == (32, 32)  # display size is before SAR
+
+
+@pytest.mark.parametrize(("display_rotation", "clockwise"), [(90, 270), (-90, 90), (180, 180)])
+def test_probe_rotation_gives_display_size(clips: Path, display_rotation: int, clockwise: int) -> None:
+    path = make_clip(
+        clips / f"rot{display_rotation}.mp4",
+        width=64,
+        height=48,
+        frames=3,
+        sar="2/1",
+        display_rotation=display_rotation,
+        audio=(),
+    )
+    info = probe(path)
+    assert info.rotation == clockwise
+    turned = clockwise in (90, 270)
+    assert (info.width, info.height) == ((48, 64) if turned else (64, 48))
+    assert info.display_sar == (Fraction(1, 2) if turned else Fraction(2))
+
+
+def test_probe_lists_every_audio_stream_in_order(clips: Path) -> None:
+    path = make_clip(clips / "two.mp4", frames=5, audio=("aac", "mp3"), extra_args=["-metadata:s:a:1", "language=fra"])
+    info = probe(path)
+    assert [(a.index, a.codec, a.language) for a in info.audio] == [(1, "aac", None), (2, "mp3", "fra")]
+    assert [a.sample_rate for a in info.audio] == [48000, 44100]
+
+
+def test_probe_pcm_alaw_in_mov_and_no_audio(clips: Path) -> None:
+    alaw = probe(make_clip(clips / "alaw.mov", frames=5, audio=("pcm_alaw",)))
+    assert [(a.codec, a.sample_rate, a.channels) for a in alaw.audio] == [("pcm_alaw", 8000, 1)]
+    assert probe(make_clip(clips / "silent.mp4", frames=5, audio=())).audio == ()
+
+
+def test_probe_ten_bit(clips: Path) -> None:
+    info = probe(make_clip(clips / "ten.mkv", frames=4, audio=(), extra_args=["-pix_fmt", "yuv420p10le"]))
+    assert (info.pix_fmt, info.bit_depth) == ("yuv420p10le", 10)
+
+
+def test_probe_mkv_frame_count_ignores_longer_audio(clips: Path) -> None:
+    # The container lasts as long as the audio (1 s); the video has 10 frames at 25 fps.
+    info = probe(make_clip(clips / "long-audio.mkv", frames=10, fps="25", audio=("aac",), audio_seconds=1.0))
+    assert info.frame_count == 10
+    assert info.duration == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["-x.mp4", "a:b.mp4", "$(touch p).mp4", "sp ace'q\".mp4"])
+def test_probe_odd_file_names_are_plain_local_files(clips: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.chdir(clips)
+    make_clip(Path(name).absolute(), frames=3, audio=())
+    assert probe(name).frame_count == 3
+    assert not (clips / "p").exists()
+
+
+# ---- probe: errors ----
+
+
+def _error(path: str | os.PathLike) -> str:
+    with pytest.raises(InputError) as error:
+        probe(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_probe_errors_are_distinct_one_liners(clips: Path) -> None:
+    (clips / "empty.mp4").write_bytes(b"")
+    (clips / "random.mp4").write_bytes(os.urandom(4096))
+    audio_only = clips / "audio.m4a"
+    make_clip(clips / "with-audio.mp4", frames=5, audio=("aac",))
+    from media import ffmpeg
+
+    ffmpeg("-i", str(clips / "with-audio.mp4"), "-map", "0:a", "-c", "copy", "-y", str(audio_only))
+    messages = {
+        "missing": _error(clips / "missing.mp4"),
+        "folder": _error(clips),
+        "empty": _error(clips / "empty.mp4"),
+        "random": _error(clips / "random.mp4"),
+        "audio": _error(audio_only),
+    }
+    assert "does not exist" in messages["missing"]
+    assert "folder" in messages["folder"]
+    assert "empty" in messages["empty"]
+    assert "not a media file" in messages["random"] and "Invalid data" in messages["random"]
+    assert "no video stream" in messages["audio"] and "aac" in messages["audio"]
+    assert len(set(messages.values())) == 5
+
+
+# ---- small parsers ----
+
+
+def test_small_parsers() -> None:
+    layouts = {"mono": 1, "stereo": 2, "5.1(side)": 6, "7.1": 8, "7.1.4": 12, "3 channels": 3, "quad": 4, "??": None}
+    assert {name: channel_count(name) for name in layouts} == layouts
+    depths = {"yuv420p": 8, "yuv420p10le": 10, "p010le": 10, "rgb48le": 16, "gray12be": 12, "nv12": 8}
+    assert {name: bit_depth(name) for name in depths} == depths
+    rates = {29.97: Fraction(30000, 1001), 23.98: Fraction(24000, 1001), 59.94: Fraction(60000, 1001)}
+    rates |= {25.0: Fraction(25), 12.5: Fraction(25, 2), 30.0: Fraction(30)}
+    assert {rounded: snap_rate(rounded) for rounded in rates} == rates

@@ -1,0 +1,125 @@
+"""pipeline.sources.VideoReader on generated clips, checked against ffmpeg's own decoding."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pipeline.sources as sources
+from media import decode_bgr, decoded_count, make_clip, truncate
+from pipeline.errors import UsageError
+from pipeline.sources import VideoReader, count_frames
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sources")
+    make_clip(folder / "ntsc.mp4", frames=23, fps="30000/1001", audio=())
+    make_clip(folder / "p25.mp4", width=32, height=32, frames=30, fps="25", audio=("aac",))
+    make_clip(folder / "upright.mp4", width=48, height=32, frames=4, audio=())
+    for rotation in (90, 180, -90):
+        make_clip(folder / f"rot{rotation}.mp4", width=48, height=32, frames=4, display_rotation=rotation, audio=())
+    return folder
+
+
+def read_all(path: Path, **selection: float) -> tuple[VideoReader, list]:
+    with VideoReader(path, **selection) as reader:
+        frames = list(reader)
+    return reader, frames
+
+
+def test_reader_gives_every_decoded_frame_with_times(clips: Path) -> None:
+    reader, frames = read_all(clips / "ntsc.mp4")
+    assert reader.info.fps == Fraction(30000, 1001)
+    assert len(frames) == reader.frames_read == decoded_count(clips / "ntsc.mp4") == 23
+    assert [f.index for f in frames] == list(range(23))
+    assert [f.time for f in frames] == pytest.approx([i * 1001 / 30000 for i in range(23)], abs=1e-3)
+    assert all(f.pixels.shape == (48, 64, 3) and f.pixels.dtype == np.uint8 for f in frames)
+    assert not reader.truncated
+
+
+def test_reader_frames_are_the_right_frames(clips: Path) -> None:
+    _, frames = read_all(clips / "ntsc.mp4")
+    reference = decode_bgr(clips / "ntsc.mp4", 64, 48).astype(np.int16)  # ffmpeg's own decoding, in order
+    for frame in frames:
+        distances = np.abs(reference - frame.pixels.astype(np.int16)).mean(axis=(1, 2, 3))
+        assert distances[frame.index] == distances.min()  # ties: the first testsrc2 frames can be identical
+        assert distances[frame.index] < 3  # OpenCV and ffmpeg may round the YUV->BGR conversion differently
+
+
+def test_count_frames_decodes(clips: Path) -> None:
+    assert count_frames(clips / "ntsc.mp4") == 23
+    assert count_frames(clips / "p25.mp4") == 30
+
+
+@pytest.mark.parametrize("auto_orient", [True, False])
+@pytest.mark.parametrize(("display_rotation", "ccw_quarter_turns"), [(90, 1), (180, 2), (-90, -1)])
+def test_reader_frames_are_upright(
+    clips: Path, monkeypatch: pytest.MonkeyPatch, auto_orient: bool, display_rotation: int, ccw_quarter_turns: int
+) -> None:
+    # With AUTO_ORIENT off OpenCV leaves frames as coded and the reader must turn them itself.
+    monkeypatch.setattr(sources, "AUTO_ORIENT", auto_orient)
+    _, upright = read_all(clips / "upright.mp4")
+    reader, turned = read_all(clips / f"rot{display_rotation}.mp4")
+    assert len(turned) == len(upright) == 4
+    for plain, rotated in zip(upright, turned, strict=True):
+        assert rotated.pixels.shape == (reader.info.height, reader.info.width, 3)
+        assert np.array_equal(np.rot90(plain.pixels, ccw_quarter_turns), rotated.pixels)  # rotation is lossless
+
+
+@pytest.mark.parametrize("seek", ["decode", "seek", "overshoot"])
+def test_start_duration_and_max_frames_select_exact_frames(
+    clips: Path, monkeypatch: pytest.MonkeyPatch, seek: str
+) -> None:
+    if seek != "decode":
+        monkeypatch.setattr(sources, "SEEK_MIN_S", 0.0)
+        # "overshoot" seeks past the start: the reader must notice and decode from the beginning.
+        monkeypatch.setattr(sources, "SEEK_PREROLL_S", 0.3 if seek == "seek" else -0.3)
+    _, everything = read_all(clips / "p25.mp4")
+    reader, part = read_all(clips / "p25.mp4", start=0.4, duration=0.4)
+    assert [f.index for f in part] == list(range(10))
+    assert [f.time for f in part] == pytest.approx([i * 0.04 for i in range(10)], abs=1e-3)
+    assert reader.first_time == pytest.approx(0.4, abs=1e-3)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(part, everything[10:20], strict=True))
+    assert not reader.truncated and reader.frames_read == 10
+
+    reader, between = read_all(clips / "p25.mp4", start=0.42, max_frames=3)  # 0.42 s lies between frames 10 and 11
+    assert len(between) == reader.frames_read == 3
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(between, everything[11:14], strict=True))
+    _, tail = read_all(clips / "p25.mp4", start=1.0)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(tail, everything[25:], strict=True))
+
+
+def test_truncated_file_stops_cleanly(clips: Path, tmp_path: Path) -> None:
+    full = make_clip(tmp_path / "full.mp4", width=32, height=32, frames=30, audio=())
+    cut = truncate(full, tmp_path / "cut.mp4", keep=0.5)
+    reader, frames = read_all(cut)
+    assert reader.info.frame_count == 30  # the index at the front still promises 30
+    assert 0 < len(frames) == reader.frames_read < 30
+    assert reader.truncated
+    reader, frames = read_all(cut, max_frames=3)  # the selection ends before the damage
+    assert len(frames) == 3 and not reader.truncated
+
+
+def test_healthy_mkv_with_longer_audio_is_not_truncated(tmp_path: Path) -> None:
+    path = make_clip(tmp_path / "a.mkv", frames=12, fps="24000/1001", audio=("aac",), audio_seconds=1.0)
+    reader, frames = read_all(path)
+    assert len(frames) == 12 and not reader.truncated
+
+
+def test_reader_releases_the_decoder_when_left_early(clips: Path) -> None:
+    with VideoReader(clips / "p25.mp4") as reader:
+        for _ in reader:
+            assert reader._capture is not None
+            break
+    assert reader._capture is None
+
+
+def test_reader_rejects_a_bad_selection(clips: Path) -> None:
+    with pytest.raises(UsageError):
+        VideoReader(clips / "p25.mp4", start=-1.0)
+    with pytest.raises(UsageError):
+        VideoReader(clips / "p25.mp4", duration=0.0)
