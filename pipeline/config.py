@@ -73,3 +73,35 @@ def with_quality(settings: StyleSettings, quality: str) -> StyleSettings:
     """Apply a QUALITY preset's size and iterations to `settings`."""
     preset = QUALITY[quality]
     return replace(settings, size=preset["size"], optim=replace(settings.optim, iterations=preset["iterations"]))
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What a video run does besides painting each frame (see video.py).
+
+    frame_iterations: iterations for frames after the first (warm-started from the warped previous frame);
+    the first frame and frames after a scene cut get StyleSettings.optim.iterations, coarse to fine.
+    temporal_weight: weight of Ruder et al.'s temporal loss (0 turns it off). warp: start each frame from the
+    previous stylized frame moved along the optical flow (False: unwarped warm start, for comparisons).
+    """
+
+    frame_iterations: int = 30
+    temporal_weight: float = 50.0
+    warp: bool = True
+    detect_cuts: bool = True
+    start: float = 0.0  # seconds into the input
+    duration: float | None = None  # seconds; None = to the end
+    max_frames: int | None = None
+    crf: int = 18
+    preset: str = "medium"
+    resume: bool = False
+    keep_frames: bool = False
+    queue_size: int = 4  # frames decoded ahead / waiting to be encoded: memory stays flat
+
+# VideoSettings fields that never change a stylized frame (only the encoding or the bookkeeping): left out of the
+# work folder's manifest, so e.g. a resumed run may use another --crf. A field added later counts as pixel-relevant
+# until listed here, which refuses a resume rather than mixing frames made two ways.
+VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "queue_size")
+# Evaluations of the objective per optimizer iteration (L-BFGS's line search sometimes evaluates twice), for the
+# time estimate of a video run.
+EVALS_PER_ITERATION = {"lbfgs": 1.25, "adam": 1.0}

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, UsageError
 from .frames import rgb_to_tensor, tensor_to_rgb
 from .paths import atomic_output, check_input
 
@@ -68,10 +68,10 @@ def load_image(path: str | os.PathLike, what: str = "image", device: torch.devic
 
 
 def image_format(path: str | os.PathLike) -> str:
-    """PIL format name for an output path's suffix; OutputError for a suffix that is not an image format."""
+    """PIL format name for an output path's suffix; UsageError for a suffix that is not an image format."""
     suffix = Path(path).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
-        raise OutputError(
+        raise UsageError(
             f"output '{path}' should end in one of {', '.join(IMAGE_SUFFIXES)} for an image"
         )
     return IMAGE_SUFFIXES[suffix]

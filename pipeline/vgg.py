@@ -11,7 +11,6 @@ Weights come from a registry of named loaders (`WEIGHTS`), or from a file path:
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -69,7 +68,7 @@ def _torch_load(path: str | os.PathLike) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"weights file '{path}' does not exist") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # the unpickler raises many types for foreign or hostile files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
             f"weights file '{path}' is not a weights-only PyTorch state dict (refused to unpickle code: {first})"
@@ -115,7 +114,7 @@ def _from_state_dict(state: dict, source: str) -> ConvWeights:
     index = 0
     for name in CONV_NAMES:
         for key in (name, str(index)):
-            if f"{key}.weight" in state:
+            if f"{key}.weight" in state and f"{key}.bias" in state:
                 convs[name] = (state[f"{key}.weight"], state[f"{key}.bias"])
                 break
         # torchvision numbers every module: conv, relu (and a pool after each block's last conv).

@@ -1,0 +1,125 @@
+"""The argument parser. Every default comes from pipeline.config; choices come from the pipeline's registries."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+
+from pipeline.config import (DEFAULT_QUALITY, QUALITY, LossSettings, OptimSettings, StyleSettings,
+                             VideoSettings, with_quality)
+from pipeline.devices import DEVICE_CHOICES
+from pipeline.errors import UsageError
+from pipeline.optimize import OPTIMIZERS
+from pipeline.vgg import WEIGHTS
+
+_LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (UsageError -> exit code 2), never the usage block."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def build_parser() -> Parser:
+    p = Parser(
+        prog="stylize-video",
+        description="Repaint a video, a photo or a live stream in the style of a painting.",
+        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video (.mp4, .mov, .mkv).",
+    )
+    p.add_argument("input", metavar="INPUT", help="photo or video file (decided by its content)")
+    p.add_argument("style", metavar="STYLE", help="style image; several as a,b,c (see --style-blend)")
+    p.add_argument("output", metavar="OUTPUT", help="result file: an image for a photo, a video for a video")
+    g = p.add_argument_group("quality and speed")
+    g.add_argument("--quality", choices=list(QUALITY), default=DEFAULT_QUALITY,
+                   help=f"preset of --size and --iterations (default {DEFAULT_QUALITY}: "
+                        + ", ".join(f"{k} {v['size']} px/{v['iterations']} it" for k, v in QUALITY.items()) + ")")
+    g.add_argument("--size", type=int, help="long side of the result in pixels (default: from --quality)")
+    g.add_argument("--iterations", type=int, help="optimizer iterations per scale (default: from --quality)")
+    g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=_OPTIM.optimizer, help="default %(default)s")
+    g.add_argument("--lr", type=float, default=_OPTIM.lr, help="Adam's learning rate (default %(default)s)")
+    g.add_argument("--scales", type=int, default=_OPTIM.max_scales,
+                   help="coarse-to-fine scales, at most (default %(default)s; 1 = single scale)")
+    g.add_argument("--seed", type=int, default=_STYLE.seed, help="random seed (default %(default)s)")
+    g.add_argument("--weights", default=_STYLE.weights,
+                   help=f"VGG19 weights: {' or '.join(WEIGHTS)} or a state dict path (default %(default)s)")
+    a = p.add_argument_group("artist controls")
+    a.add_argument("--style-weight", type=float, default=_LOSS.style_weight, help="default %(default)s")
+    a.add_argument("--content-weight", type=float, default=_LOSS.content_weight, help="default %(default)s")
+    a.add_argument("--tv-weight", type=float, default=_LOSS.tv_weight, help="smoothness (default %(default)s)")
+    a.add_argument("--style-blend", type=_floats, help="blend weights of several styles, e.g. 3,1")
+    a.add_argument("--style-scale", type=float, default=_STYLE.style_scale,
+                   help="size of the style's strokes relative to the result (default %(default)s)")
+    a.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours; style only the luminance")
+    a.add_argument("--init", default=_STYLE.init, help="starting image: content, noise or a path (default %(default)s)")
+    a.add_argument("--style-layers", type=_names, default=_LOSS.style_layers, help="default " + ",".join(_LOSS.style_layers))
+    a.add_argument("--style-layer-weights", type=_floats, help="one weight per style layer (default all 1)")
+    a.add_argument("--content-layers", type=_names, default=_LOSS.content_layers, help="default " + ",".join(_LOSS.content_layers))
+    a.add_argument("--pooling", choices=("max", "avg"), default=_STYLE.pooling, help="default %(default)s")
+    v = p.add_argument_group("video")
+    v.add_argument("--frame-iterations", type=int, default=_VIDEO.frame_iterations,
+                   help="iterations for each frame after the first (default %(default)s)")
+    v.add_argument("--temporal-weight", type=float, default=_VIDEO.temporal_weight,
+                   help="steadiness between frames, 0 = off (default %(default)s)")
+    v.add_argument("--start", type=float, default=_VIDEO.start, help="start at this second of the input")
+    v.add_argument("--duration", type=float, help="stylize this many seconds")
+    v.add_argument("--frames", type=int, help="stylize at most this many frames")
+    v.add_argument("--crf", type=int, default=_VIDEO.crf, help="H.264 quality, lower is better (default %(default)s)")
+    v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
+    v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, float]]:
+    """'a.jpg,b.jpg' + (3, 1) -> [(a.jpg, 3.0), (b.jpg, 1.0)]; a name that exists as it is stays whole."""
+    paths = [text] if os.path.exists(text) or "," not in text else [x for x in text.split(",") if x]
+    weights = blend if blend is not None else (1.0,) * len(paths)
+    if len(weights) != len(paths):
+        raise UsageError(f"--style-blend has {len(weights)} weights for {len(paths)} style images")
+    if any(w <= 0 for w in weights):
+        raise UsageError("--style-blend weights must be positive")
+    return list(zip(paths, weights))
+
+
+def style_settings(ns: argparse.Namespace) -> StyleSettings:
+    """The StyleSettings the parsed arguments ask for (preset first, explicit options over it)."""
+    layer_weights = ns.style_layer_weights or (1.0,) * len(ns.style_layers)
+    base = with_quality(StyleSettings(), ns.quality)
+    loss = replace(base.loss, content_layers=ns.content_layers, style_layers=ns.style_layers,
+                   style_layer_weights=layer_weights, content_weight=ns.content_weight,
+                   style_weight=ns.style_weight, tv_weight=ns.tv_weight)
+    optim = replace(base.optim, optimizer=ns.optimizer, lr=ns.lr, max_scales=ns.scales,
+                    iterations=ns.iterations if ns.iterations is not None else base.optim.iterations)
+    if ns.scales < 1:
+        raise UsageError(f"--scales must be at least 1, got {ns.scales}")
+    return replace(base, size=ns.size if ns.size is not None else base.size, style_scale=ns.style_scale,
+                   preserve_colors=ns.preserve_colors, init=ns.init, seed=ns.seed, weights=ns.weights,
+                   pooling=ns.pooling, loss=loss, optim=optim)
+
+
+def video_settings(ns: argparse.Namespace) -> VideoSettings:
+    """The VideoSettings the parsed arguments ask for."""
+    if ns.frame_iterations < 1:
+        raise UsageError(f"--frame-iterations must be at least 1, got {ns.frame_iterations}")
+    if ns.frames is not None and ns.frames < 1:
+        raise UsageError(f"--frames must be at least 1, got {ns.frames}")
+    if ns.start < 0 or (ns.duration is not None and ns.duration <= 0):
+        raise UsageError("--start must be >= 0 and --duration > 0 seconds")
+    return replace(_VIDEO, frame_iterations=ns.frame_iterations, temporal_weight=ns.temporal_weight,
+                   start=ns.start, duration=ns.duration, max_frames=ns.frames, crf=ns.crf,
+                   resume=ns.resume, keep_frames=ns.keep_frames)

@@ -1,0 +1,80 @@
+"""Entry point of `stylize-video`: parse, dispatch to the pipeline, turn exceptions into one-line messages.
+
+Exit codes: 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from pipeline.errors import Interrupted, StylizeError, UsageError
+
+from .args import build_parser, style_settings, style_specs, video_settings
+from .progress import QuietDisplay, RichDisplay
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event the pipeline checks between iterations (it then keeps what is done and
+    stops); a second signal interrupts at once."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run(argv: list[str] | None) -> int:
+    ns = build_parser().parse_args(argv)
+    settings = style_settings(ns)
+    styles = style_specs(ns.style, ns.style_blend)
+    display = QuietDisplay() if ns.quiet else RichDisplay()
+    from pipeline.images import is_still_image
+    from pipeline.paths import check_input
+
+    check_input(ns.input, "input")
+    with stop_on_signals() as stop, display:
+        if is_still_image(ns.input):
+            from pipeline.still import stylize_image_file
+
+            out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop)
+        else:
+            from pipeline.video import stylize_video
+
+            out = stylize_video(ns.input, styles, ns.output, settings, video_settings(ns), ns.device, display, stop)
+            out = getattr(out, "output", out)
+    if not ns.quiet:
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; never lets a traceback reach the user for an expected failure."""
+    try:
+        return run(argv)
+    except UsageError as exc:
+        print(f"stylize-video: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (Interrupted, KeyboardInterrupt):
+        print("stylize-video: interrupted; nothing was written to the output", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except StylizeError as exc:
+        print(f"stylize-video: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except MemoryError:
+        print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,78 @@
+"""Progress displays: a rich one for people, a silent twin for --quiet and tests. Both take pipeline events."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+from pipeline.optimize import IterationEvent
+from pipeline.still import StillPlan
+from pipeline.stylize import ScaleDone
+
+
+class QuietDisplay:
+    """Draws nothing; the twin of RichDisplay for --quiet."""
+
+    def __enter__(self) -> "QuietDisplay":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, event: object) -> None:
+        return None
+
+    def say(self, message: str) -> None:
+        return None
+
+    def warn(self, message: str) -> None:
+        return None
+
+
+class RichDisplay:
+    """Still images: one bar over all iterations of all scales, with the loss, elapsed time and ETA.
+    Messages go to stderr so stdout stays clean for scripts."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=self.console, transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> "RichDisplay":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def say(self, message: str) -> None:
+        self.progress.console.print(message)
+
+    def warn(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {message}")
+
+    def __call__(self, event: object) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_StillPlan(self, event: StillPlan) -> None:
+        h, w = event.size
+        self.say(f"Painting a {w}x{h} image on {event.device} with {event.styles} style(s)")
+
+    def _on_IterationEvent(self, event: IterationEvent) -> None:
+        total = event.iterations * event.scales
+        if self.task is None:
+            self.task = self.progress.add_task("painting", total=total, loss="-")
+        h, w = event.size
+        self.progress.update(self.task, total=total, completed=event.scale * event.iterations + event.iteration,
+                             loss=f"{event.loss:.4g}", description=f"scale {event.scale + 1}/{event.scales} {w}x{h}")
+
+    def _on_ScaleDone(self, event: ScaleDone) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=(event.scale + 1) * event.iterations)

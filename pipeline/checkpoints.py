@@ -1,0 +1,260 @@
+"""The work folder of a video run: stylized frames kept as lossless PNGs so that no finished frame is ever lost.
+
+Layout, next to the output: `<output folder>/.<output name>.frames/` holding `manifest.json` (what made the frames:
+input identity, styles, every pixel-relevant setting, processing size, frame range) and `000000.png`, `000001.png`...
+(HxWx3 BGR uint8 at the processing size, written atomically as they finish, so they always form a prefix of the
+video). A run with resume continues after the last finished frame if the manifest matches; any other existing folder
+is refused rather than silently mixed with or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import VIDEO_OUTPUT_ONLY_FIELDS, StyleSettings, VideoSettings
+from .errors import OutputError, UsageError
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+HASH_BYTES = 1 << 20  # the input is identified by the hashes of its first and last MiB (plus size and mtime)
+PNG_RATIO = 0.6  # PNG size / raw BGR size of a stylized frame (painterly frames compress poorly)
+_FRAME_NAME = re.compile(r"^(\d{6,})\.png$")
+# Manifest keys and how a refusal names them ("... was made with another style").
+_DESCRIBE = {
+    "version": "an older version of stylize-video",
+    "input": "another input video (or the input file changed)",
+    "styles": "another style",
+    "settings": "other settings",
+    "video": "other video settings",
+    "size": "another processing size",
+}
+
+
+def work_folder(output: str | os.PathLike) -> Path:
+    """`<output folder>/.<output name>.frames` for an output path."""
+    out = Path(output)
+    return out.parent / f".{out.name}.frames"
+
+
+def frame_name(index: int) -> str:
+    return f"{index:06d}.png"
+
+
+def _sha256(path: Path, offset: int | None = None, length: int | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        if offset is not None:
+            file.seek(offset)
+        remaining = length
+        while remaining is None or remaining > 0:
+            chunk = file.read(1 << 16 if remaining is None else min(1 << 16, remaining))
+            if not chunk:
+                break
+            digest.update(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def input_identity(path: str | os.PathLike) -> dict:
+    """Absolute path, size, mtime_ns and the sha256 of the first and last MiB: cheap even for hour-long files."""
+    p = Path(path).resolve()
+    stat = p.stat()
+    return {
+        "path": str(p),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sha256_head": _sha256(p, 0, HASH_BYTES),
+        "sha256_tail": _sha256(p, max(0, stat.st_size - HASH_BYTES), HASH_BYTES),
+    }
+
+
+def _settings_dict(settings: StyleSettings) -> dict:
+    """StyleSettings as plain data; an init image or weights given as a path is named by its content's hash."""
+    data = dataclasses.asdict(settings)
+    for key in ("init", "weights"):
+        value = data[key]
+        if key == "init" and value in ("content", "noise"):
+            continue
+        if Path(value).expanduser().is_file():
+            data[key] = {"file": value, "sha256": _sha256(Path(value).expanduser())}
+    return data
+
+
+def build_manifest(
+    input_path: str | os.PathLike,
+    styles: list[tuple[str | os.PathLike, float]],
+    settings: StyleSettings,
+    video: VideoSettings,
+    size: tuple[int, int],
+) -> dict:
+    """Everything that decides the stylized frames, as JSON-ready data. size: processing (width, height).
+
+    The frame range (start, duration, max_frames) is part of the video settings. Fields of VideoSettings listed in
+    config.VIDEO_OUTPUT_ONLY_FIELDS (encoding, resume...) are left out: they never change a stylized frame.
+    """
+    video_fields = {k: v for k, v in dataclasses.asdict(video).items() if k not in VIDEO_OUTPUT_ONLY_FIELDS}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "input": input_identity(input_path),
+        "styles": [{"sha256": _sha256(Path(p)), "weight": float(w)} for p, w in styles],
+        "settings": _settings_dict(settings),
+        "video": video_fields,
+        "size": list(size),
+    }
+    return json.loads(json.dumps(manifest))  # tuples -> lists, so it compares equal to what is read back
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the leaves that differ between two manifests ("settings.optim.iterations")."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return [] if old == new else [prefix or "manifest"]
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if key not in old or key not in new:
+            found.append(name)
+        else:
+            found += _differences(old[key], new[key], name)
+    return found
+
+
+def check_free_space(folder: Path, frames: int | None, width: int, height: int) -> None:
+    """Refuse (OutputError) if `folder`'s disk clearly cannot hold `frames` PNG checkpoints of width x height."""
+    if not frames:
+        return
+    needed = int(frames * width * height * 3 * PNG_RATIO)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OutputError(
+            f"not enough free disk space in '{folder}' for the frame checkpoints: about {needed / 1e6:.0f} MB "
+            f"needed for {frames} frames of {width}x{height}, {free / 1e6:.0f} MB free; free space, lower --size "
+            "or choose an output on another disk"
+        )
+
+
+class Checkpoints:
+    """The work folder of one output. Create with `Checkpoints.inspect(...)` (checks only, writes nothing), then
+    `start()` just before processing. Frames are HxWx3 BGR uint8 arrays."""
+
+    def __init__(self, folder: Path, manifest: dict) -> None:
+        self.folder, self.manifest = folder, manifest
+        self.existed = folder.exists()
+        self.finished = self._finished_prefix() if self.existed else 0
+
+    @classmethod
+    def inspect(cls, output: str | os.PathLike, manifest: dict, resume: bool) -> Checkpoints:
+        """Check the work folder of `output` against `manifest`; raise UsageError if it cannot be used.
+
+        Without resume an existing folder is refused (suggesting --resume); with resume its manifest must match.
+        """
+        folder = work_folder(output)
+        if folder.exists() or folder.is_symlink():
+            if not resume:
+                raise UsageError(
+                    f"the work folder '{folder}' of an earlier run exists: add --resume to continue it, "
+                    "or remove it to start again"
+                )
+            if not folder.is_dir():
+                raise UsageError(f"the work folder '{folder}' is not a folder: remove it or drop --resume")
+            cls._check_manifest(folder, manifest)
+        return cls(folder, manifest)
+
+    @staticmethod
+    def _check_manifest(folder: Path, manifest: dict) -> None:
+        try:
+            old = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise UsageError(
+                f"the work folder '{folder}' has no readable {MANIFEST}: remove it or drop --resume"
+            ) from None
+        differences = _differences(old, manifest)
+        if differences:
+            groups = dict.fromkeys(_DESCRIBE.get(name.split(".")[0], "other settings") for name in differences)
+            detail = ", ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
+            raise UsageError(
+                f"the work folder '{folder}' was made with {' and '.join(groups)} ({detail} differ); "
+                "remove it or drop --resume"
+            )
+
+    def _finished_prefix(self) -> int:
+        """Number of frames 0, 1, 2... present without a gap (atomic writes in order make this the finished set)."""
+        indices = set()
+        for entry in os.scandir(self.folder):
+            match = _FRAME_NAME.match(entry.name)
+            if match:
+                indices.add(int(match.group(1)))
+        count = 0
+        while count in indices:
+            count += 1
+        return count
+
+    def start(self) -> None:
+        """Create the folder and write the manifest (atomically) if this is a new run."""
+        if self.existed:
+            return
+        try:
+            self.folder.mkdir()
+            self._write_atomic(MANIFEST, json.dumps(self.manifest, indent=1).encode("utf-8"))
+        except OSError as error:
+            raise OutputError(f"could not create the work folder '{self.folder}': {error.strerror or error}") from None
+
+    def _write_atomic(self, name: str, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, self.folder / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def save(self, index: int, bgr: np.ndarray) -> None:
+        """Write frame `index` as a lossless PNG; it appears under its name only when complete."""
+        ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise OutputError(f"could not encode frame {index} as PNG for '{self.folder}'")
+        try:
+            self._write_atomic(frame_name(index), encoded.tobytes())
+        except OSError as error:
+            raise OutputError(f"could not write frame {index} to '{self.folder}': {error.strerror or error}") from None
+
+    def load(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame `index` as HxWx3 BGR uint8; OutputError if it is missing, damaged or not `size` (width, height)."""
+        path = self.folder / frame_name(index)
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None or bgr.shape != (size[1], size[0], 3):
+            got = "unreadable" if bgr is None else f"{bgr.shape[1]}x{bgr.shape[0]}"
+            raise OutputError(
+                f"checkpoint '{path}' is {got}, expected a {size[0]}x{size[1]} PNG: remove the work folder and rerun"
+            )
+        return bgr
+
+    def frames_on_disk(self) -> int:
+        return self._finished_prefix() if self.folder.is_dir() else 0
+
+    def remove(self) -> None:
+        """Delete what this module wrote (frames, manifest, temporaries), then the folder if nothing else is left."""
+        if not self.folder.is_dir():
+            return
+        for entry in os.scandir(self.folder):
+            ours = _FRAME_NAME.match(entry.name) or entry.name == MANIFEST or entry.name.endswith(".tmp")
+            if ours and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()  # left in place if the user put something else there

@@ -1,0 +1,92 @@
+"""Still images end to end: photo + styles -> painted image file."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import MAX_SIZE, MIN_SIZE, StyleSettings
+from .devices import pick_device
+from .errors import UsageError
+from .images import image_format, load_image, save_image
+from .optimize import Callback, check_optimizer
+from .paths import check_input, check_output
+from .stylize import Stylizer, fit_long_side, resize
+
+StyleSpec = tuple[str | os.PathLike, float]  # style image path, blend weight
+
+
+@dataclass(frozen=True)
+class StillPlan:
+    """Announced before the slow work: result size (height, width), scales, device name."""
+
+    size: tuple[int, int]
+    device: str
+    styles: int
+
+
+def check_settings(settings: StyleSettings) -> None:
+    """Usage errors in settings, raised before anything is loaded."""
+    if not MIN_SIZE <= settings.size <= MAX_SIZE:
+        raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
+    if settings.optim.iterations < 1:
+        raise UsageError(f"--iterations must be at least 1, got {settings.optim.iterations}")
+    if not 0.05 <= settings.style_scale <= 4:
+        raise UsageError(f"--style-scale must be between 0.05 and 4, got {settings.style_scale}")
+    if settings.init not in ("content", "noise"):
+        check_input(settings.init, "init image")
+    check_optimizer(settings.optim.optimizer)
+
+
+def load_styles(styles: list[StyleSpec], device: torch.device) -> list[tuple[torch.Tensor, float]]:
+    """Read each style image (1x3xHxW RGB [0, 1] on `device`) with its blend weight."""
+    if not styles:
+        raise UsageError("give at least one style image")
+    return [(load_image(path, "style image", device), float(weight)) for path, weight in styles]
+
+
+def stylize_image(
+    photo: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    settings: StyleSettings = StyleSettings(),
+    device: str | torch.device = "auto",
+    on_event: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> torch.Tensor:
+    """Paint `photo` (1x3xHxW RGB [0, 1], any size) in the blended `styles`; returns 1x3xhxw RGB [0, 1] on the CPU
+    whose long side is settings.size."""
+    check_settings(settings)
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    size = fit_long_side(photo.shape[2], photo.shape[3], settings.size)
+    content = resize(photo.to(device), size)
+    stylizer = Stylizer(styles, settings, device)
+    if on_event is not None:
+        on_event(StillPlan(size, str(device), len(styles)))
+    return stylizer.stylize(content, on_event=on_event, stop=stop).cpu()
+
+
+def stylize_image_file(
+    photo_path: str | os.PathLike,
+    styles: list[StyleSpec],
+    output_path: str | os.PathLike,
+    settings: StyleSettings = StyleSettings(),
+    device: str = "auto",
+    on_event: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> Path:
+    """Read, paint and atomically write one still; every input is checked before the slow work starts."""
+    check_settings(settings)
+    photo_file = check_input(photo_path, "photo")
+    style_files = [check_input(path, "style image") for path, _ in styles]
+    output = check_output(output_path, [photo_file, *style_files])
+    image_format(output)
+    dev = pick_device(device)
+    photo = load_image(photo_file, "photo", dev)
+    style_images = load_styles(styles, dev)
+    result = stylize_image(photo, style_images, settings, dev, on_event, stop)
+    save_image(result, output)
+    return output

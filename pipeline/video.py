@@ -1,0 +1,474 @@
+"""A whole video: source -> stylizer -> sink, with temporal coherence, checkpoints and resume.
+
+Three threads, joined by bounded queues so memory stays flat however long the video: a reader decodes ahead, resizes
+to the processing size and computes optical flows, occlusion masks and scene cuts (OpenCV releases the GIL); the
+caller's thread optimizes one frame at a time; a writer checkpoints each stylized frame as a PNG and encodes it.
+Every event is sent from the caller's thread. Frames are HxWx3 BGR uint8 between threads and 1x3xHxW float RGB
+in [0, 1] inside the stylizer.
+
+Temporal coherence follows Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): each frame
+after the first of a shot starts from the previous stylized frame warped along the optical flow, and a temporal loss
+pulls it towards that warped frame where the flow is reliable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from .checkpoints import Checkpoints, build_manifest, check_free_space
+from .config import EVALS_PER_ITERATION, MAX_SIZE, MIN_SIZE, StyleSettings, VideoSettings
+from .devices import pick_device
+from .errors import InputError, Interrupted, UsageError
+from .frames import bgr_to_tensor, tensor_to_bgr
+from .images import load_image
+from .paths import atomic_output, check_input, check_output
+from .sinks import VideoWriter, audio_plan, container_of, mux_audio
+from .sources import VideoReader
+from .stylize import ScaleDone, Stylizer, scale_schedule
+from .temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, temporal_loss, warp
+
+POLL_S = 0.1  # how often a thread blocked on a queue looks whether the others failed or stopped
+JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see sinks.CLOSE_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """Sent once, after every check and before the first frame. Sizes are (width, height) in pixels; input_size is
+    the upright decoded size, size the processing (= output) size. audio: (stream index, codec, "copy"|"aac") per
+    audio stream. frames: estimated frames in the selection (None if unknown); resumed: frames already finished in
+    the work folder. estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
+
+    input: Path
+    output: Path
+    frames: int | None
+    input_size: tuple[int, int]
+    size: tuple[int, int]
+    fps: Fraction
+    audio: tuple[tuple[int, str, str], ...]
+    device: str
+    resumed: int
+    estimated_seconds: float | None
+
+
+@dataclass(frozen=True)
+class FrameStarted:
+    """Frame `index` (0-based in the selection) starts. kind: "first" (full coarse-to-fine run from the content),
+    "cut" (the same, after a scene cut) or "warm" (started from the previous stylized frame)."""
+
+    index: int
+    total_estimate: int | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """Frame `index` is stylized: `loss` is the objective at the end, `seconds` the wall time it took."""
+
+    index: int
+    total_estimate: int | None
+    loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VideoWarning:
+    """Something the user should know that does not stop the run (a one-line message)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """output: the file written; frames: frames in it; seconds: wall time of the run; duration: the output's
+    length in seconds (frames / fps); warnings: every VideoWarning message, in order."""
+
+    output: Path
+    frames: int
+    seconds: float
+    duration: float
+    warnings: tuple[str, ...]
+
+
+def _tensor(bgr: np.ndarray, device: torch.device) -> torch.Tensor:
+    """bgr_to_tensor, made contiguous: its result is a permuted view, whose strides the optimizer's clone keeps, and
+    L-BFGS cannot flatten such a gradient."""
+    return bgr_to_tensor(bgr, device).contiguous()
+
+
+def _even(value: float, limit: float) -> int:
+    """The even integer nearest `value` (halves up), at most `limit` (never upscaling), at least 2."""
+    n = 2 * math.floor(value / 2 + 0.5)
+    if n > limit:
+        n = math.floor(limit) - math.floor(limit) % 2
+    return max(2, n)
+
+
+def processing_size(width: int, height: int, sar: Fraction, long_side: int) -> tuple[tuple[int, int], float]:
+    """((width, height), relative aspect change) of the frames to stylize, in square pixels.
+
+    width, height: the upright decoded size; sar: its sample aspect ratio (non-square pixels are resampled to square
+    ones, so brush strokes are round on screen). The long side becomes `long_side` but never more than the display
+    size; each side is rounded to even for yuv420p, which may change the aspect by a hair (returned, e.g. 0.002).
+    """
+    display_w, display_h = float(width * Fraction(sar)), float(height)
+    scale = min(long_side, max(display_w, display_h)) / max(display_w, display_h)
+    w, h = _even(display_w * scale, display_w), _even(display_h * scale, display_h)
+    return (w, h), (w / h) / (display_w / display_h) - 1.0
+
+
+@dataclass
+class _Item:
+    """One decoded frame for the stylizer: pixels at the processing size; flow (t -> t-1, on frame t's grid) and
+    mask (HxW reliable pixels) when a warm start needs them, else None."""
+
+    index: int
+    pixels: np.ndarray
+    kind: str
+    flow: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class _End:
+    frames_read: int
+    truncated: bool
+    first_time: float | None
+
+
+class _Aborted(Exception):
+    """Another thread failed or the run stopped: leave quietly (the real cause is raised elsewhere)."""
+
+
+@dataclass
+class _Job:
+    """Everything decided before the first frame."""
+
+    source: Path
+    output: Path
+    settings: StyleSettings
+    video: VideoSettings
+    reader: VideoReader
+    size: tuple[int, int]
+    total: int | None
+    checkpoints: Checkpoints
+    device: torch.device
+    stylizer: Stylizer | None = None
+
+    @property
+    def resume_from(self) -> int:
+        return self.checkpoints.finished
+
+
+class _Worker(threading.Thread):
+    """A daemon thread that keeps its exception for the caller's thread to raise."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work, self.error = target, None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except _Aborted:
+            pass
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            self.error = error
+
+
+def _put(q: queue.Queue, item: object, abort: threading.Event, consumer: _Worker | None = None) -> None:
+    """Put into a bounded queue, giving up if the run aborts or the consumer died (raising its error)."""
+    while True:
+        if consumer is not None and not consumer.is_alive():
+            raise consumer.error or RuntimeError(f"the {consumer.name} thread stopped unexpectedly")
+        if abort.is_set():
+            raise _Aborted()
+        try:
+            q.put(item, timeout=POLL_S)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue, producer: _Worker) -> object:
+    """Get from a queue; if it stays empty and the producer died, raise the producer's error."""
+    while True:
+        try:
+            return q.get(timeout=POLL_S)
+        except queue.Empty:
+            if not producer.is_alive() and q.empty():
+                raise producer.error or RuntimeError(f"the {producer.name} thread stopped unexpectedly")
+
+
+def _analyse(index: int, pixels: np.ndarray, prev: np.ndarray | None, job: _Job) -> _Item:
+    """Kind of frame, and flow and mask when it will be warm-started (not for frames already checkpointed)."""
+    video = job.video
+    if prev is None:
+        return _Item(index, pixels, "first")
+    if video.detect_cuts and scene_cut(prev, pixels):
+        return _Item(index, pixels, "cut")
+    if index < job.resume_from or not video.warp:
+        return _Item(index, pixels, "warm")
+    flow_back = estimate_flow(pixels, prev)
+    mask = consistency_mask(flow_back, estimate_flow(prev, pixels)) if video.temporal_weight > 0 else None
+    return _Item(index, pixels, "warm", flow_back, mask)
+
+
+def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
+    """Reader thread: decode, resize (area averaging), analyse, queue; then queue an _End."""
+    prev = None
+    with job.reader as reader:
+        for frame in reader:
+            pixels = frame.pixels
+            if frame.size != job.size:
+                pixels = cv2.resize(pixels, job.size, interpolation=cv2.INTER_AREA)
+            _put(out, _analyse(frame.index, pixels, prev, job), abort)
+            prev = pixels
+    _put(out, _End(reader.frames_read, reader.truncated, reader.first_time), abort)
+
+
+def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Path) -> None:
+    """Writer thread: checkpoint then encode each (index, bgr) - bgr None means "already checkpointed, load it".
+
+    After an abort it still checkpoints what is queued (finished work is never lost) but stops encoding."""
+    width, height = job.size
+    encoder = VideoWriter(video_path, width, height, job.reader.info.fps, job.video.crf, Fraction(1), job.video.preset)
+    encoder.open()
+    try:
+        while True:
+            try:
+                item = inbox.get(timeout=POLL_S)
+            except queue.Empty:
+                if abort.is_set():
+                    break
+                continue
+            if item is None:
+                break
+            index, bgr = item
+            if bgr is not None:
+                job.checkpoints.save(index, bgr)
+            if not abort.is_set():
+                encoder.write(bgr if bgr is not None else job.checkpoints.load(index, job.size))
+    except BaseException:
+        encoder.abort()
+        raise
+    if abort.is_set():
+        encoder.abort()
+    else:
+        encoder.close()
+
+
+def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callable, stop) -> np.ndarray:
+    """Stylize one frame; returns it as HxWx3 BGR uint8 (what is checkpointed and encoded)."""
+    stylizer, video = job.stylizer, job.video
+    assert stylizer is not None
+    emit(FrameStarted(item.index, job.total, item.kind))
+    began = time.monotonic()
+    losses: list[float] = []
+
+    def relay(event: object) -> None:
+        if isinstance(event, ScaleDone):
+            losses.append(event.loss)
+        emit(event)
+
+    content = _tensor(item.pixels, job.device)
+    if item.kind != "warm" or prev is None:
+        stylizer.set_color_reference(content)  # one colour transform per scene (a no-op without preserve_colors)
+        result = stylizer.stylize(content, on_event=relay, stop=stop)
+    else:
+        # warp=False: the flow is taken as zero, so both the start and the temporal target are the previous frame.
+        target = warp(prev, item.flow) if item.flow is not None else prev
+        extra = None
+        if video.temporal_weight > 0:
+            mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
+            extra = lambda image: video.temporal_weight * temporal_loss(image, target, mask)  # noqa: E731
+        result = stylizer.stylize(content, init=target, iterations=video.frame_iterations, coarse_to_fine=False,
+                                  extra_loss=extra, on_event=relay, stop=stop)
+    bgr = tensor_to_bgr(result)
+    emit(FrameDone(item.index, job.total, losses[-1] if losses else math.nan, time.monotonic() - began))
+    return bgr
+
+
+def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: _Worker, frames_out: queue.Queue, writer: _Worker,
+                    emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
+    """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
+    never = threading.Event()
+    prev, count = None, 0
+    while not isinstance(item := _get(frames_in, reader), _End):
+        if stop is not None and stop.is_set():
+            raise Interrupted("stopped by request")
+        if item.index < job.resume_from:
+            if item.kind != "warm":
+                job.stylizer.set_color_reference(_tensor(item.pixels, job.device))
+            if item.index == job.resume_from - 1:
+                # Carried through uint8 exactly as in an uninterrupted run, so a resumed run gives the same pixels.
+                prev = _tensor(job.checkpoints.load(item.index, job.size), job.device)
+            _put(frames_out, (item.index, None), never, writer)
+        else:
+            bgr = _stylize_one(job, item, prev, emit, stop)
+            prev = _tensor(bgr, job.device)
+            _put(frames_out, (item.index, bgr), never, writer)
+        count += 1
+    return item, count
+
+
+def _run(job: _Job, video_path: Path, emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
+    """Start reader and writer, stylize in this thread; whatever happens, both threads are stopped and joined."""
+    abort = threading.Event()
+    frames_in: queue.Queue = queue.Queue(maxsize=job.video.queue_size)
+    frames_out: queue.Queue = queue.Queue(maxsize=job.video.queue_size)
+    reader = _Worker("reader", lambda: _read(job, frames_in, abort))
+    writer = _Worker("writer", lambda: _write(job, frames_out, abort, video_path))
+    reader.start()
+    writer.start()
+    try:
+        end, count = _stylize_frames(job, frames_in, reader, frames_out, writer, emit, stop)
+        _put(frames_out, None, threading.Event(), writer)
+        writer.join()
+        if writer.error is not None:
+            raise writer.error
+        return end, count
+    finally:
+        abort.set()  # on success both threads are done already; otherwise this stops them
+        reader.join(JOIN_TIMEOUT_S)
+        writer.join(JOIN_TIMEOUT_S)
+
+
+def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) -> None:
+    if not styles or any(not weight > 0 for _, weight in styles):
+        raise UsageError(f"give at least one style image with a blend weight > 0, got {[w for _, w in styles]}")
+    if not MIN_SIZE <= settings.size <= MAX_SIZE:
+        raise UsageError(f"size should be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
+    if video.frame_iterations < 1 or video.queue_size < 1 or video.temporal_weight < 0:
+        raise UsageError(
+            "video settings: expected frame_iterations >= 1, queue_size >= 1 and temporal_weight >= 0, got "
+            f"{video.frame_iterations}, {video.queue_size} and {video.temporal_weight}"
+        )
+
+
+def _prepare(input_path, styles, output_path, settings, video, device, emit) -> tuple[_Job, list]:
+    """Every check, in order, before any slow work. Returns the job (without its stylizer) and the audio plan."""
+    _check_request(styles, settings, video)
+    source = check_input(input_path, "video")
+    output = check_output(output_path, [source])
+    style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
+    container_of(output)  # UsageError for a container that cannot hold H.264
+    reader = VideoReader(source, video.start, video.duration, video.max_frames)
+    info = reader.info
+    plan = audio_plan(info.audio, output)
+    size, aspect_change = processing_size(info.width, info.height, info.display_sar, settings.size)
+    total = reader.expected_frames
+    if total == 0:
+        raise UsageError(f"the selection (start {video.start} s) holds no frame of the {info.duration} s video '{source}'")
+    manifest = build_manifest(source, style_paths, settings, video, size)
+    checkpoints = Checkpoints.inspect(output, manifest, video.resume)
+    check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
+    job = _Job(source, output, settings, video, reader, size, total, checkpoints, pick_device(device))
+    if abs(aspect_change) > 1e-9:
+        emit(VideoWarning(f"processing at {size[0]}x{size[1]}: even dimensions (for yuv420p) change the aspect "
+                          f"ratio by {aspect_change:+.2%}"))
+    if info.bit_depth > 8:
+        emit(VideoWarning(f"the input is {info.bit_depth}-bit ({info.pix_fmt}); it is processed and written in 8-bit"))
+    if video.resume and not checkpoints.existed:
+        emit(VideoWarning(f"nothing to resume in '{checkpoints.folder}'; starting from the first frame"))
+    job.stylizer = Stylizer([(load_image(p, "style image", job.device), w) for p, w in style_paths], settings,
+                            job.device)
+    return job, plan
+
+
+def _estimate_seconds(job: _Job) -> float | None:
+    """Time one forward/backward pass at the processing size and scale it by the evaluations the run will need."""
+    if job.total is None or job.stylizer is None:
+        return None
+    width, height = job.size
+    optim = job.settings.optim
+    gray = torch.full((1, 3, height, width), 0.5, device=job.device)
+    objective = job.stylizer.objective(gray)
+    image = gray.clone().requires_grad_(True)
+    began = time.perf_counter()
+    objective(image).backward()
+    per_eval = time.perf_counter() - began
+    scales = scale_schedule(height, width, optim.max_scales, optim.min_scale_side)
+    first = optim.iterations * sum(h * w for h, w in scales) / (height * width)
+    warm_frames = max(0, job.total - max(1, job.resume_from))
+    evaluations = (first if job.resume_from == 0 else 0) + warm_frames * job.video.frame_iterations
+    return evaluations * per_eval * EVALS_PER_ITERATION.get(optim.optimizer, 1.0)
+
+
+@contextlib.contextmanager
+def _video_temp(output: Path, final_tmp: Path, has_audio: bool) -> Iterator[Path]:
+    """Where the encoder writes: the final temporary file, or (when audio is muxed in after) another one beside it."""
+    if not has_audio:
+        yield final_tmp
+        return
+    fd, name = tempfile.mkstemp(prefix=f".{output.stem}.video.", suffix=f".partial{output.suffix}", dir=output.parent)
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def stylize_video(
+    input_path: str | os.PathLike,
+    styles: list[tuple[str | os.PathLike, float]],
+    output_path: str | os.PathLike,
+    settings: StyleSettings,
+    video: VideoSettings,
+    device: str = "auto",
+    on_event: Callable[[object], None] | None = None,
+    stop: threading.Event | None = None,
+) -> VideoResult:
+    """Stylize the video `input_path` with the blended `styles` (image path, weight > 0) into `output_path`.
+
+    The output has the processing size (see processing_size), the input's frame rate, and the input's audio
+    streams for the selected time range (copied, or AAC where the container cannot take them). Raises UsageError,
+    InputError, OutputError... before any slow work for a bad request; Interrupted when `stop` is set. On any failure
+    nothing appears at `output_path` and the finished frames stay in the work folder (see checkpoints.py).
+    """
+    began = time.monotonic()
+    warnings: list[str] = []
+
+    def emit(event: object) -> None:
+        if isinstance(event, VideoWarning):
+            warnings.append(event.message)
+        if on_event is not None:
+            on_event(event)
+
+    job, plan = _prepare(input_path, styles, output_path, settings, video, device, emit)
+    info = job.reader.info
+    emit(VideoPlan(job.source, job.output, job.total, (info.width, info.height), job.size, info.fps,
+                   tuple((s.index, s.codec, action) for s, action in plan), str(job.device), job.resume_from,
+                   _estimate_seconds(job)))
+    job.checkpoints.start()
+    try:
+        with atomic_output(job.output) as final_tmp, _video_temp(job.output, final_tmp, bool(plan)) as video_tmp:
+            end, count = _run(job, video_tmp, emit, stop)
+            if count == 0:
+                raise InputError(f"video '{job.source}': no frame could be decoded in the selection")
+            if end.truncated:
+                emit(VideoWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}"))
+            duration = float(count / info.fps)
+            if plan:
+                mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
+    except BaseException:
+        if not job.checkpoints.existed and job.checkpoints.frames_on_disk() == 0:
+            job.checkpoints.remove()  # nothing finished: leave no folder that a rerun would have to --resume
+        raise
+    if not video.keep_frames:
+        job.checkpoints.remove()
+    return VideoResult(job.output, count, time.monotonic() - began, duration, tuple(warnings))

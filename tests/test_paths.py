@@ -1,0 +1,48 @@
+import os
+
+import pytest
+
+from pipeline.errors import InputError, OutputError, UsageError
+from pipeline.paths import atomic_output, check_input, check_output, same_file
+
+
+def test_same_file_through_dot_symlink_and_hard_link(tmp_path, monkeypatch):
+    src = tmp_path / "in.mp4"
+    src.write_bytes(b"x")
+    (tmp_path / "sym.mp4").symlink_to(src)
+    os.link(src, tmp_path / "hard.mp4")
+    monkeypatch.chdir(tmp_path)
+    for spelling in ("./in.mp4", "sym.mp4", "hard.mp4", f"../{tmp_path.name}/in.mp4"):
+        assert same_file(spelling, src)
+        with pytest.raises(UsageError, match="is the input"):
+            check_output(spelling, [src])
+    assert not same_file("other.mp4", src)
+    assert src.read_bytes() == b"x"
+
+
+def test_output_folder_checks(tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        check_output(tmp_path / "nope" / "o.png", [])
+    with pytest.raises(OutputError, match="is a folder"):
+        check_output(tmp_path, [])
+
+
+def test_input_checks(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    for path, message in ((tmp_path / "missing.jpg", "does not exist"), (tmp_path, "is a folder"),
+                          (tmp_path / "empty.jpg", "is empty")):
+        with pytest.raises(InputError, match=message):
+            check_input(path, "photo")
+
+
+def test_atomic_output_leaves_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.png"]
+    with atomic_output(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["out.png"]

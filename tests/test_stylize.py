@@ -1,0 +1,100 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from pipeline import color
+from pipeline.config import LossSettings, OptimSettings, StyleSettings
+from pipeline.losses import content_loss, gram, style_loss
+from pipeline.optimize import IterationEvent
+from pipeline.stylize import ScaleDone, Stylizer, resize, scale_schedule
+from pipeline.vgg import VGGFeatures
+
+TINY = StyleSettings(size=64, optim=OptimSettings(iterations=40, max_scales=1, plateau_tolerance=0.0))
+
+
+def measure(caffe_weights, image, photo, style):
+    """Independent measurement: plain Gram / content losses from a fresh extractor, style at the image's size."""
+    net = VGGFeatures(caffe_weights, ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"])
+    with torch.no_grad():
+        fi, fp = net(image), net(photo)
+        fs = net(resize(style, tuple(image.shape[2:])))
+        s = sum(style_loss(fi[k], gram(fs[k])) for k in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+        return float(s), float(content_loss(fi["relu4_2"], fp["relu4_2"]))
+
+
+@pytest.fixture(scope="module")
+def painted(photo, starry):
+    events = []
+    stylizer = Stylizer([(starry, 1.0)], TINY, torch.device("cpu"))
+    return stylizer.stylize(photo, on_event=events.append), events
+
+
+def test_style_loss_falls_far_below_the_photos_and_content_stays(painted, photo, starry, caffe_weights):
+    image, _ = painted
+    assert image.shape == photo.shape and 0 <= image.min() and image.max() <= 1
+    style_photo, _ = measure(caffe_weights, photo, photo, starry)
+    style_result, content_result = measure(caffe_weights, image, photo, starry)
+    assert style_result < 0.25 * style_photo
+    noise = torch.rand_like(photo)
+    _, content_noise = measure(caffe_weights, noise, photo, starry)
+    assert content_result < 0.6 * content_noise  # the photo is still recognizable to the network
+
+
+def test_loss_falls_and_events_are_reported(painted):
+    _, events = painted
+    losses = [e.loss for e in events if isinstance(e, IterationEvent)]
+    assert len(losses) == 4 and losses[-1] < 0.8 * losses[0]
+    assert all(b <= a * 1.0001 for a, b in zip(losses, losses[1:]))
+    assert isinstance(events[-1], ScaleDone) and events[-1].iterations_run == 40
+
+
+def test_preserve_colors_keeps_the_photos_chroma(photo, starry):
+    settings = replace(TINY, preserve_colors=True, optim=replace(TINY.optim, iterations=15))
+    image = Stylizer([(starry, 1.0)], settings, torch.device("cpu")).stylize(photo)
+    uv_photo, uv_image = color.rgb_to_yuv(photo)[:, 1:], color.rgb_to_yuv(image)[:, 1:]
+    y_photo, y_image = color.rgb_to_yuv(photo)[:, :1], color.rgb_to_yuv(image)[:, :1]
+    assert (uv_photo - uv_image).abs().mean() < 0.01  # only clipping at the gamut's edge may move chroma
+    assert (y_photo - y_image).abs().mean() > 0.03  # while the luminance was repainted
+    plain = Stylizer([(starry, 1.0)], replace(settings, preserve_colors=False), torch.device("cpu")).stylize(photo)
+    assert (color.rgb_to_yuv(plain)[:, 1:] - uv_photo).abs().mean() > 3 * (uv_photo - uv_image).abs().mean()
+
+
+def test_blend_weights_move_the_result_between_two_styles(photo, starry, scream, caffe_weights):
+    settings = replace(TINY, optim=replace(TINY.optim, iterations=25))
+    results = {}
+    for name, weights in (("starry", (9.0, 1.0)), ("scream", (1.0, 9.0))):
+        stylizer = Stylizer([(starry, weights[0]), (scream, weights[1])], settings, torch.device("cpu"))
+        results[name] = stylizer.stylize(photo)
+    to_starry = {k: measure(caffe_weights, v, photo, starry)[0] for k, v in results.items()}
+    to_scream = {k: measure(caffe_weights, v, photo, scream)[0] for k, v in results.items()}
+    assert to_starry["starry"] < to_starry["scream"] and to_scream["scream"] < to_scream["starry"]
+
+
+def test_same_seed_same_pixels_and_noise_init_differs(photo, starry):
+    settings = replace(TINY, init="noise", optim=replace(TINY.optim, iterations=5))
+    run = lambda s: Stylizer([(starry, 1.0)], s, torch.device("cpu")).stylize(photo)  # noqa: E731
+    a, b, c = run(settings), run(settings), run(replace(settings, seed=1))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_adam_also_lowers_the_loss(photo, starry):
+    settings = replace(TINY, optim=replace(TINY.optim, optimizer="adam", iterations=30, lr=0.03))
+    events = []
+    Stylizer([(starry, 1.0)], settings, torch.device("cpu")).stylize(photo, on_event=events.append)
+    losses = [e.loss for e in events if isinstance(e, IterationEvent)]
+    assert losses[-1] < 0.9 * losses[0]
+
+
+def test_plateau_stops_early_but_not_before_the_floor(photo, starry):
+    settings = replace(TINY, optim=replace(TINY.optim, iterations=200, plateau_tolerance=0.5, min_fraction=0.25))
+    events = []
+    Stylizer([(starry, 1.0)], settings, torch.device("cpu")).stylize(photo, on_event=events.append)
+    done = [e for e in events if isinstance(e, ScaleDone)][0]
+    assert 50 <= done.iterations_run < 200
+
+
+def test_coarse_to_fine_schedule():
+    assert scale_schedule(384, 512, 3, 128) == [(96, 128), (192, 256), (384, 512)]
+    assert scale_schedule(48, 64, 3, 128) == [(48, 64)]
+    assert scale_schedule(300, 1000, 2, 128) == [(150, 500), (300, 1000)]

