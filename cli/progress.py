@@ -41,7 +41,9 @@ class RichDisplay:
             TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=self.console, transient=False,
         )
-        self.task = None
+        self.task = None  # iterations of the current image (a still, or one frame of a video)
+        self.frames_task = None  # frames of a video
+        self.frames_started = 0.0
 
     def __enter__(self) -> "RichDisplay":
         self.progress.start()
@@ -76,3 +78,35 @@ class RichDisplay:
     def _on_ScaleDone(self, event: ScaleDone) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=(event.scale + 1) * event.iterations)
+
+    def _on_VideoPlan(self, event) -> None:
+        (iw, ih), (w, h) = event.input_size, event.size
+        audio = ", ".join(f"#{i} {codec} ({how})" for i, codec, how in event.audio) or "none"
+        frames = "?" if event.frames is None else str(event.frames)
+        eta = "" if event.estimated_seconds is None else f", about {_duration(event.estimated_seconds)}"
+        self.say(f"Stylizing {frames} frames of {iw}x{ih} as {w}x{h} at {float(event.fps):.3f} fps on {event.device}"
+                 f"{eta}; audio: {audio}")
+        if event.resumed:
+            self.say(f"Resuming: {event.resumed} frames were already done")
+        self.frames_task = self.progress.add_task("frames", total=event.frames, loss="-", completed=event.resumed)
+
+    def _on_FrameStarted(self, event) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+
+    def _on_FrameDone(self, event) -> None:
+        if self.frames_task is not None:
+            self.progress.update(self.frames_task, completed=event.index + 1, total=event.total_estimate,
+                                 loss=f"{event.loss:.4g}",
+                                 description=f"frames ({1 / max(event.seconds, 1e-9):.2f} fps)")
+
+    def _on_VideoWarning(self, event) -> None:
+        self.warn(event.message)
+
+
+def _duration(seconds: float) -> str:
+    """'2 h 05 min', '7 min', '40 s'."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    return f"{round(seconds / 60)} min" if seconds >= 90 else f"{round(seconds)} s"

@@ -7,8 +7,10 @@
 from .config import LossSettings, OptimSettings, StyleSettings, VideoSettings
 from .errors import StylizeError
 from .still import stylize_image, stylize_image_file
+from .video import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning, stylize_video
 
 __all__ = [
     "LossSettings", "OptimSettings", "StyleSettings", "VideoSettings", "StylizeError",
-    "stylize_image", "stylize_image_file",
+    "stylize_image", "stylize_image_file", "stylize_video",
+    "VideoPlan", "FrameStarted", "FrameDone", "VideoWarning", "VideoResult",
 ]

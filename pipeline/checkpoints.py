@@ -117,7 +117,9 @@ def build_manifest(
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the leaves that differ between two manifests ("settings.optim.iterations")."""
+    """Dotted names of the leaves that differ between two manifests ("settings.optim.iterations", "styles.0.weight")."""
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        old, new = dict(enumerate(old)), dict(enumerate(new))
     if not isinstance(old, dict) or not isinstance(new, dict):
         return [] if old == new else [prefix or "manifest"]
     found = []

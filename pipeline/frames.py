@@ -36,7 +36,7 @@ def bgr_to_tensor(bgr: np.ndarray, device: torch.device | str = "cpu") -> torch.
         raise ValueError(f"expected an HxWx3 uint8 image, got shape {bgr.shape} dtype {bgr.dtype}")
     rgb = np.ascontiguousarray(bgr[:, :, ::-1])
     tensor = torch.from_numpy(rgb).to(device)
-    return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
 
 
 def tensor_to_bgr(image: torch.Tensor) -> np.ndarray:

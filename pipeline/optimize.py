@@ -100,7 +100,7 @@ def optimize(
     as soon as `stop` is set (checked between iterations). Returns (image clipped to [0, 1], last loss).
     """
     check_optimizer(settings.optimizer)
-    image = init.detach().clone().requires_grad_(True)
+    image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     runner = OPTIMIZERS[settings.optimizer](image, objective, settings)
     every = max(1, settings.report_every)
     floor = math.ceil(settings.min_fraction * iterations)

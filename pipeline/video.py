@@ -103,12 +103,6 @@ class VideoResult:
     warnings: tuple[str, ...]
 
 
-def _tensor(bgr: np.ndarray, device: torch.device) -> torch.Tensor:
-    """bgr_to_tensor, made contiguous: its result is a permuted view, whose strides the optimizer's clone keeps, and
-    L-BFGS cannot flatten such a gradient."""
-    return bgr_to_tensor(bgr, device).contiguous()
-
-
 def _even(value: float, limit: float) -> int:
     """The even integer nearest `value` (halves up), at most `limit` (never upscaling), at least 2."""
     n = 2 * math.floor(value / 2 + 0.5)
@@ -271,7 +265,8 @@ def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Pa
         encoder.close()
 
 
-def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callable, stop) -> np.ndarray:
+def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callable[[object], None],
+                 stop: threading.Event | None) -> np.ndarray:
     """Stylize one frame; returns it as HxWx3 BGR uint8 (what is checkpointed and encoded)."""
     stylizer, video = job.stylizer, job.video
     assert stylizer is not None
@@ -284,7 +279,7 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callab
             losses.append(event.loss)
         emit(event)
 
-    content = _tensor(item.pixels, job.device)
+    content = bgr_to_tensor(item.pixels, job.device)
     if item.kind != "warm" or prev is None:
         stylizer.set_color_reference(content)  # one colour transform per scene (a no-op without preserve_colors)
         result = stylizer.stylize(content, on_event=relay, stop=stop)
@@ -293,8 +288,11 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callab
         target = warp(prev, item.flow) if item.flow is not None else prev
         extra = None
         if video.temporal_weight > 0:
-            mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
-            extra = lambda image: video.temporal_weight * temporal_loss(image, target, mask)  # noqa: E731
+            mask = mask_tobgr_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
+
+            def extra(image: torch.Tensor) -> torch.Tensor:
+                return video.temporal_weight * temporal_loss(image, target, mask)
+
         result = stylizer.stylize(content, init=target, iterations=video.frame_iterations, coarse_to_fine=False,
                                   extra_loss=extra, on_event=relay, stop=stop)
     bgr = tensor_to_bgr(result)
@@ -305,21 +303,21 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callab
 def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: _Worker, frames_out: queue.Queue, writer: _Worker,
                     emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
     """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
-    never = threading.Event()
+    never = threading.Event()  # the writer stops on its own errors; this loop only waits for room in its queue
     prev, count = None, 0
     while not isinstance(item := _get(frames_in, reader), _End):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
         if item.index < job.resume_from:
             if item.kind != "warm":
-                job.stylizer.set_color_reference(_tensor(item.pixels, job.device))
+                job.stylizer.set_color_reference(bgr_to_tensor(item.pixels, job.device))
             if item.index == job.resume_from - 1:
                 # Carried through uint8 exactly as in an uninterrupted run, so a resumed run gives the same pixels.
-                prev = _tensor(job.checkpoints.load(item.index, job.size), job.device)
+                prev = bgr_to_tensor(job.checkpoints.load(item.index, job.size), job.device)
             _put(frames_out, (item.index, None), never, writer)
         else:
             bgr = _stylize_one(job, item, prev, emit, stop)
-            prev = _tensor(bgr, job.device)
+            prev = bgr_to_tensor(bgr, job.device)
             _put(frames_out, (item.index, bgr), never, writer)
         count += 1
     return item, count
@@ -359,8 +357,11 @@ def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) 
         )
 
 
-def _prepare(input_path, styles, output_path, settings, video, device, emit) -> tuple[_Job, list]:
-    """Every check, in order, before any slow work. Returns the job (without its stylizer) and the audio plan."""
+def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike, float]],
+             output_path: str | os.PathLike, settings: StyleSettings, video: VideoSettings, device: str,
+             emit: Callable[[object], None]) -> tuple[_Job, list]:
+    """Every check, in order, before any slow work (loading VGG is the last step). Returns the job and the audio
+    plan: (stream, "copy"|"aac") per audio stream."""
     _check_request(styles, settings, video)
     source = check_input(input_path, "video")
     output = check_output(output_path, [source])

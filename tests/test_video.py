@@ -17,10 +17,12 @@ import pytest
 import torch
 
 import pipeline.video as video_module
-from media import FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, ffmpeg_packets, header, make_clip
+from media import (FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, ffmpeg_packets, header, make_clip,
+                   truncate)
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
 from pipeline.flicker import warping_error
 from pipeline.errors import Interrupted, OutputError, UsageError
+from pipeline.frames import tensor_to_bgr
 from pipeline.optimize import IterationEvent
 from pipeline.probe import probe
 from pipeline.sinks import VideoWriter
@@ -215,9 +217,7 @@ def test_selection_takes_the_matching_frames_and_audio(tmp_path, style, ramp_cli
 
 def test_scene_cut_restarts_from_the_content(tmp_path: Path, style: Path, monkeypatch) -> None:
     monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
-    a, b = texture(60, 80, seed=1), texture(60, 80, seed=2, blur=3)
-    frames = [a[i : i + 48, i : i + 64] for i in range(4)] + [b[i : i + 48, 0:64] for i in range(4)]
-    source = raw_clip(tmp_path / "cut.mp4", [np.ascontiguousarray(f) for f in frames])
+    source = cut_clip(tmp_path / "cut.mp4")
     _, events = run(source, style, tmp_path / "out.mp4")
     assert [e.kind for e in of(events, FrameStarted)] == ["first", "warm", "warm", "warm", "cut", "warm", "warm", "warm"]
     _, events = run(source, style, tmp_path / "out2.mp4", video=replace(VIDEO, detect_cuts=False))
@@ -246,6 +246,71 @@ def test_warped_warm_start_follows_the_motion(tmp_path: Path, style: Path) -> No
         errors[warped] = warping_error(list(decode_bgr(out, 48, 36)), reference)
     assert first_losses[True] == first_losses[False]  # the same first frame: only the warm starts differ
     assert errors[True] < 0.5 * errors[False]
+
+
+def cut_clip(path: Path) -> Path:
+    """8 frames: a texture panning 1 px per frame for 4 frames, then another one (a scene cut at frame 4)."""
+    a, b = texture(60, 80, seed=1), texture(60, 80, seed=2, blur=3)
+    frames = [a[i : i + 48, i : i + 64] for i in range(4)] + [b[i : i + 48, 0:64] for i in range(4)]
+    return raw_clip(path, [np.ascontiguousarray(f) for f in frames])
+
+
+class RecordingStylizer(IdentityStylizer):
+    """Identity, recording the colour references it is given and the frames it paints (as BGR uint8)."""
+
+    references: list[np.ndarray] = []
+    painted: list[np.ndarray] = []
+
+    def set_color_reference(self, content) -> None:
+        self.references.append(tensor_to_bgr(content))
+
+    def stylize(self, content, **kwargs):
+        self.painted.append(tensor_to_bgr(content))
+        return content
+
+
+def test_one_colour_reference_per_scene_also_when_resumed(tmp_path: Path, style: Path, monkeypatch) -> None:
+    monkeypatch.setattr(video_module, "Stylizer", RecordingStylizer)
+    monkeypatch.setattr(RecordingStylizer, "references", [])
+    monkeypatch.setattr(RecordingStylizer, "painted", [])
+    source = cut_clip(tmp_path / "cut.mp4")
+    settings = replace(SETTINGS, size=64, preserve_colors=True)
+    _, events = run(source, style, tmp_path / "whole.mp4", settings)
+    frames = list(RecordingStylizer.painted)
+    assert len(frames) == 8 and len(RecordingStylizer.references) == 2
+    assert np.array_equal(RecordingStylizer.references[0], frames[0])
+    assert np.array_equal(RecordingStylizer.references[1], frames[4])
+
+    RecordingStylizer.references.clear()
+    RecordingStylizer.painted.clear()
+    stop = threading.Event()
+
+    def stop_after(event: object) -> None:
+        if isinstance(event, FrameDone) and event.index == 5:
+            stop.set()
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(source, [(style, 1.0)], out, settings, VIDEO, "cpu", stop_after, stop)
+    RecordingStylizer.references.clear()
+    RecordingStylizer.painted.clear()
+    run(source, style, out, settings, replace(VIDEO, resume=True))
+    # Frames 6 and 7 belong to the scene that starts at frame 4: skipping the finished frames replays the scene
+    # starts, so frame 4's colours (not frame 6's) are the reference in effect.
+    assert len(RecordingStylizer.painted) == 2 and len(RecordingStylizer.references) == 2
+    assert np.array_equal(RecordingStylizer.references[0], frames[0])
+    assert np.array_equal(RecordingStylizer.references[1], frames[4])
+    assert np.array_equal(decode_bgr(out, 64, 48), decode_bgr(tmp_path / "whole.mp4", 64, 48))
+
+
+def test_truncated_input_is_stylized_up_to_where_it_ends(tmp_path: Path, style: Path, monkeypatch) -> None:
+    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
+    whole = make_clip(tmp_path / "whole.mp4", frames=40, audio=())
+    source = truncate(whole, tmp_path / "cut.mp4", 0.5)
+    result, events = run(source, style, tmp_path / "out.mp4")
+    assert 0 < result.frames < 40 and decoded_count(tmp_path / "out.mp4") == result.frames
+    assert result.warnings == (f"the input ended early: stopped at frame {result.frames} of ~40",)
+    assert of(events, VideoWarning)[0].message == result.warnings[0]
 
 
 # ---- stopping and failures ----

@@ -1,0 +1,232 @@
+"""pipeline.checkpoints: the work folder, its manifest and refusals, and a resume after SIGKILL that gives exactly
+the frames of an uninterrupted run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import namedtuple
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import pipeline.checkpoints as checkpoints
+from media import decode_bgr, decoded_count, make_clip
+from pipeline.checkpoints import Checkpoints, build_manifest, check_free_space, work_folder
+from pipeline.config import OptimSettings, StyleSettings, VideoSettings
+from pipeline.errors import OutputError, UsageError
+from pipeline.video import FrameStarted, VideoPlan, stylize_video
+
+SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
+VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread (also in the subprocess): fast on a shared CPU, and the same arithmetic in both runs."""
+    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv_threads)
+
+
+@pytest.fixture()
+def files(tmp_path: Path):
+    """A fake input (2.5 MiB, so head and tail hashes differ) and two style images."""
+    source = tmp_path / "in.mp4"
+    source.write_bytes(os.urandom(5 << 19))
+    styles = []
+    for seed in (1, 2):
+        path = tmp_path / f"style{seed}.png"
+        cv2.imwrite(str(path), np.random.default_rng(seed).integers(0, 255, (16, 16, 3), dtype=np.uint8))
+        styles.append(path)
+    return namedtuple("Files", "source styles output")(source, styles, tmp_path / "out.mp4")
+
+
+def manifest(files, style: int = 0, weight: float = 1.0, settings=SETTINGS, video=VIDEO, size=(48, 36)) -> dict:
+    return build_manifest(files.source, [(files.styles[style], weight)], settings, video, size)
+
+
+def test_manifest_identifies_input_styles_and_pixel_settings(files) -> None:
+    data = files.source.read_bytes()
+    found = manifest(files)
+    stat = files.source.stat()
+    assert found["input"] == {
+        "path": str(files.source.resolve()),
+        "size": len(data),
+        "mtime_ns": stat.st_mtime_ns,
+        "sha256_head": hashlib.sha256(data[: 1 << 20]).hexdigest(),
+        "sha256_tail": hashlib.sha256(data[-(1 << 20) :]).hexdigest(),
+    }
+    assert found["styles"] == [{"sha256": hashlib.sha256(files.styles[0].read_bytes()).hexdigest(), "weight": 1.0}]
+    assert found["settings"]["optim"]["iterations"] == 4 and found["settings"]["size"] == 48
+    assert found["video"]["frame_iterations"] == 2 and found["video"]["start"] == 0.0
+    assert found["video"]["duration"] is None and "crf" not in found["video"] and "resume" not in found["video"]
+    assert found["size"] == [48, 36]
+    assert json.loads(json.dumps(found)) == found
+
+
+def test_frames_are_written_atomically_and_read_back(files) -> None:
+    work = Checkpoints.inspect(files.output, manifest(files), resume=False)
+    assert work.folder == files.output.parent / ".out.mp4.frames" == work_folder(files.output)
+    assert not work.folder.exists() and work.finished == 0  # inspecting writes nothing
+    work.start()
+    assert json.loads((work.folder / "manifest.json").read_text()) == manifest(files)
+    frames = [np.random.default_rng(i).integers(0, 255, (36, 48, 3), dtype=np.uint8) for i in range(4)]
+    for index in (0, 1, 3):  # frame 2 missing: only 0 and 1 form the finished prefix
+        work.save(index, frames[index])
+    assert sorted(p.name for p in work.folder.iterdir()) == ["000000.png", "000001.png", "000003.png", "manifest.json"]
+    again = Checkpoints.inspect(files.output, manifest(files), resume=True)
+    assert again.existed and again.finished == 2
+    assert np.array_equal(again.load(1, (48, 36)), frames[1])
+    with pytest.raises(OutputError, match="expected a 64x48 PNG"):
+        again.load(1, (64, 48))
+
+
+def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
+    Checkpoints.inspect(files.output, manifest(files), resume=False).start()
+    with pytest.raises(UsageError, match="exists: add --resume"):
+        Checkpoints.inspect(files.output, manifest(files), resume=False)
+    refusals = [
+        (manifest(files, style=1), r"made with another style \(styles\.0\.sha256 differ\); remove it or drop --resume"),
+        (manifest(files, weight=2.0), r"another style \(styles\.0\.weight"),
+        (manifest(files, settings=replace(SETTINGS, optim=replace(SETTINGS.optim, iterations=5))),
+         r"other settings \(settings\.optim\.iterations"),
+        (manifest(files, video=replace(VIDEO, temporal_weight=1.0)), r"other video settings \(video\.temporal_weight"),
+        (manifest(files, video=replace(VIDEO, max_frames=10)), r"video\.max_frames"),
+        (manifest(files, size=(32, 24)), "another processing size"),
+    ]
+    for other, message in refusals:
+        with pytest.raises(UsageError, match=message):
+            Checkpoints.inspect(files.output, other, resume=True)
+    # Encoding and bookkeeping settings do not change a frame: resuming with them changed is fine.
+    same_pixels = replace(VIDEO, crf=30, preset="slow", keep_frames=True, queue_size=1, resume=True)
+    assert Checkpoints.inspect(files.output, manifest(files, video=same_pixels), resume=True).existed
+
+
+def test_a_changed_input_is_refused(files) -> None:
+    Checkpoints.inspect(files.output, manifest(files), resume=False).start()
+    with open(files.source, "r+b") as f:  # same size and first MiB, another last byte
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(UsageError, match="another input video.*sha256_tail"):
+        Checkpoints.inspect(files.output, manifest(files), resume=True)
+
+
+def test_a_folder_without_manifest_is_refused(files) -> None:
+    work_folder(files.output).mkdir()
+    with pytest.raises(UsageError, match="no readable manifest.json"):
+        Checkpoints.inspect(files.output, manifest(files), resume=True)
+
+
+def test_remove_deletes_only_our_files(files) -> None:
+    work = Checkpoints.inspect(files.output, manifest(files), resume=False)
+    work.start()
+    work.save(0, np.zeros((36, 48, 3), np.uint8))
+    (work.folder / "notes.txt").write_text("mine")
+    work.remove()
+    assert [p.name for p in work.folder.iterdir()] == ["notes.txt"]
+    (work.folder / "notes.txt").unlink()
+    work.remove()
+    assert not work.folder.exists()
+
+
+def test_free_space_is_checked(tmp_path: Path, monkeypatch) -> None:
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    check_free_space(tmp_path, 1, 640, 360)  # 0.4 MB fits in 1 MB
+    check_free_space(tmp_path, None, 640, 360)  # unknown length: nothing to check
+    with pytest.raises(OutputError, match=r"about 41 MB needed for 100 frames of 640x360, 1 MB free"):
+        check_free_space(tmp_path, 100, 640, 360)
+
+
+# ---- through stylize_video ----
+
+
+def style_image(folder: Path) -> Path:
+    path = folder / "style.png"
+    noise = np.random.default_rng(7).random((32, 32, 3)).astype(np.float32)
+    cv2.imwrite(str(path), cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 0.7), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8))
+    return path
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, torch, cv2
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    from pipeline.config import OptimSettings, StyleSettings, VideoSettings
+    from pipeline.video import stylize_video
+    settings = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
+    stylize_video(sys.argv[1], [(sys.argv[2], 1.0)], sys.argv[3], settings,
+                  VideoSettings(frame_iterations=2, preset="ultrafast"), device="cpu")
+    """
+)
+
+
+def png_frames(folder: Path) -> list[np.ndarray]:
+    return [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=20)
+    style = style_image(tmp_path)
+    out = tmp_path / "out.mp4"
+    folder = work_folder(out)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(source), str(style), str(out)],
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(folder.glob("*.png"))) < 3:
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "the child did not checkpoint 3 frames in 2 minutes"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+        child.stderr.close()
+    done = len(list(folder.glob("*.png")))
+    assert not out.exists() and 3 <= done < 20
+
+    events: list[object] = []
+    video = replace(VIDEO, resume=True, keep_frames=True)
+    stylize_video(source, [(style, 1.0)], out, SETTINGS, video, "cpu", events.append)
+    assert events[0].resumed == done and [e.index for e in events if isinstance(e, FrameStarted)][0] == done
+
+    clean = tmp_path / "clean.mp4"
+    stylize_video(source, [(style, 1.0)], clean, SETTINGS, replace(VIDEO, keep_frames=True), "cpu")
+    resumed_frames, clean_frames = png_frames(folder), png_frames(work_folder(clean))
+    assert len(resumed_frames) == len(clean_frames) == 20
+    for index, (a, b) in enumerate(zip(resumed_frames, clean_frames)):
+        assert np.array_equal(a, b), f"frame {index} differs"
+    assert decoded_count(out) == 20
+    assert np.array_equal(decode_bgr(out, 48, 36), decode_bgr(clean, 48, 36))
+
+
+def test_mismatched_manifest_is_refused_before_any_work(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3)
+    style = style_image(tmp_path)
+    out = tmp_path / "out.mp4"
+    stylize_video(source, [(style, 1.0)], out, SETTINGS, replace(VIDEO, keep_frames=True), "cpu")
+    folder = work_folder(out)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    events: list[object] = []
+    with pytest.raises(UsageError, match="was made with another style"):
+        stylize_video(source, [(style, 0.5), (style, 0.5)], out, SETTINGS, replace(VIDEO, resume=True), "cpu",
+                      events.append)
+    assert events == [] and {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert not any(isinstance(e, VideoPlan) for e in events)

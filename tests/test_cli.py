@@ -1,0 +1,112 @@
+"""The command line as users and scripts meet it: exit codes, one-line messages, nothing written on failure."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli.main import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+PHOTO, STYLE = SAMPLES / "golden_gate.jpg", SAMPLES / "styles" / "starry_night.jpg"
+FAST = ["--size", "32", "--iterations", "3", "--device", "cpu", "--quiet"]
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def test_contract_command_writes_an_image_of_the_asked_size(tmp_path, capsys):
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST)
+    assert code == 0 and err == ""
+    with Image.open(tmp_path / "out.png") as image:
+        assert max(image.size) == 32 and image.format == "PNG"
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_two_styles_blended(tmp_path, capsys):
+    styles = f"{STYLE},{SAMPLES / 'styles' / 'the_scream.jpg'}"
+    code, _ = run(capsys, PHOTO, styles, tmp_path / "out.jpg", "--style-blend", "3,1", *FAST)
+    assert code == 0 and (tmp_path / "out.jpg").stat().st_size > 0
+    code, err = run(capsys, PHOTO, styles, tmp_path / "o.png", "--style-blend", "1", *FAST)
+    assert code == 2 and "1 weights for 2 style images" in err
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("missing photo", 1, "does not exist"),
+    ("missing style", 1, "style image .* does not exist"),
+    ("style not an image", 1, "could not be read \\(not an image\\?\\)"),
+    ("output is input", 2, "is the input"),
+    ("output is input via ./", 2, "is the input"),
+    ("output is input via symlink", 2, "is the input"),
+    ("no output folder", 1, "folder .* does not exist"),
+    ("size 0", 2, "--size must be between"),
+    ("size 100000", 2, "--size must be between"),
+    ("video suffix for a photo", 2, "should end in one of .png"),
+    ("unknown option", 2, "unrecognized arguments"),
+    ("unknown optimizer", 2, "invalid choice"),
+    ("unavailable device", 1, "not available"),
+])
+def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, case, code, message):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(PHOTO.read_bytes())
+    (tmp_path / "link.jpg").symlink_to(photo)
+    (tmp_path / "text.jpg").write_text("not an image")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.png"
+    args = {
+        "missing photo": ["nope.jpg", STYLE, out],
+        "missing style": [photo, "nope.jpg", out],
+        "style not an image": [photo, "text.jpg", out],
+        "output is input": [photo, STYLE, photo],
+        "output is input via ./": [photo, STYLE, "./photo.jpg"],
+        "output is input via symlink": ["link.jpg", STYLE, "photo.jpg"],
+        "no output folder": [photo, STYLE, tmp_path / "no" / "out.png"],
+        "size 0": [photo, STYLE, out, "--size", "0"],
+        "size 100000": [photo, STYLE, out, "--size", "100000"],
+        "video suffix for a photo": [photo, STYLE, tmp_path / "out.mp4"],
+        "unknown option": [photo, STYLE, out, "--bogus"],
+        "unknown optimizer": [photo, STYLE, out, "--optimizer", "sgd"],
+        "unavailable device": [photo, STYLE, out, "--device", "cuda" if not _has("cuda") else "mps"],
+    }[case]
+    before = sorted(os.listdir(tmp_path))
+    got, err = run(capsys, *args, "--iterations", "2", "--size", "32") if "size" not in case else run(capsys, *args)
+    assert got == code
+    assert len(err.splitlines()) == 1 and err.startswith("stylize-video: error:")
+    import re
+    assert re.search(message, err), err
+    assert sorted(os.listdir(tmp_path)) == before
+    assert photo.read_bytes() == PHOTO.read_bytes()
+
+
+def _has(device):
+    import torch
+    return device == "cuda" and torch.cuda.is_available()
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path):
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", str(PHOTO), str(STYLE), str(out), "--size", "96", "--iterations", "2000",
+         "--device", "cpu", "--quiet"], stderr=subprocess.PIPE, text=True, cwd=SAMPLES.parent)
+    time.sleep(6)  # past start-up, inside the optimization
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_still_in_video_clothing_is_treated_as_a_still(tmp_path, capsys):
+    disguised = tmp_path / "photo.mp4"
+    disguised.write_bytes(PHOTO.read_bytes())
+    code, _ = run(capsys, disguised, STYLE, tmp_path / "out.png", *FAST)
+    assert code == 0
+    assert np.asarray(Image.open(tmp_path / "out.png")).shape[2] == 3
