@@ -288,7 +288,7 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callab
         target = warp(prev, item.flow) if item.flow is not None else prev
         extra = None
         if video.temporal_weight > 0:
-            mask = mask_tobgr_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
+            mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
 
             def extra(image: torch.Tensor) -> torch.Tensor:
                 return video.temporal_weight * temporal_loss(image, target, mask)
