@@ -46,3 +46,13 @@ def test_atomic_output_leaves_the_old_file_on_failure(tmp_path):
     with atomic_output(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["out.png"]
+
+
+def test_atomic_output_gets_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "o.png") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
