@@ -38,7 +38,8 @@ def build_parser() -> Parser:
     p = Parser(
         prog="stylize-video",
         description="Repaint a video, a photo or a live stream in the style of a painting.",
-        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video (.mp4, .mov, .mkv).",
+        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video (.mp4, .mov, .mkv). "
+               "Live: stylize-video --live SOURCE STYLE [options]; see stylize-video --live 0 --help.",
     )
     p.add_argument("input", metavar="INPUT", help="photo or video file (decided by its content)")
     p.add_argument("style", metavar="STYLE", help="style image; several as a,b,c (see --style-blend)")
@@ -57,19 +58,7 @@ def build_parser() -> Parser:
     g.add_argument("--seed", type=int, default=_STYLE.seed, help="random seed (default %(default)s)")
     g.add_argument("--weights", default=_STYLE.weights,
                    help=f"VGG19 weights: {' or '.join(WEIGHTS)} or a state dict path (default %(default)s)")
-    a = p.add_argument_group("artist controls")
-    a.add_argument("--style-weight", type=float, default=_LOSS.style_weight, help="default %(default)s")
-    a.add_argument("--content-weight", type=float, default=_LOSS.content_weight, help="default %(default)s")
-    a.add_argument("--tv-weight", type=float, default=_LOSS.tv_weight, help="smoothness (default %(default)s)")
-    a.add_argument("--style-blend", type=_floats, help="blend weights of several styles, e.g. 3,1")
-    a.add_argument("--style-scale", type=float, default=_STYLE.style_scale,
-                   help="size of the style's strokes relative to the result (default %(default)s)")
-    a.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours; style only the luminance")
-    a.add_argument("--init", default=_STYLE.init, help="starting image: content, noise or a path (default %(default)s)")
-    a.add_argument("--style-layers", type=_names, default=_LOSS.style_layers, help="default " + ",".join(_LOSS.style_layers))
-    a.add_argument("--style-layer-weights", type=_floats, help="one weight per style layer (default all 1)")
-    a.add_argument("--content-layers", type=_names, default=_LOSS.content_layers, help="default " + ",".join(_LOSS.content_layers))
-    a.add_argument("--pooling", choices=("max", "avg"), default=_STYLE.pooling, help="default %(default)s")
+    add_artist_controls(p.add_argument_group("artist controls"))
     v = p.add_argument_group("video")
     v.add_argument("--frame-iterations", type=int, default=_VIDEO.frame_iterations,
                    help="iterations for each frame after the first (default %(default)s)")
@@ -85,6 +74,33 @@ def build_parser() -> Parser:
     return p
 
 
+def add_artist_controls(a: argparse._ArgumentGroup, still: bool = True) -> None:
+    """The artist controls; `still` adds the two that only make sense for one painted image at a time
+    (--style-blend and --init), left out of the live mode, which switches styles and warm-starts every frame."""
+    a.add_argument("--style-weight", type=float, default=_LOSS.style_weight, help="default %(default)s")
+    a.add_argument("--content-weight", type=float, default=_LOSS.content_weight, help="default %(default)s")
+    a.add_argument("--tv-weight", type=float, default=_LOSS.tv_weight, help="smoothness (default %(default)s)")
+    if still:
+        a.add_argument("--style-blend", type=_floats, help="blend weights of several styles, e.g. 3,1")
+    a.add_argument("--style-scale", type=float, default=_STYLE.style_scale,
+                   help="size of the style's strokes relative to the result (default %(default)s)")
+    a.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours; style only the luminance")
+    if still:
+        a.add_argument("--init", default=_STYLE.init, help="starting image: content, noise or a path (default %(default)s)")
+    a.add_argument("--style-layers", type=_names, default=_LOSS.style_layers, help="default " + ",".join(_LOSS.style_layers))
+    a.add_argument("--style-layer-weights", type=_floats, help="one weight per style layer (default all 1)")
+    a.add_argument("--content-layers", type=_names, default=_LOSS.content_layers, help="default " + ",".join(_LOSS.content_layers))
+    a.add_argument("--pooling", choices=("max", "avg"), default=_STYLE.pooling, help="default %(default)s")
+
+
+def loss_settings(ns: argparse.Namespace, base: LossSettings = _LOSS) -> LossSettings:
+    """The LossSettings the artist controls ask for."""
+    layer_weights = ns.style_layer_weights or (1.0,) * len(ns.style_layers)
+    return replace(base, content_layers=ns.content_layers, style_layers=ns.style_layers,
+                   style_layer_weights=layer_weights, content_weight=ns.content_weight,
+                   style_weight=ns.style_weight, tv_weight=ns.tv_weight)
+
+
 def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, float]]:
     """'a.jpg,b.jpg' + (3, 1) -> [(a.jpg, 3.0), (b.jpg, 1.0)]; a name that exists as it is stays whole."""
     paths = [text] if os.path.exists(text) or "," not in text else [x for x in text.split(",") if x]
@@ -98,11 +114,8 @@ def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, f
 
 def style_settings(ns: argparse.Namespace) -> StyleSettings:
     """The StyleSettings the parsed arguments ask for (preset first, explicit options over it)."""
-    layer_weights = ns.style_layer_weights or (1.0,) * len(ns.style_layers)
     base = with_quality(StyleSettings(), ns.quality)
-    loss = replace(base.loss, content_layers=ns.content_layers, style_layers=ns.style_layers,
-                   style_layer_weights=layer_weights, content_weight=ns.content_weight,
-                   style_weight=ns.style_weight, tv_weight=ns.tv_weight)
+    loss = loss_settings(ns, base.loss)
     optim = replace(base.optim, optimizer=ns.optimizer, lr=ns.lr, max_scales=ns.scales,
                     iterations=ns.iterations if ns.iterations is not None else base.optim.iterations)
     if ns.scales < 1:

@@ -39,6 +39,15 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 def run(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["measure"]:
+        from .measure import run_measure
+
+        return run_measure(argv[1:])
+    if "--live" in argv or any(a.startswith("--live=") for a in argv):
+        from .live import run_live
+
+        return run_live(argv)
     ns = build_parser().parse_args(argv)
     settings = style_settings(ns)
     styles = style_specs(ns.style, ns.style_blend)

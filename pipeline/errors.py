@@ -32,3 +32,7 @@ class WeightsError(StylizeError):
 
 class Interrupted(StylizeError):
     """The run was stopped by SIGINT/SIGTERM after keeping what was done: exit code 130."""
+
+
+class DisplayError(StylizeError):
+    """The live window cannot open here (no display, OpenCV without GUI support)."""

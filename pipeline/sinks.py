@@ -17,6 +17,7 @@ import ffmpeg
 import numpy as np
 
 from .errors import OutputError, UsageError
+from .paths import atomic_output
 from .ffmpeg_exe import StderrDrain, ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
 from .probe import AudioStream
 
@@ -258,3 +259,66 @@ def mux_audio(
     if completed.returncode != 0:
         reason = ffmpeg_reason(stderr_lines(completed))
         raise OutputError(f"ffmpeg could not mux the audio into '{output_path}': {reason}")
+
+
+class Recorder:
+    """Context manager writing what the viewer saw to `path` at a constant `fps` (same writer as video mode, to a
+    temporary file renamed at the end).
+
+    Why constant rate with held frames: the stylizer shows frames irregularly (a few per second on a CPU), and the
+    writer takes a constant rate. Each shown frame is written as many times as it stayed on screen, rounded to the
+    recording's frame grid, so the file plays at the session's real pace and a 30 s session lasts 30 s. A frame
+    shown for less than one frame interval may not appear (as on a screen refreshing at `fps`).
+    """
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str) -> None:
+        self.path, self.size = path, size
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self._crf, self._preset = crf, preset
+        self._stack = contextlib.ExitStack()
+        self._writer: VideoWriter | None = None
+        self._held: np.ndarray | None = None
+        self._zero = 0.0
+
+    @property
+    def frames(self) -> int:
+        return 0 if self._writer is None else self._writer.frames_written
+
+    def __enter__(self) -> Recorder:
+        with self._stack as stack:
+            tmp = stack.enter_context(atomic_output(self.path))
+            self._writer = stack.enter_context(VideoWriter(tmp, *self.size, self.fps, self._crf, preset=self._preset))
+            self._stack = stack.pop_all()
+        return self
+
+    def add(self, bgr: np.ndarray, at: float) -> None:
+        """`bgr` (HxWx3 BGR uint8 of `size`) appeared on screen at `at` (time.monotonic())."""
+        if self._held is None:
+            self._zero = at
+        else:
+            self._fill(at)
+        self._held = bgr
+
+    def finish(self, at: float) -> None:
+        """The last frame stayed on screen until `at`."""
+        if self._held is not None:
+            self._fill(max(at, self._zero + 1 / float(self.fps)))
+            self._held = None
+
+    def _fill(self, until: float) -> None:
+        assert self._writer is not None and self._held is not None
+        due = round((until - self._zero) * self.fps)
+        while self._writer.frames_written < due:
+            self._writer.write(self._held)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool | None:
+        if exc_type is None and self.frames == 0:
+            # Nothing was shown: leave no empty file behind (atomic_output removes it when an exception passes).
+            with contextlib.suppress(_NothingRecorded):
+                self._stack.__exit__(_NothingRecorded, _NothingRecorded(), None)
+            return None
+        return self._stack.__exit__(exc_type, exc, tb)
+
+
+class _NothingRecorded(Exception):
+    pass

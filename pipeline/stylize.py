@@ -66,22 +66,27 @@ class Stylizer:
     """
 
     def __init__(self, styles: list[tuple[torch.Tensor, float]], settings: StyleSettings, device: torch.device) -> None:
-        if not styles or any(w <= 0 for _, w in styles):
-            raise UsageError("give at least one style, with blend weights > 0")
         loss = settings.loss
         if len(loss.style_layer_weights) != len(loss.style_layers):
             raise UsageError(
                 f"{len(loss.style_layer_weights)} style layer weights given for {len(loss.style_layers)} style layers"
             )
         self.settings, self.device = settings, device
-        total = sum(w for _, w in styles)
-        self.styles = [(image.to(device), w / total) for image, w in styles]
+        self.set_styles(styles)
         layers = tuple(dict.fromkeys(loss.style_layers + loss.content_layers))
         self.vgg = VGGFeatures(load_weights(settings.weights), layers, settings.pooling).to(device)
         lw = torch.tensor(loss.style_layer_weights, dtype=torch.float32)
         self.layer_weights = dict(zip(loss.style_layers, (lw / lw.sum()).tolist()))
-        self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
         self._color_reference: torch.Tensor | None = None
+
+    def set_styles(self, styles: list[tuple[torch.Tensor, float]]) -> None:
+        """Paint with other styles from now on (same layout as the constructor's); VGG19 stays loaded, so a live
+        session switches styles in one style-image forward pass."""
+        if not styles or any(w <= 0 for _, w in styles):
+            raise UsageError("give at least one style, with blend weights > 0")
+        total = sum(w for _, w in styles)
+        self.styles = [(image.to(self.device), w / total) for image, w in styles]
+        self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
 
     def set_color_reference(self, content: torch.Tensor) -> None:
         """With preserve_colors, match the styles' luminance to this content (once per still, or per scene)."""

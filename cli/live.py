@@ -1,0 +1,149 @@
+"""`stylize-video --live SOURCE STYLE [options]`: stylize a camera, a stream or a file as it plays.
+
+Exit codes: 0 when the session ends normally (q or Esc, the window closed, Ctrl-C or SIGTERM, --max-seconds, the end
+of a file; the recording is complete), 1 when the source is lost for good or cannot be opened, 2 for usage errors.
+The summary goes to stdout (one line, with the word "dropped"); everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import replace
+
+import cv2
+
+from pipeline.capture import STREAM_SCHEMES, parse_source
+from pipeline.config import LIVE_DEFAULT_SIZE, LiveSettings, StyleSettings
+from pipeline.devices import DEVICE_CHOICES
+from pipeline.errors import DisplayError, UsageError
+from pipeline.live import LiveFrame, LiveNotice, LiveResult, LiveStarted, NullDisplay, live
+from pipeline.vgg import WEIGHTS
+
+from .args import Parser, add_artist_controls, loss_settings, style_specs
+from .main import stop_on_signals
+
+_LIVE, _STYLE = LiveSettings(), StyleSettings()
+STATUS_EVERY_S = 5.0  # headless: one status line this often
+
+
+def build_live_parser() -> Parser:
+    p = Parser(
+        prog="stylize-video",
+        description="Stylize a webcam, a stream or a video file live, as it plays.",
+        epilog="Window keys: q/Esc quit, space pause, s snapshot, n/p next/previous style, +/- style weight.",
+    )
+    p.add_argument("--live", required=True, metavar="SOURCE",
+                   help=f"camera index (0), device path (/dev/video0), stream URL ({', '.join(STREAM_SCHEMES)}) "
+                        "or a video file played at its own pace")
+    p.add_argument("style", metavar="STYLE",
+                   help="style image; several as a,b,c or a folder of images (n/p switch between them)")
+    g = p.add_argument_group("speed")
+    sizes = ", ".join(f"{k} {v}" for k, v in LIVE_DEFAULT_SIZE.items())
+    g.add_argument("--size", type=int, help=f"long side of the stylized frames in pixels (default per device: {sizes})")
+    g.add_argument("--fps", type=float, default=_LIVE.fps,
+                   help="target frames per second; sets each frame's time budget (default %(default)s)")
+    g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    g.add_argument("--weights", default=_STYLE.weights,
+                   help=f"VGG19 weights: {' or '.join(WEIGHTS)} or a state dict path (default %(default)s)")
+    g.add_argument("--temporal-weight", type=float, default=_LIVE.temporal_weight,
+                   help="steadiness between frames, 0 = off (default %(default)s)")
+    add_artist_controls(p.add_argument_group("artist controls"), still=False)
+    o = p.add_argument_group("output")
+    o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv)")
+    o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
+    o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")
+    o.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    o.add_argument("--snapshots", default=".", metavar="DIR", help="folder for the s key's PNGs (default: here)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
+    for name in ("fps", "max_seconds"):
+        value = getattr(ns, name)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    if ns.temporal_weight < 0:
+        raise UsageError(f"--temporal-weight must be >= 0, got {ns.temporal_weight}")
+    settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight)
+    style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
+                    pooling=ns.pooling, loss=loss_settings(ns))
+    return settings, style
+
+
+class LiveReporter:
+    """Draws live events on stderr: the start, notices, and (headless) a status line every STATUS_EVERY_S."""
+
+    def __init__(self, quiet: bool, headless: bool) -> None:
+        self.quiet, self.headless = quiet, headless
+        self.next_status = 0.0
+
+    def __call__(self, event: object) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, LiveStarted):
+            (iw, ih), (w, h) = event.input_size, event.size
+            record = f"; recording {event.record}" if event.record else ""
+            how = "Ctrl-C stops" if self.headless else "q or Esc quits, Ctrl-C too"
+            say(f"live: {event.source} {iw}x{ih} as {w}x{h} on {event.device}, target {event.fps:g} fps, "
+                f"style {event.style}{record}; {how}")
+            self.next_status = time.monotonic() + STATUS_EVERY_S
+        elif isinstance(event, LiveNotice):
+            say(f"live: {event.message}")
+        elif isinstance(event, LiveFrame) and self.headless and time.monotonic() >= self.next_status:
+            self.next_status = time.monotonic() + STATUS_EVERY_S
+            say(f"live: {event.index + 1} shown, {event.dropped} dropped, {event.fps:.1f} fps, "
+                f"latency {event.latency * 1000:.0f} ms, {event.iterations} iterations/frame")
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def summary(result: LiveResult) -> str:
+    """The one-line report scripts read: shown, dropped, mean fps, mean latency."""
+    latency = "n/a" if result.shown == 0 else f"{result.mean_latency * 1000:.0f} ms (max {result.max_latency * 1000:.0f} ms)"
+    line = (f"live: {result.shown} frames shown, {result.dropped} dropped of {result.captured} delivered, "
+            f"mean {result.fps:.2f} fps, mean latency {latency}")
+    if result.shown:
+        line += f", {result.mean_iterations:.1f} iterations/frame"
+    line += f", in {result.seconds:.1f} s; ended: {result.end}"
+    if result.recorded is not None:
+        line += f"; recorded {result.recorded} ({result.recorded_frames} frames)"
+    return line
+
+
+def open_display(ns: argparse.Namespace):
+    """The window, or the headless twin; DisplayError at once (with the headless command) if no window can open."""
+    if ns.no_window:
+        return NullDisplay()
+    from pipeline.window import CvWindow, window_unavailable
+
+    reason = window_unavailable()
+    if reason is not None:
+        raise DisplayError(f"cannot open a window: {reason}; run headless with --no-window --record OUT.mp4")
+    return CvWindow(side_by_side=ns.side_by_side)
+
+
+def run_live(argv: list[str]) -> int:
+    ns = build_live_parser().parse_args(argv)
+    settings, style = settings_from(ns)
+    styles = [path for path, _ in style_specs(ns.style, None)]
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages say what failed, once
+    source = parse_source(ns.live)  # a missing device path or file fails here, before anything slow
+    display = open_display(ns)
+    reporter = LiveReporter(ns.quiet, headless=ns.no_window)
+    with stop_on_signals() as stop, display:
+        result = live(source, styles, style, settings, device=ns.device, record=ns.record, display=display,
+                      snapshots=ns.snapshots, on_event=reporter, stop=stop)
+    if stop.is_set() and result.end == "stopped":
+        result = replace(result, end="stopped by a signal")
+    print(summary(result), flush=True)
+    if result.lost:
+        print(f"stylize-video: error: {result.end}", file=sys.stderr)
+        return 1
+    return 0
+

@@ -1,0 +1,389 @@
+"""Live: stylize a camera, a stream or a file played at its own pace, as it happens.
+
+    capture thread (newest frame only, capture.py)  ->  this loop: analyse, paint within a time budget  ->  display,
+                                                                                                          recorder
+
+The loop takes the newest frame whenever it is free, so frames that arrive while one is painted are dropped, never
+queued: the latency of a shown frame stays under one processing period plus one capture interval. Each frame starts
+from the previous output warped along the optical flow (Ruder et al. 2016, as in video.py) and gets the Adam
+iterations that fit 1/fps, from a running estimate of the seconds one iteration takes; the first frame and the
+first after a scene cut start from the camera frame and get more. Inside a frame nothing is read back to the host
+but the painted frame itself, so a GPU is never stalled mid-frame.
+
+The core never prints and needs no display: a Display is anything with show(LiveView) -> key name or None
+(window.py has the OpenCV one, NullDisplay is the headless twin). Progress goes out as events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from .capture import Captured, LatestFrameCapture, SourceSpec, describe_source, parse_source
+from .config import LIVE_DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, LiveSettings, StyleSettings
+from .devices import pick_device
+from .errors import InputError, Interrupted, UsageError
+from .images import IMAGE_SUFFIXES, load_image
+from .painting import Painter, StylizerPainter, analyse
+from .paths import atomic_output, check_input, check_output
+from .sinks import Recorder, container_of
+from .video import processing_size
+
+__all__ = ["LatestFrameCapture", "LiveFrame", "LiveNotice", "LiveResult", "LiveStarted", "LiveView", "NullDisplay",
+           "Recorder", "StylizerPainter", "live", "run_live"]
+
+POLL_S = 0.05  # while no new frame comes, the display is still served (keys, repaint) this often
+EMA = 0.3  # weight of the newest gap between shown frames in the running fps
+WEIGHT_STEP = 1.25  # + and - multiply or divide the style weight by this
+# Key names a Display returns -> what they do (the window passes on only these names).
+KEY_ACTIONS = {"q": "quit", "esc": "quit", "close": "quit", "space": "pause", "s": "snapshot",
+               "n": "next_style", "p": "previous_style", "+": "weight_up", "=": "weight_up", "-": "weight_down"}
+
+
+# ---- events ----
+
+@dataclass(frozen=True)
+class LiveStarted:
+    """Sent once the source is open and the stylizer ready: sizes are (width, height)."""
+
+    source: str
+    input_size: tuple[int, int]
+    size: tuple[int, int]
+    fps: float
+    device: str
+    style: str
+    record: Path | None
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """A frame was shown. index: shown frames before it; source_index: its index among the frames the source
+    delivered. wait: its age when the loop took it; seconds: from taking to showing; latency = wait + seconds.
+    kind: "first", "cut" or "warm". fps: running rate of shown frames. dropped: frames replaced unseen so far."""
+
+    index: int
+    source_index: int
+    kind: str
+    iterations: int
+    wait: float
+    seconds: float
+    latency: float
+    fps: float
+    dropped: int
+
+
+@dataclass(frozen=True)
+class LiveNotice:
+    """A one-line message (source reconnecting, style switched, snapshot saved, paused ...)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """shown: frames painted and shown; captured: frames the source delivered; dropped = captured - shown;
+    fps: rate of shown frames between the first and the last; latencies in seconds from arrival to display;
+    recorded: the recording (None without one) and its frame count; end: why the session ended; lost: the source
+    failed and did not come back."""
+
+    shown: int
+    captured: int
+    dropped: int
+    seconds: float
+    fps: float
+    mean_latency: float
+    max_latency: float
+    mean_iterations: float
+    recorded: Path | None
+    recorded_frames: int
+    end: str
+    lost: bool
+
+
+# ---- display ----
+
+@dataclass(frozen=True)
+class LiveView:
+    """What a display draws: the painted frame and the camera frame it came from (HxWx3 BGR uint8, same size)."""
+
+    stylized: np.ndarray
+    camera: np.ndarray
+    fps: float
+    latency: float
+    style: str
+    style_weight: float
+    paused: bool
+
+
+class Display(Protocol):
+    def show(self, view: LiveView) -> str | None:
+        """Draw `view`; return the name of a key pressed since the last call (a KEY_ACTIONS key) or None."""
+
+
+class NullDisplay:
+    """The headless twin of the window: draws nothing, no key is ever pressed."""
+
+    def __enter__(self) -> NullDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def show(self, view: LiveView) -> str | None:
+        return None
+
+
+# ---- the loop ----
+
+class _Session:
+    """The loop's state; run() is the loop."""
+
+    def __init__(self, capture: LatestFrameCapture, painter: Painter, settings: LiveSettings, size: tuple[int, int],
+                 display: Display, emit: Callable[[object], None], stop: threading.Event,
+                 snapshots: Path) -> None:
+        self.capture, self.painter, self.settings, self.size = capture, painter, settings, size
+        self.display, self.emit, self.stop, self.snapshots = display, emit, stop, snapshots
+        self.paused, self.end, self.view, self.previous = False, "stopped", None, None
+        self.recorder: Recorder | None = None
+        self.shown, self.latency_sum, self.latency_max, self.iterations_sum = 0, 0.0, 0.0, 0
+        self.first_shown = self.last_shown = math.nan
+        self.overhead, self.fps, self.snapshot_count = 0.0, 0.0, 0
+
+    def run(self, deadline: float) -> None:
+        last = -1
+        while not self.stop.is_set():
+            if time.monotonic() >= deadline:
+                self.end = "time limit reached"
+                return
+            while self.capture.notices:
+                self.emit(LiveNotice(self.capture.notices.popleft()))
+            item = self.capture.take(last, POLL_S)
+            if item is None:
+                if self.capture.ended:
+                    if self.capture.error is not None:
+                        raise self.capture.error
+                    self.end = self.capture.end_reason or "the source ended"
+                    return
+                self._serve_display()
+                continue
+            last = item.index
+            if self.paused:
+                self._serve_display()
+                continue
+            try:
+                self._step(item)
+            except Interrupted:
+                return
+
+    def _serve_display(self) -> None:
+        if self.view is not None:
+            self._on_key(self.display.show(replace(self.view, paused=self.paused)))
+
+    def _step(self, item: Captured) -> None:
+        taken = time.monotonic()
+        frame = item.pixels
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        kind, motion = analyse(self.previous, frame, self.settings)
+        budget = max(0.0, 1.0 / self.settings.fps - self.overhead)
+        painting = time.monotonic()
+        painted, iterations = self.painter.paint(frame, motion, budget, self.stop)
+        painted_at = time.monotonic()
+        self.previous = frame
+        self.view = LiveView(painted, frame, self.fps, painted_at - item.time, self._style(), self._weight(), False)
+        key = self.display.show(self.view)
+        shown = time.monotonic()
+        if self.recorder is not None:
+            self.recorder.add(painted, shown)
+        self._account(item, kind, iterations, taken, shown)
+        done = time.monotonic()
+        self.overhead = (1 - EMA) * self.overhead + EMA * ((done - taken) - (painted_at - painting))
+        self._on_key(key)
+
+    def _account(self, item: Captured, kind: str, iterations: int, taken: float, shown: float) -> None:
+        latency = shown - item.time
+        if self.shown:
+            gap = shown - self.last_shown
+            self.fps = 1 / gap if not self.fps else (1 - EMA) * self.fps + EMA / max(gap, 1e-9)
+        else:
+            self.first_shown = shown
+        self.last_shown = shown
+        self.emit(LiveFrame(self.shown, item.index, kind, iterations, taken - item.time, shown - taken, latency,
+                            self.fps, self.capture.dropped))
+        self.shown += 1
+        self.latency_sum += latency
+        self.latency_max = max(self.latency_max, latency)
+        self.iterations_sum += iterations
+
+    def _style(self) -> str:
+        return getattr(self.painter, "style", "")
+
+    def _weight(self) -> float:
+        return getattr(self.painter, "style_weight", math.nan)
+
+    def _on_key(self, key: str | None) -> None:
+        action = KEY_ACTIONS.get(key) if key else None
+        if action is not None:
+            getattr(self, f"_do_{action}")()
+
+    def _do_quit(self) -> None:
+        self.end = "quit from the window"
+        self.stop.set()
+
+    def _do_pause(self) -> None:
+        self.paused = not self.paused
+        self.emit(LiveNotice("paused" if self.paused else "resumed"))
+
+    def _do_snapshot(self) -> None:
+        if self.view is None:
+            return
+        self.snapshot_count += 1
+        path = self.snapshots / f"live-{time.strftime('%Y%m%d-%H%M%S')}-{self.snapshot_count:03d}.png"
+        try:
+            ok, data = cv2.imencode(".png", self.view.stylized)
+            with atomic_output(path) as tmp:
+                tmp.write_bytes(data.tobytes())
+            self.emit(LiveNotice(f"snapshot saved: {path}"))
+        except OSError as error:  # a full disk must not end the session
+            self.emit(LiveNotice(f"snapshot not saved to '{path}': {error.strerror or error}"))
+
+    def _switch(self, step: int) -> None:
+        switch = getattr(self.painter, "switch_style", None)
+        if switch is not None and len(getattr(self.painter, "styles", ())) > 1:
+            self.emit(LiveNotice(f"style: {switch(step)}"))
+
+    def _do_next_style(self) -> None:
+        self._switch(1)
+
+    def _do_previous_style(self) -> None:
+        self._switch(-1)
+
+    def _scale(self, factor: float) -> None:
+        scale = getattr(self.painter, "scale_style_weight", None)
+        if scale is not None:
+            self.emit(LiveNotice(f"style weight: {scale(factor):.3g}"))
+
+    def _do_weight_up(self) -> None:
+        self._scale(WEIGHT_STEP)
+
+    def _do_weight_down(self) -> None:
+        self._scale(1 / WEIGHT_STEP)
+
+
+def run_live(
+    capture: LatestFrameCapture,
+    painter: Painter,
+    settings: LiveSettings,
+    size: tuple[int, int],
+    *,
+    display: Display | None = None,
+    record: Path | None = None,
+    snapshots: Path = Path("."),
+    on_event: Callable[[object], None] | None = None,
+    stop: threading.Event | None = None,
+) -> LiveResult:
+    """Run the live loop until `stop` is set, a quit key, settings.max_seconds, the end of a file, or a lost source.
+
+    capture: opened or not, started here (a file's clock starts now). size: (width, height) of the painted frames,
+    even for the recording. record: write what was shown there (see Recorder); it is complete whenever the loop ends
+    without an error, including through `stop` (Ctrl-C). Raises what the painter or the recorder raise.
+    """
+    stop = stop if stop is not None else threading.Event()
+    emit = on_event if on_event is not None else (lambda event: None)
+    session = _Session(capture, painter, settings, size, display or NullDisplay(), emit, stop, Path(snapshots))
+    began = time.monotonic()
+    deadline = began + settings.max_seconds if settings.max_seconds else math.inf
+    with contextlib.ExitStack() as stack:
+        if record is not None:
+            session.recorder = stack.enter_context(Recorder(record, size, settings.fps, settings.crf,
+                                                            settings.record_preset))
+        stack.enter_context(capture)
+        session.run(deadline)
+        ended = time.monotonic()
+        if session.recorder is not None:
+            session.recorder.finish(ended)
+    captured = capture.captured
+    recorded_frames = session.recorder.frames if session.recorder is not None else 0
+    span = session.last_shown - session.first_shown
+    return LiveResult(
+        shown=session.shown, captured=captured, dropped=max(0, captured - session.shown), seconds=ended - began,
+        fps=(session.shown - 1) / span if session.shown > 1 and span > 0 else 0.0,
+        mean_latency=session.latency_sum / session.shown if session.shown else math.nan,
+        max_latency=session.latency_max if session.shown else math.nan,
+        mean_iterations=session.iterations_sum / session.shown if session.shown else math.nan,
+        recorded=record if recorded_frames else None, recorded_frames=recorded_frames,
+        end=session.end if not capture.lost else (capture.end_reason or "the source was lost"), lost=capture.lost,
+    )
+
+
+# ---- everything before the loop ----
+
+def expand_styles(paths: list[str]) -> list[Path]:
+    """Style image paths, a folder standing for its images (sorted by name); each checked to be a readable file."""
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not images:
+                raise InputError(f"style folder '{text}' holds no image ({', '.join(IMAGE_SUFFIXES)})")
+            found += images
+        else:
+            found.append(check_input(path, "style image"))
+    return found
+
+
+def live(
+    source: str | SourceSpec,
+    styles: list[str],
+    style_settings: StyleSettings,
+    settings: LiveSettings = LiveSettings(),
+    *,
+    device: str = "auto",
+    record: str | Path | None = None,
+    display: Display | None = None,
+    snapshots: str | Path = ".",
+    on_event: Callable[[object], None] | None = None,
+    stop: threading.Event | None = None,
+) -> LiveResult:
+    """Stylize `source` (see capture.parse_source) live with `styles` (image paths or folders; n / p switch).
+
+    Every check that can fail fast runs before the stylizer loads: the source opens and delivers a frame (a missing
+    or busy device is an InputError at once), the recording path is writable, the device works.
+    """
+    if settings.fps <= 0 or (settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE):
+        raise UsageError(f"live: expected fps > 0 and size between {MIN_SIZE} and {MAX_SIZE}, "
+                         f"got fps {settings.fps} and size {settings.size}")
+    spec = source if isinstance(source, SourceSpec) else parse_source(source)
+    record_path = None
+    if record is not None:
+        record_path = check_output(record, [spec.target] if spec.kind == "file" else [])
+        container_of(record_path)
+    style_paths = expand_styles(styles)
+    torch_device = pick_device(device)
+    capture = LatestFrameCapture(spec, settings)
+    capture.open()
+    try:
+        assert capture.frame_size is not None
+        long_side = settings.size or LIVE_DEFAULT_SIZE.get(torch_device.type, LIVE_DEFAULT_SIZE["cpu"])
+        size, _ = processing_size(*capture.frame_size, Fraction(1), long_side)
+        images = [(p.name, load_image(p, "style image", torch_device)) for p in style_paths]
+        painter = StylizerPainter(images, style_settings, settings, torch_device)
+        painter.calibrate(size)
+        if on_event is not None:
+            on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps, str(torch_device),
+                                 painter.style, record_path))
+    except BaseException:
+        capture.close()
+        raise
+    return run_live(capture, painter, settings, size, display=display, record=record_path, snapshots=Path(snapshots),
+                    on_event=on_event, stop=stop)
