@@ -34,7 +34,6 @@ ours_lbfgs_1scale_128.png, ours_adam_128.png, still_512.png (default preset).
 from __future__ import annotations
 
 import argparse
-import math
 import threading
 import time
 from contextlib import contextmanager
@@ -300,9 +299,12 @@ def describe(outcome: Outcome, seed: Outcome) -> str:
 
 
 def print_curve(outcome: Outcome, rows: int = 10) -> None:
-    """About `rows` evenly spaced points of a loss curve."""
+    """About `rows` evenly spaced points of a loss curve, always with its last point."""
     step = max(1, (len(outcome.curve) - 1) // rows)
-    for seconds, iteration, loss in outcome.curve[::step] + ([outcome.curve[-1]] if (len(outcome.curve) - 1) % step else []):
+    points = outcome.curve[::step]
+    if points[-1] is not outcome.curve[-1]:
+        points.append(outcome.curve[-1])
+    for seconds, iteration, loss in points:
         print(f"    it {iteration:5d}  {seconds:8.1f} s  loss {loss:.4g}")
 
 

@@ -79,14 +79,21 @@ def with_quality(settings: StyleSettings, quality: str) -> StyleSettings:
 class VideoSettings:
     """What a video run does besides painting each frame (see video.py).
 
-    frame_iterations: iterations for frames after the first (warm-started from the warped previous frame);
-    the first frame and frames after a scene cut get StyleSettings.optim.iterations, coarse to fine.
-    temporal_weight: weight of Ruder et al.'s temporal loss (0 turns it off). warp: start each frame from the
-    previous stylized frame moved along the optical flow (False: unwarped warm start, for comparisons).
+    frame_iterations: the most iterations a frame after the first gets (warm-started from the warped previous
+    frame); the first frame and frames after a scene cut get StyleSettings.optim.iterations, coarse to fine.
+    Adaptive effort (video.frame_budget): a warm frame gets between min_frame_iterations (a still scene) and
+    frame_iterations, reached when the fraction of pixels the flow cannot carry over reaches effort_unreliable or
+    the mean motion reaches effort_motion (a fraction of the long side per frame); min_frame_iterations =
+    frame_iterations turns it off. temporal_weight: weight of Ruder et al.'s temporal loss (0 turns it off).
+    warp: start each frame from the previous stylized frame moved along the optical flow (False: unwarped warm
+    start and a fixed budget, for comparisons).
     """
 
     frame_iterations: int = 30
-    temporal_weight: float = 50.0
+    min_frame_iterations: int = 10
+    effort_unreliable: float = 0.5
+    effort_motion: float = 0.03
+    temporal_weight: float = 200.0
     warp: bool = True
     detect_cuts: bool = True
     start: float = 0.0  # seconds into the input
@@ -105,3 +112,41 @@ VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "queue_siz
 # Evaluations of the objective per optimizer iteration (L-BFGS's line search sometimes evaluates twice), for the
 # time estimate of a video run.
 EVALS_PER_ITERATION = {"lbfgs": 1.25, "adam": 1.0}
+
+
+# Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU
+# only about 64-128 px at a few frames per second (see README, "Live").
+LIVE_DEFAULT_SIZE = {"cuda": 256, "mps": 256, "cpu": 128}
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """A live session (see live.py and capture.py). Times are in seconds.
+
+    fps: target rate; a frame's time budget is 1/fps, and warm frames get the Adam iterations that fit it (between
+    min_iterations and max_iterations). The first frame and the first after a scene cut get first_budget_factor
+    times the budget, at most first_iterations. size: long side of the processing size (None: LIVE_DEFAULT_SIZE of
+    the device). The optimizer is always Adam with `lr`: unlike L-BFGS's line search it never reads the loss back
+    to the host inside a frame. Recordings are encoded at a constant `fps` (see live.Recorder).
+    Sources: opening a stream waits at most open_timeout; a read that waits longer than read_timeout means a stall.
+    A lost source is reopened after reconnect_delay, doubling up to reconnect_max_delay, until reconnect_give_up
+    seconds have passed without a frame.
+    """
+
+    size: int | None = None
+    fps: float = 15.0
+    min_iterations: int = 1
+    max_iterations: int = 20
+    first_iterations: int = 40
+    first_budget_factor: float = 4.0
+    lr: float = 0.03
+    temporal_weight: float = VideoSettings.temporal_weight
+    detect_cuts: bool = VideoSettings.detect_cuts
+    crf: int = VideoSettings.crf
+    record_preset: str = "veryfast"  # x264 must keep up in real time without taking the stylizer's CPU
+    open_timeout: float = 10.0
+    read_timeout: float = 5.0
+    reconnect_delay: float = 0.5
+    reconnect_max_delay: float = 5.0
+    reconnect_give_up: float = 30.0
+    max_seconds: float | None = None

@@ -31,6 +31,12 @@ class VideoReader:
     size info.width x info.height). A frame belongs to the selection if its timestamp t has
     start <= t < start + duration (to a quarter of a frame). A file that ends early (truncated) stops at its last
     decodable frame without an exception; afterwards `frames_read` and `truncated` tell what happened.
+
+    Frames come at the constant rate info.fps (the file's average rate): frame k is the picture on screen at
+    first_time + k / fps. A constant-rate file gives each decoded picture its own frame; a variable-rate one (phones,
+    GIFs, screen recordings) has pictures repeated where it runs slower than the average and dropped where it runs
+    faster, so each frame stays within one frame of its true time and the audio stays in sync. Afterwards
+    `repeated` and `dropped` count them (both 0 for a constant-rate file).
     """
 
     def __init__(
@@ -45,6 +51,8 @@ class VideoReader:
         self.max_frames = max_frames
         self.frames_read = 0
         self.truncated = False
+        self.repeated = self.dropped = 0
+        self._pictures = 0  # pictures decoded inside the selection, before the constant-rate conversion
         self.first_time: float | None = None  # source timestamp (s) of the first selected frame, e.g. to cut audio
         self._capture: cv2.VideoCapture | None = None
         self._auto_oriented = False
@@ -78,26 +86,61 @@ class VideoReader:
     def __iter__(self) -> Iterator[Frame]:
         self.close()
         self.frames_read, self.truncated, self.first_time = 0, False, None
+        self.repeated = self.dropped = self._pictures = 0
         try:
             yield from self._selected(self._decoded())
         finally:
             self.close()
 
     def _selected(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[Frame]:
-        end = math.inf if self.duration is None else self.start + self.duration - self._tolerance
         limit = math.inf if self.max_frames is None else self.max_frames
+        for time, pixels in self._constant_rate(self._in_range(decoded)):
+            if self.frames_read >= limit:
+                return
+            yield Frame(self.frames_read, max(0.0, time - self.start), self._upright(pixels))
+            self.frames_read += 1
+        # The file ran out before the selection did (counted in decoded pictures, as the probe's estimate is).
+        expected = self.expected_frames
+        self.truncated = expected is not None and self._pictures < expected and self.frames_read < limit
+
+    def _in_range(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
+        """The decoded (time, picture) pairs of the time selection."""
+        end = math.inf if self.duration is None else self.start + self.duration - self._tolerance
         for time, pixels in decoded:
-            if self.frames_read >= limit or time >= end:
+            if time >= end:
                 return
             if time < self.start - self._tolerance:
                 continue
             if self.first_time is None:
                 self.first_time = time
-            yield Frame(self.frames_read, max(0.0, time - self.start), self._upright(pixels))
-            self.frames_read += 1
-        # The file ran out before the selection did.
-        expected = self.expected_frames
-        self.truncated = expected is not None and self.frames_read < expected and self.frames_read < limit
+            self._pictures += 1
+            yield time, pixels
+
+    def _constant_rate(self, pictures: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
+        """(slot time, picture) at info.fps from the first picture's time: slot k shows the last picture that started
+        by then (to a quarter of a frame). A picture's last slot is known when the next one arrives; the last
+        picture is taken to last as long as the one before it."""
+        period = 1.0 / float(self.info.fps)
+        origin, held, held_time, gap, slot = None, None, 0.0, period, 0
+        end = math.inf if self.duration is None else self.start + self.duration
+
+        def slots_until(time: float) -> int:
+            return max(0, math.ceil((min(time, end) - self._tolerance - origin) / period) - slot)
+
+        for time, pixels in pictures:
+            if held is None:
+                origin = time
+            else:
+                count = slots_until(time)
+                yield from ((origin + (slot + k) * period, held) for k in range(count))
+                slot += count
+                self.repeated, self.dropped = self.repeated + max(0, count - 1), self.dropped + (count == 0)
+                gap = time - held_time
+            held, held_time = pixels, time
+        if held is not None:
+            count = max(1, slots_until(held_time + gap)) if slot == 0 else slots_until(held_time + gap)
+            yield from ((origin + (slot + k) * period, held) for k in range(count))
+            self.repeated, self.dropped = self.repeated + max(0, count - 1), self.dropped + (count == 0)
 
     def _decoded(self) -> Iterator[tuple[float, np.ndarray]]:
         """(timestamp s, BGR frame) from the first frame at or before `start`, to the end of the file."""

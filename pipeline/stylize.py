@@ -88,6 +88,17 @@ class Stylizer:
         self.styles = [(image.to(self.device), w / total) for image, w in styles]
         self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
 
+    def to(self, device: torch.device | str) -> Stylizer:
+        """Continue on `device` (e.g. the CPU after the GPU ran out of memory): VGG19, the styles and the colour
+        reference move; the cached style targets are recomputed there when next needed."""
+        self.device = torch.device(device)
+        self.vgg = self.vgg.to(self.device)
+        self.styles = [(image.to(self.device), w) for image, w in self.styles]
+        if self._color_reference is not None:
+            self._color_reference = self._color_reference.to(self.device)
+        self._targets = {}
+        return self
+
     def set_color_reference(self, content: torch.Tensor) -> None:
         """With preserve_colors, match the styles' luminance to this content (once per still, or per scene)."""
         if self.settings.preserve_colors:
@@ -150,12 +161,19 @@ class Stylizer:
         extra_loss: ExtraLoss | None = None,
         on_event: Callback | None = None,
         stop: threading.Event | None = None,
+        scale: float = 1.0,
     ) -> torch.Tensor:
         """Paint `content` (1x3xHxW RGB [0, 1], at the final size) and return the result, same shape, in [0, 1].
 
         init: starting image at the final size (default: per settings.init). iterations: per scale (default:
         settings). extra_loss applies at the final scale only (e.g. a temporal term, defined on the full frame).
+        scale < 1 paints at that fraction of the size and upsamples the result (less memory, less detail; see
+        oom.py); extra_loss then sees the upsampled image, so it keeps its full-size meaning.
         """
+        if scale != 1.0:
+            return self._stylize_smaller(content, scale, init=init, iterations=iterations,
+                                         coarse_to_fine=coarse_to_fine, extra_loss=extra_loss, on_event=on_event,
+                                         stop=stop)
         optim = self.settings.optim
         iterations = optim.iterations if iterations is None else iterations
         torch.manual_seed(self.settings.seed)
@@ -190,3 +208,13 @@ class Stylizer:
         if self.settings.preserve_colors:
             image = color.keep_colors(image, content)
         return image
+
+    def _stylize_smaller(self, content: torch.Tensor, scale: float, *, init: torch.Tensor | None,
+                         extra_loss: ExtraLoss | None, **options: object) -> torch.Tensor:
+        full = (content.shape[2], content.shape[3])
+        small = (max(1, round(full[0] * scale)), max(1, round(full[1] * scale)))
+        extra = None if extra_loss is None else (lambda image: extra_loss(resize(image, full)))
+        result = self.stylize(resize(content.to(self.device), small),
+                              init=None if init is None else resize(init.to(self.device), small),
+                              extra_loss=extra, **options)
+        return resize(result, full).clamp(0.0, 1.0)

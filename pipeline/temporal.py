@@ -40,6 +40,10 @@ def _dis() -> cv2.DISOpticalFlow:
     dis = getattr(_local, "dis", None)
     if dis is None:
         dis = _local.dis = cv2.DISOpticalFlow_create(DIS_PRESET)
+        _local.finest = dis.getFinestScale()
+    # DIS lowers its finest scale for itself after a tiny image (<= ~32 px) and keeps it: reset it, or every
+    # later flow in this thread would depend on what the thread saw before.
+    dis.setFinestScale(_local.finest)
     return dis
 
 
@@ -111,6 +115,16 @@ def consistency_mask(flow_back: np.ndarray, flow_fwd: np.ndarray) -> np.ndarray:
     # pixels by a sub-pixel amount, as DIS often estimates there, still land on the image.
     outside = (map_x < -0.5) | (map_x > w - 0.5) | (map_y < -0.5) | (map_y > h - 0.5)
     return (~(disoccluded | boundary | outside)).astype(np.float32)
+
+
+def motion_stats(flow: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(unreliable, motion) of a frame: the fraction of its pixels that `mask` (HxW, 1 = reliable) leaves
+    unreliable (disoccluded, motion boundaries, come in from outside), and the mean length of `flow` (HxWx2, in
+    pixels) as a fraction of the frame's long side, so that it does not depend on resolution. Both are 0 for a still
+    scene. Used to size a warm frame's effort (video.frame_budget)."""
+    h, w = flow.shape[:2]
+    motion = float(np.sqrt(np.sum(np.square(flow, dtype=np.float32), axis=2)).mean()) / max(h, w)
+    return 1.0 - float(np.mean(mask)), motion
 
 
 def mask_to_tensor(mask: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:

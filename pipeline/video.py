@@ -8,7 +8,9 @@ in [0, 1] inside the stylizer.
 
 Temporal coherence follows Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): each frame
 after the first of a shot starts from the previous stylized frame warped along the optical flow, and a temporal loss
-pulls it towards that warped frame where the flow is reliable.
+pulls it towards that warped frame where the flow is reliable. Adaptive effort: a warm frame's iteration budget grows
+with the share of pixels the flow cannot carry over and with the motion (see frame_budget); first frames and frames
+after a scene cut get the full coarse-to-fine run.
 """
 
 from __future__ import annotations
@@ -33,74 +35,20 @@ from .checkpoints import Checkpoints, build_manifest, check_free_space
 from .config import EVALS_PER_ITERATION, MAX_SIZE, MIN_SIZE, StyleSettings, VideoSettings
 from .devices import pick_device
 from .errors import InputError, Interrupted, UsageError
+from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
+from .color import luminance
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import load_image
+from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
 from .sinks import VideoWriter, audio_plan, container_of, mux_audio
 from .sources import VideoReader
 from .stylize import ScaleDone, Stylizer, scale_schedule
-from .temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, temporal_loss, warp
+from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
+                       warp)
 
 POLL_S = 0.1  # how often a thread blocked on a queue looks whether the others failed or stopped
 JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see sinks.CLOSE_TIMEOUT_S)
-
-
-@dataclass(frozen=True)
-class VideoPlan:
-    """Sent once, after every check and before the first frame. Sizes are (width, height) in pixels; input_size is
-    the upright decoded size, size the processing (= output) size. audio: (stream index, codec, "copy"|"aac") per
-    audio stream. frames: estimated frames in the selection (None if unknown); resumed: frames already finished in
-    the work folder. estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
-
-    input: Path
-    output: Path
-    frames: int | None
-    input_size: tuple[int, int]
-    size: tuple[int, int]
-    fps: Fraction
-    audio: tuple[tuple[int, str, str], ...]
-    device: str
-    resumed: int
-    estimated_seconds: float | None
-
-
-@dataclass(frozen=True)
-class FrameStarted:
-    """Frame `index` (0-based in the selection) starts. kind: "first" (full coarse-to-fine run from the content),
-    "cut" (the same, after a scene cut) or "warm" (started from the previous stylized frame)."""
-
-    index: int
-    total_estimate: int | None
-    kind: str
-
-
-@dataclass(frozen=True)
-class FrameDone:
-    """Frame `index` is stylized: `loss` is the objective at the end, `seconds` the wall time it took."""
-
-    index: int
-    total_estimate: int | None
-    loss: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class VideoWarning:
-    """Something the user should know that does not stop the run (a one-line message)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class VideoResult:
-    """output: the file written; frames: frames in it; seconds: wall time of the run; duration: the output's
-    length in seconds (frames / fps); warnings: every VideoWarning message, in order."""
-
-    output: Path
-    frames: int
-    seconds: float
-    duration: float
-    warnings: tuple[str, ...]
 
 
 def _even(value: float, limit: float) -> int:
@@ -127,13 +75,14 @@ def processing_size(width: int, height: int, sar: Fraction, long_side: int) -> t
 @dataclass
 class _Item:
     """One decoded frame for the stylizer: pixels at the processing size; flow (t -> t-1, on frame t's grid) and
-    mask (HxW reliable pixels) when a warm start needs them, else None."""
+    mask (HxW reliable pixels) when a warm start needs them, else None; iterations: a warm frame's budget."""
 
     index: int
     pixels: np.ndarray
     kind: str
     flow: np.ndarray | None = None
     mask: np.ndarray | None = None
+    iterations: int | None = None
 
 
 @dataclass
@@ -161,6 +110,7 @@ class _Job:
     checkpoints: Checkpoints
     device: torch.device
     stylizer: Stylizer | None = None
+    memory: MemoryFallback | None = None  # out of GPU memory: smaller, then the CPU (see oom.py)
 
     @property
     def resume_from(self) -> int:
@@ -207,18 +157,33 @@ def _get(q: queue.Queue, producer: _Worker) -> object:
                 raise producer.error or RuntimeError(f"the {producer.name} thread stopped unexpectedly")
 
 
+def frame_budget(video: VideoSettings, unreliable: float, motion: float) -> int:
+    """Adaptive effort: iterations for a warm frame whose flow leaves `unreliable` (0..1) of its pixels unreliable
+    and moves by `motion` (mean flow over the long side), see temporal.motion_stats.
+
+    Linear from min_frame_iterations (a still scene: the warped start is nearly right) up to frame_iterations,
+    reached when either cue reaches its effort_* setting: new pixels must be painted from the content, and large
+    motion resamples the whole frame (bilinear warping blurs it). The optimizer may still stop sooner on a plateau.
+    """
+    floor = min(video.min_frame_iterations, video.frame_iterations)
+    need = min(1.0, max(unreliable / video.effort_unreliable, motion / video.effort_motion))
+    return floor + round((video.frame_iterations - floor) * need)
+
+
 def _analyse(index: int, pixels: np.ndarray, prev: np.ndarray | None, job: _Job) -> _Item:
-    """Kind of frame, and flow and mask when it will be warm-started (not for frames already checkpointed)."""
+    """Kind of frame, and flow, mask and budget when it will be warm-started (not for frames already checkpointed)."""
     video = job.video
     if prev is None:
         return _Item(index, pixels, "first")
     if video.detect_cuts and scene_cut(prev, pixels):
         return _Item(index, pixels, "cut")
-    if index < job.resume_from or not video.warp:
+    if index < job.resume_from:
         return _Item(index, pixels, "warm")
+    if not video.warp:  # for comparisons: no flow, so a fixed budget
+        return _Item(index, pixels, "warm", iterations=video.frame_iterations)
     flow_back = estimate_flow(pixels, prev)
-    mask = consistency_mask(flow_back, estimate_flow(prev, pixels)) if video.temporal_weight > 0 else None
-    return _Item(index, pixels, "warm", flow_back, mask)
+    mask = consistency_mask(flow_back, estimate_flow(prev, pixels))
+    return _Item(index, pixels, "warm", flow_back, mask, frame_budget(video, *motion_stats(flow_back, mask)))
 
 
 def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
@@ -270,7 +235,9 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callab
     """Stylize one frame; returns it as HxWx3 BGR uint8 (what is checkpointed and encoded)."""
     stylizer, video = job.stylizer, job.video
     assert stylizer is not None
-    emit(FrameStarted(item.index, job.total, item.kind))
+    warm = item.kind == "warm" and prev is not None
+    iterations = (item.iterations or video.frame_iterations) if warm else job.settings.optim.iterations
+    emit(FrameStarted(item.index, job.total, item.kind, iterations))
     began = time.monotonic()
     losses: list[float] = []
 
@@ -279,25 +246,38 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callab
             losses.append(event.loss)
         emit(event)
 
-    content = bgr_to_tensor(item.pixels, job.device)
-    if item.kind != "warm" or prev is None:
-        stylizer.set_color_reference(content)  # one colour transform per scene (a no-op without preserve_colors)
-        result = stylizer.stylize(content, on_event=relay, stop=stop)
-    else:
-        # warp=False: the flow is taken as zero, so both the start and the temporal target are the previous frame.
-        target = warp(prev, item.flow) if item.flow is not None else prev
-        extra = None
-        if video.temporal_weight > 0:
-            mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
+    def paint(device: torch.device, scale: float) -> torch.Tensor:
+        return _paint(job, item, None if prev is None else prev.to(device), warm, iterations, relay, stop, scale)
 
-            def extra(image: torch.Tensor) -> torch.Tensor:
-                return video.temporal_weight * temporal_loss(image, target, mask)
-
-        result = stylizer.stylize(content, init=target, iterations=video.frame_iterations, coarse_to_fine=False,
-                                  extra_loss=extra, on_event=relay, stop=stop)
+    result = job.memory.run(paint) if job.memory is not None else paint(job.device, 1.0)
     bgr = tensor_to_bgr(result)
     emit(FrameDone(item.index, job.total, losses[-1] if losses else math.nan, time.monotonic() - began))
     return bgr
+
+
+def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterations: int,
+           relay: Callable[[object], None], stop: threading.Event | None, scale: float) -> torch.Tensor:
+    """One painting attempt on job.device at `scale` of the size (1 unless memory ran out); prev is on job.device."""
+    stylizer, video = job.stylizer, job.video
+    smaller = {"scale": scale} if scale != 1.0 else {}  # the usual call stays the usual call
+    content = bgr_to_tensor(item.pixels, job.device)
+    if not warm:
+        stylizer.set_color_reference(content)  # one colour transform per scene (a no-op without preserve_colors)
+        return stylizer.stylize(content, on_event=relay, stop=stop, **smaller)
+    # warp=False: the flow is taken as zero, so both the start and the temporal target are the previous frame.
+    target = warp(prev, item.flow) if item.flow is not None else prev
+    extra = None
+    if video.temporal_weight > 0:
+        mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
+        # With preserve_colors the stylizer optimizes a grey luminance image (colours are put back after), so
+        # the temporal target must be grey too, or the loss would pull colour into it.
+        pull_to = luminance(target) if job.settings.preserve_colors else target
+
+        def extra(image: torch.Tensor) -> torch.Tensor:
+            return video.temporal_weight * temporal_loss(image, pull_to, mask)
+
+    return stylizer.stylize(content, init=target, iterations=iterations, coarse_to_fine=False,
+                            extra_loss=extra, on_event=relay, stop=stop, **smaller)
 
 
 def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: _Worker, frames_out: queue.Queue, writer: _Worker,
@@ -355,6 +335,11 @@ def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) 
             "video settings: expected frame_iterations >= 1, queue_size >= 1 and temporal_weight >= 0, got "
             f"{video.frame_iterations}, {video.queue_size} and {video.temporal_weight}"
         )
+    if video.min_frame_iterations < 1 or not (video.effort_unreliable > 0 and video.effort_motion > 0):
+        raise UsageError(
+            "video settings: expected min_frame_iterations >= 1, effort_unreliable > 0 and effort_motion > 0, got "
+            f"{video.min_frame_iterations}, {video.effort_unreliable} and {video.effort_motion}"
+        )
 
 
 def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike, float]],
@@ -387,7 +372,13 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         emit(VideoWarning(f"nothing to resume in '{checkpoints.folder}'; starting from the first frame"))
     job.stylizer = Stylizer([(load_image(p, "style image", job.device), w) for p, w in style_paths], settings,
                             job.device)
+    job.memory = MemoryFallback(job.device, lambda: _move_to_cpu(job), lambda message: emit(VideoWarning(message)))
     return job, plan
+
+
+def _move_to_cpu(job: _Job) -> None:
+    job.device = torch.device("cpu")
+    job.stylizer.to(job.device)
 
 
 def _estimate_seconds(job: _Job) -> float | None:
@@ -405,7 +396,9 @@ def _estimate_seconds(job: _Job) -> float | None:
     scales = scale_schedule(height, width, optim.max_scales, optim.min_scale_side)
     first = optim.iterations * sum(h * w for h, w in scales) / (height * width)
     warm_frames = max(0, job.total - max(1, job.resume_from))
-    evaluations = (first if job.resume_from == 0 else 0) + warm_frames * job.video.frame_iterations
+    # Adaptive effort spends between the floor and the cap on a warm frame; take the middle (it is a rough guess).
+    per_warm = (min(job.video.min_frame_iterations, job.video.frame_iterations) + job.video.frame_iterations) / 2
+    evaluations = (first if job.resume_from == 0 else 0) + warm_frames * per_warm
     return evaluations * per_eval * EVALS_PER_ITERATION.get(optim.optimizer, 1.0)
 
 
@@ -463,6 +456,10 @@ def stylize_video(
                 raise InputError(f"video '{job.source}': no frame could be decoded in the selection")
             if end.truncated:
                 emit(VideoWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}"))
+            if job.reader.repeated or job.reader.dropped:
+                emit(VideoWarning(f"the input has a variable frame rate: converted to a constant {float(info.fps):.4g} "
+                                  f"fps ({job.reader.repeated} frames repeated, {job.reader.dropped} dropped) so the "
+                                  "sound stays in sync"))
             duration = float(count / info.fps)
             if plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)

@@ -1,0 +1,68 @@
+"""The events a video run sends to its caller's callback (see video.stylize_video), and its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """Sent once, after every check and before the first frame. Sizes are (width, height) in pixels; input_size is
+    the upright decoded size, size the processing (= output) size. audio: (stream index, codec, "copy"|"aac") per
+    audio stream. frames: estimated frames in the selection (None if unknown); resumed: frames already finished in
+    the work folder. estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
+
+    input: Path
+    output: Path
+    frames: int | None
+    input_size: tuple[int, int]
+    size: tuple[int, int]
+    fps: Fraction
+    audio: tuple[tuple[int, str, str], ...]
+    device: str
+    resumed: int
+    estimated_seconds: float | None
+
+
+@dataclass(frozen=True)
+class FrameStarted:
+    """Frame `index` (0-based in the selection) starts. kind: "first" (full coarse-to-fine run from the content),
+    "cut" (the same, after a scene cut) or "warm" (started from the previous stylized frame). iterations: the
+    frame's budget per scale (a warm frame's is chosen by adaptive effort; the optimizer may stop sooner on a
+    plateau); None if unknown."""
+
+    index: int
+    total_estimate: int | None
+    kind: str
+    iterations: int | None = None
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """Frame `index` is stylized: `loss` is the objective at the end, `seconds` the wall time it took."""
+
+    index: int
+    total_estimate: int | None
+    loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VideoWarning:
+    """Something the user should know that does not stop the run (a one-line message)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """output: the file written; frames: frames in it; seconds: wall time of the run; duration: the output's
+    length in seconds (frames / fps); warnings: every VideoWarning message, in order."""
+
+    output: Path
+    frames: int
+    seconds: float
+    duration: float
+    warnings: tuple[str, ...]

@@ -1,0 +1,241 @@
+"""Temporal coherence of whole video runs: the temporal loss lowers flicker, its target and mask follow the motion,
+scene cuts restart cleanly, adaptive effort follows the motion, and colours stay one transform per scene."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import pipeline.stylize as stylize_module
+import pipeline.video as video_module
+from media import decode_bgr
+from pipeline.color import rgb_to_yuv
+from pipeline.config import OptimSettings, StyleSettings, VideoSettings
+from pipeline.events import FrameStarted
+from pipeline.flicker import warping_error
+from pipeline.frames import bgr_to_tensor, tensor_to_bgr
+from pipeline.temporal import consistency_mask, estimate_flow, motion_stats
+from pipeline.video import frame_budget, stylize_video
+from test_video import IdentityStylizer, cut_clip, raw_clip, texture
+
+SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=8, max_scales=1))
+VIDEO = VideoSettings(frame_iterations=8, min_frame_iterations=8, detect_cuts=False, preset="ultrafast")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch and OpenCV thread: the machine is shared, and tiny images gain nothing from more."""
+    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv_threads)
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("style") / "style.png"
+    cv2.imwrite(str(path), texture(32, 32, seed=7, blur=0.7))
+    return path
+
+
+def moving_square(count: int = 7, step: int = 4) -> list[np.ndarray]:
+    """64x48 BGR frames: a textured square crossing a still textured background, `step` px per frame."""
+    background, square = texture(48, 64, seed=3, blur=2.5), texture(20, 20, seed=4, blur=1.0)
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        frame[14:34, 4 + step * i : 24 + step * i] = square
+        frames.append(frame)
+    return frames
+
+
+def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO):
+    events: list[object] = []
+    stylize_video(source, [(style, 1.0)], out, settings, video, device="cpu", on_event=events.append)
+    return events
+
+
+def started(events: list[object]) -> list[FrameStarted]:
+    return [e for e in events if isinstance(e, FrameStarted)]
+
+
+# ---- the temporal loss ----
+
+
+def test_temporal_loss_lowers_the_warping_error(tmp_path: Path, style: Path) -> None:
+    # Warm-started from the warped previous frame both ways, with 20 iterations each: without the temporal loss the
+    # optimizer repaints what the warp carried over; with it, reliable pixels stay. Same first frame both ways.
+    # Measured on the lossless frames of the work folder, so H.264's own noise does not blur the difference.
+    source = raw_clip(tmp_path / "moving.mp4", moving_square())
+    reference = [cv2.resize(f, (48, 36), interpolation=cv2.INTER_AREA) for f in decode_bgr(source, 64, 48)]
+    weight = VideoSettings().temporal_weight
+    errors = {}
+    for w in (0.0, weight):
+        out = tmp_path / f"out-{w}.mp4"
+        run(source, style, out, video=replace(VIDEO, temporal_weight=w, frame_iterations=20, min_frame_iterations=20,
+                                              keep_frames=True))
+        frames = [cv2.imread(str(p)) for p in sorted((tmp_path / f".{out.name}.frames").glob("*.png"))]
+        assert len(frames) == len(reference)
+        errors[w] = warping_error(frames, reference)
+    assert errors[weight] < 0.5 * errors[0.0], errors
+
+
+class SpyStylizer(IdentityStylizer):
+    """Identity painter that records each call's keyword arguments and evaluates the extra (temporal) loss once."""
+
+    calls: list[dict] = []
+
+    def stylize(self, content, **kwargs):
+        if kwargs.get("extra_loss") is not None:
+            kwargs["extra_value"] = float(kwargs["extra_loss"](content))
+        self.calls.append({"content": content, **kwargs})
+        return content
+
+
+@pytest.fixture
+def spy(monkeypatch) -> type[SpyStylizer]:
+    monkeypatch.setattr(video_module, "Stylizer", SpyStylizer)
+    monkeypatch.setattr(SpyStylizer, "calls", [])
+    return SpyStylizer
+
+
+def test_temporal_target_is_the_previous_frame_moved_onto_this_one(tmp_path: Path, style: Path, spy, monkeypatch):
+    # The identity painter makes each stylized frame its input, so the warped previous frame must match the current
+    # input wherever the mask calls the flow reliable, and the square's uncovered trail must be marked unreliable.
+    seen = []
+
+    def recording_loss(image, target, mask):
+        seen.append((target, mask))
+        return torch.zeros(())
+
+    monkeypatch.setattr(video_module, "temporal_loss", recording_loss)
+    source = raw_clip(tmp_path / "moving.mp4", moving_square())
+    run(source, style, tmp_path / "out.mp4", replace(SETTINGS, size=64))
+    assert len(seen) == 6 and [c["init"] is seen[i][0] for i, c in enumerate(spy.calls[1:])] == [True] * 6
+    for t, (target, mask) in enumerate(seen, start=1):
+        content, previous = spy.calls[t]["content"], spy.calls[t - 1]["content"]
+        reliable = mask[0, 0] > 0.5
+        on_square = torch.zeros_like(reliable)
+        on_square[16:32, 6 + 4 * t : 22 + 4 * t] = True  # inside the square where it is now: it moved
+        warped_error = (target - content).abs().mean(dim=1)[0][reliable & on_square].mean()
+        still_error = (previous - content).abs().mean(dim=1)[0][reliable & on_square].mean()
+        assert warped_error < 0.3 * still_error, (t, warped_error, still_error)
+        assert (target - content).abs().mean(dim=1)[0][reliable].mean() < 0.02
+        # The flow cannot carry over what the moving square uncovers, nor its edges: the unreliable pixels are there.
+        near = torch.zeros_like(reliable)
+        near[10:38, 4 * t - 4 : 28 + 4 * t] = True
+        unreliable = ~reliable
+        assert unreliable[near].float().mean() > max(0.3, 5 * unreliable[~near].float().mean())
+
+
+def test_temporal_target_is_grey_when_colours_are_preserved(tmp_path: Path, style: Path, spy, monkeypatch):
+    # With preserve_colors the stylizer optimizes a grey (luminance) image; a colour target would pull colour in.
+    targets = []
+
+    def recording_loss(image, target, mask):
+        targets.append(target)
+        return torch.zeros(())
+
+    monkeypatch.setattr(video_module, "temporal_loss", recording_loss)
+    source = raw_clip(tmp_path / "moving.mp4", moving_square(4))
+    run(source, style, tmp_path / "out.mp4", replace(SETTINGS, preserve_colors=True))
+    assert len(targets) == 3
+    for target in targets:
+        assert torch.equal(target[:, 0], target[:, 1]) and torch.equal(target[:, 1], target[:, 2])
+
+
+# ---- scene cuts ----
+
+
+def test_after_a_cut_a_frame_starts_from_its_content_with_full_effort(tmp_path: Path, style: Path, spy) -> None:
+    source = cut_clip(tmp_path / "cut.mp4")
+    events = run(source, style, tmp_path / "out.mp4", video=replace(VIDEO, detect_cuts=True))
+    kinds = [e.kind for e in started(events)]
+    assert kinds == ["first", "warm", "warm", "warm", "cut", "warm", "warm", "warm"]
+    for kind, call, event in zip(kinds, spy.calls, started(events)):
+        if kind == "warm":
+            assert call["init"] is not None and call["extra_loss"] is not None and not call["coarse_to_fine"]
+            assert call["iterations"] == event.iterations == VIDEO.frame_iterations
+        else:  # as a first frame: the stylizer's own start, its full coarse-to-fine run and no temporal term
+            assert set(call) == {"content", "on_event", "stop"}
+            assert event.iterations == SETTINGS.optim.iterations
+
+
+# ---- adaptive effort ----
+
+
+def test_frame_budget_grows_from_floor_to_cap() -> None:
+    video = VideoSettings(frame_iterations=40, min_frame_iterations=10, effort_unreliable=0.4, effort_motion=0.02)
+    assert frame_budget(video, 0.0, 0.0) == 10
+    assert frame_budget(video, 0.2, 0.0) == frame_budget(video, 0.0, 0.01) == 25
+    assert frame_budget(video, 0.4, 0.0) == frame_budget(video, 0.0, 0.05) == frame_budget(video, 1.0, 1.0) == 40
+    budgets = [frame_budget(video, u, 0.0) for u in np.linspace(0, 0.5, 11)]
+    assert budgets == sorted(budgets)
+    assert frame_budget(replace(video, min_frame_iterations=40), 0.0, 0.0) == 40  # floor = cap: fixed
+    assert frame_budget(replace(video, min_frame_iterations=99), 0.0, 0.0) == 40  # the cap wins
+
+
+def test_motion_stats_of_a_known_pan() -> None:
+    scene = texture(60, 100, seed=5)
+    still = motion_stats(np.zeros((40, 80, 2), np.float32), np.ones((40, 80), np.float32))
+    assert still == (0.0, 0.0)
+    # A pan of 4 px: what frame t shows at column x, frame t-1 showed at x - 4; t's first 4 columns are new.
+    prev, current = scene[10:50, 10:90], scene[10:50, 6:86]
+    flow_back = estimate_flow(current, prev)
+    unreliable, motion = motion_stats(flow_back, consistency_mask(flow_back, estimate_flow(prev, current)))
+    assert motion == pytest.approx(4 / 80, rel=0.1)
+    assert unreliable == pytest.approx(4 / 80, abs=0.04)
+
+
+def test_still_frames_get_less_effort_than_moving_ones(tmp_path: Path, style: Path, spy) -> None:
+    frames = moving_square(4, step=0)[:3] + moving_square(6, step=4)[3:]
+    source = raw_clip(tmp_path / "still-then-moving.mp4", frames)
+    video = replace(VIDEO, frame_iterations=30, min_frame_iterations=6)
+    budgets = [e.iterations for e in started(run(source, style, tmp_path / "out.mp4", video=video))]
+    assert budgets[0] == SETTINGS.optim.iterations
+    assert budgets[1] == budgets[2] == 6  # nothing moves: the floor
+    assert all(6 < b <= 30 for b in budgets[3:]), budgets
+    assert [c["iterations"] for c in spy.calls[1:]] == budgets[1:]
+
+
+# ---- colours ----
+
+
+def test_one_colour_transform_per_scene_with_the_real_stylizer(tmp_path: Path, style: Path, monkeypatch) -> None:
+    # The style's luminance is matched to a colour reference; it must be the scene's first frame for every frame of
+    # the scene (not each frame's own, which would make the strokes' brightness flicker), and each frame keeps its
+    # own colours (chroma).
+    references, contents = [], []
+    match = stylize_module.color.match_luminance
+
+    def recording_match(style_image, content):
+        references.append(content.clone())
+        return match(style_image, content)
+
+    original_stylize = stylize_module.Stylizer.stylize
+
+    def recording_stylize(self, content, **kwargs):
+        contents.append(content.clone())
+        return original_stylize(self, content, **kwargs)
+
+    monkeypatch.setattr(stylize_module.color, "match_luminance", recording_match)
+    monkeypatch.setattr(stylize_module.Stylizer, "stylize", recording_stylize)
+    source = cut_clip(tmp_path / "cut.mp4")
+    out = tmp_path / "out.mp4"
+    video = replace(VIDEO, detect_cuts=True, frame_iterations=2, min_frame_iterations=2)
+    run(source, style, out, replace(SETTINGS, size=64, preserve_colors=True, optim=replace(SETTINGS.optim, iterations=2)),
+        replace(video, keep_frames=True))
+    assert len(contents) == 8 and len(references) == 2  # one style target per scene (one scale, one style)
+    assert torch.equal(references[0], contents[0]) and torch.equal(references[1], contents[4])
+    frames = sorted((tmp_path / ".out.mp4.frames").glob("*.png"))
+    for frame, content in zip(frames, contents):
+        chroma = rgb_to_yuv(bgr_to_tensor(cv2.imread(str(frame))))[:, 1:]
+        assert (chroma - rgb_to_yuv(content)[:, 1:]).abs().mean() < 0.01
+    assert not np.array_equal(tensor_to_bgr(contents[0]), tensor_to_bgr(contents[1]))  # the frames do differ

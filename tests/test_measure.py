@@ -1,0 +1,102 @@
+"""`stylize-video measure`: the numbers it prints, its --frames option, and one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli.main import main
+from pipeline.flicker import warping_error
+from test_flicker import flickered, panning_clip, write_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[np.ndarray], list[np.ndarray]]:
+    """(stylized path, reference path, stylized frames, reference frames): lossless clips of a flickering pan."""
+    folder = tmp_path_factory.mktemp("clips")
+    reference = panning_clip(8)
+    stylized = flickered(reference, 0.05)
+    return write_clip(folder / "sty.avi", stylized), write_clip(folder / "ref.avi", reference), stylized, reference
+
+
+def measure(capsys, *args) -> tuple[int, str, str]:
+    code = main(["measure", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def printed(out: str, label: str) -> float:
+    """The number on the line that starts with `label` (after indentation)."""
+    match = re.search(rf"^\s*{label}\s+([0-9.]+)", out, re.MULTILINE)
+    assert match, out
+    return float(match.group(1))
+
+
+def test_prints_the_stylized_error_and_the_reference_floor(clips, capsys) -> None:
+    sty, ref, stylized, reference = clips
+    code, out, err = measure(capsys, sty, "--reference", ref)
+    assert code == 0 and err == ""
+    expected, floor = warping_error(stylized, reference), warping_error(reference, reference)
+    assert floor < 0.1 * expected  # the flicker is far above the floor, so the two lines cannot be confused
+    assert printed(out, "stylized") == pytest.approx(expected, abs=1e-6)
+    assert printed(out, "reference") == pytest.approx(floor, abs=1e-6)
+    assert "Lai et al. 2018" in out and str(sty) in out and str(ref) in out
+    ratio = float(re.search(r"([0-9.]+)x the floor", out).group(1))
+    assert ratio == pytest.approx(expected / floor, rel=0.01)
+
+
+def test_frames_option_measures_only_the_first_frames(clips, capsys) -> None:
+    sty, ref, stylized, reference = clips
+    code, out, _ = measure(capsys, sty, "--reference", ref, "--frames", 3)
+    assert code == 0
+    assert printed(out, "stylized") == pytest.approx(warping_error(stylized[:3], reference[:3]), abs=1e-6)
+    assert printed(out, "stylized") != pytest.approx(warping_error(stylized, reference), abs=1e-6)
+
+
+@pytest.mark.parametrize(("case", "code", "message"), [
+    ("no reference", 2, "the following arguments are required: --reference"),
+    ("one frame", 2, "--frames must be at least 2"),
+    ("not a number", 2, "argument --frames: invalid int value"),
+    ("unknown option", 2, "unrecognized arguments: --bogus"),
+    ("missing stylized", 1, "stylized video '.*nope.mp4' does not exist"),
+    ("missing reference", 1, "reference video '.*nope.mp4' does not exist"),
+    ("not a video", 1, "could not be opened"),
+    ("frame counts differ", 1, r"has 8 frames but reference .* has 3"),
+])
+def test_errors_are_one_line_with_an_exit_code(clips, capsys, tmp_path, case, code, message) -> None:
+    sty, ref, stylized, _ = clips
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    short = write_clip(tmp_path / "short.avi", stylized[:3])
+    args = {
+        "no reference": [sty],
+        "one frame": [sty, "--reference", ref, "--frames", 1],
+        "not a number": [sty, "--reference", ref, "--frames", "many"],
+        "unknown option": [sty, "--reference", ref, "--bogus"],
+        "missing stylized": [tmp_path / "nope.mp4", "--reference", ref],
+        "missing reference": [sty, "--reference", tmp_path / "nope.mp4"],
+        "not a video": [text, "--reference", ref],
+        "frame counts differ": [sty, "--reference", short],
+    }[case]
+    got, out, err = measure(capsys, *args)
+    assert got == code and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("stylize-video: error:"), err
+    assert re.search(message, err), err
+
+
+def test_the_installed_command_runs_it(clips) -> None:
+    sty, ref, _, _ = clips
+    done = subprocess.run([sys.executable, "-m", "cli", "measure", str(sty), "--reference", str(ref)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert "stylized" in done.stdout and "reference" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "cli", "measure"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
