@@ -61,7 +61,7 @@ def build_parser() -> Parser:
     add_artist_controls(p.add_argument_group("artist controls"))
     v = p.add_argument_group("video")
     v.add_argument("--frame-iterations", type=int, default=_VIDEO.frame_iterations,
-                   help="iterations for each frame after the first (default %(default)s)")
+                   help="at most this many iterations for each frame after the first; fewer on still scenes (default %(default)s)")
     v.add_argument("--temporal-weight", type=float, default=_VIDEO.temporal_weight,
                    help="steadiness between frames, 0 = off (default %(default)s)")
     v.add_argument("--start", type=float, default=_VIDEO.start, help="start at this second of the input")
