@@ -1,0 +1,61 @@
+from dataclasses import replace
+
+import torch
+
+from pipeline.config import OptimSettings
+from pipeline.optimize import OPTIMIZERS, optimize
+
+EXACT = replace(OptimSettings(), min_fraction=1.0, report_every=1)  # no plateau stop: run every iteration
+
+
+def rosenbrock(image: torch.Tensor) -> torch.Tensor:
+    """Sum of 2-D Rosenbrock functions over pairs of pixels; minimum 0 with every pixel at 1 (inside [0, 1]).
+    Its curved valley makes unit L-BFGS steps overshoot, so the line search has to shorten some of them."""
+    v = image.flatten()
+    x, y = v[0::2], v[1::2]
+    return ((1 - x) ** 2 + 100 * (y - x * x) ** 2).sum()
+
+
+def test_lbfgs_line_search_recovers_from_overshooting_steps():
+    # With torch's default max_eval for max_iter=1 the search had no trials left: the first rejected unit step
+    # froze the run at a loss of about 7.5 (from 171) for good.
+    torch.manual_seed(0)
+    init = torch.rand(1, 3, 4, 4) * 0.5
+    losses: list[float] = []
+    image, loss = optimize(init, rosenbrock, EXACT, 100, on_event=lambda e: losses.append(e.loss))
+    assert losses[0] > 10 and loss < 1e-6
+    assert torch.allclose(image, torch.ones_like(image), atol=1e-3)
+
+
+def test_lbfgs_costs_about_one_evaluation_per_iteration():
+    # The point a line search accepted is not evaluated again at the start of the next iteration.
+    calls = 0
+
+    def counted(image: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        return ((image - 0.25) ** 2 * torch.linspace(1, 4, image.numel()).view_as(image)).sum()
+
+    optimize(torch.full((1, 3, 8, 8), 0.75), counted, EXACT, 30)
+    assert calls <= 1.3 * 30
+
+
+def test_every_optimizer_lowers_a_simple_loss():
+    target = torch.linspace(0.1, 0.9, 3 * 8 * 8).view(1, 3, 8, 8)
+    for name in OPTIMIZERS:
+        settings = replace(EXACT, optimizer=name, lr=0.05)
+        image, loss = optimize(torch.full_like(target, 0.5), lambda x: ((x - target) ** 2).sum(), settings, 60)
+        assert loss < 0.05 * float(((0.5 - target) ** 2).sum()), name
+
+
+def test_the_reported_loss_is_the_loss_of_the_returned_image():
+    # The unconstrained minimum lies partly outside [0, 1]; the image returned is clipped, and the loss reported
+    # must be that image's loss, not the loss of an unclipped iterate nobody sees.
+    target = torch.linspace(-0.5, 1.5, 3 * 8 * 8).view(1, 3, 8, 8)
+    objective = lambda x: ((x - target) ** 2).sum()  # noqa: E731
+    for name in OPTIMIZERS:
+        image, loss = optimize(torch.full_like(target, 0.5), objective, replace(EXACT, optimizer=name, lr=0.05), 200)
+        best = float(objective(target.clamp(0, 1)))  # the constrained minimum
+        assert 0 <= image.min() and image.max() <= 1
+        assert abs(loss - float(objective(image))) < 1e-4 * best + 1e-6, name
+        assert float(objective(image)) < 1.05 * best, name
