@@ -77,7 +77,8 @@ def video_args(
     stream = stream.filter("scale", out_color_matrix="bt709", out_range="tv", flags="accurate_rnd")
     # The encoder takes its colour tags from the frames; setparams makes them say what the pixels are.
     stream = stream.filter("setparams", colorspace="bt709", color_primaries="bt709", color_trc="bt709", range="tv")
-    stream = stream.filter("setsar", f"{sar.numerator}/{sar.denominator}")
+    # max: setsar otherwise rounds the ratio to terms of at most 100 (135/136 would become 99/100).
+    stream = stream.filter("setsar", f"{sar.numerator}/{sar.denominator}", max=65535)
     muxer = container_of(path)
     options: dict[str, object] = {
         "vcodec": "libx264",

@@ -32,6 +32,7 @@ from pipeline.video import (
     VideoPlan,
     VideoWarning,
     processing_size,
+    restoring_sar,
     stylize_video,
 )
 
@@ -123,6 +124,10 @@ def test_processing_size(width, height, sar, long_side, expected) -> None:
     size, change = processing_size(width, height, Fraction(sar), long_side)
     assert size == expected and all(side % 2 == 0 for side in size)
     assert change == pytest.approx((expected[0] / expected[1]) / (width * sar / height) - 1, abs=1e-12)
+    # The output SAR puts the rounding back: coded size times SAR displays at the input's aspect, exactly.
+    restoring = restoring_sar(width, height, Fraction(sar), size)
+    assert Fraction(size[0], size[1]) * restoring == Fraction(width * Fraction(sar), height)
+    assert max(restoring.numerator, restoring.denominator) <= 65535
 
 
 # ---- whole runs ----
@@ -152,14 +157,16 @@ def test_run_keeps_frames_rate_duration_and_copies_audio(tmp_path: Path, style: 
 
 
 def test_ntsc_rate_display_aspect_and_no_audio(tmp_path: Path, style: Path) -> None:
-    source = make_clip(tmp_path / "in.mkv", width=48, height=32, frames=6, fps="30000/1001", audio=(), sar="2/1")
+    # Displayed 92x42: at 48 px that is 48x21.9, coded as 48x22 with a 253/252 SAR that keeps the 46/21 on screen.
+    source = make_clip(tmp_path / "in.mkv", width=46, height=42, frames=6, fps="30000/1001", audio=(), sar="2/1")
     out = tmp_path / "out.mp4"
     result, _ = run(source, style, out)
     source_info, info = probe(source), probe(out)
     assert info.fps == NTSC and decoded_count(out) == result.frames == 6
     assert decoded_seconds(out, "v:0") == pytest.approx(6 * 1001 / 30000, abs=2e-3)
-    assert (info.width, info.height) == (48, 16)
-    assert info.width * info.sar / info.height == source_info.width * source_info.sar / source_info.height == 3
+    assert (info.width, info.height) == (48, 22) and info.sar == Fraction(253, 252)
+    display = Fraction(info.width) * info.sar / info.height
+    assert display == Fraction(source_info.width) * source_info.sar / source_info.height == Fraction(46, 21)
     assert "Audio:" not in header(out) and info.audio == ()
 
 
