@@ -11,8 +11,9 @@ import torch
 
 from .config import MAX_SIZE, MIN_SIZE, StyleSettings
 from .devices import pick_device
-from .errors import UsageError
+from .errors import DeviceError, UsageError
 from .images import image_format, load_image, save_image
+from .oom import free_cache, is_out_of_memory
 from .optimize import Callback, check_optimizer
 from .paths import check_input, check_output
 from .stylize import Stylizer, fit_long_side, resize
@@ -66,7 +67,16 @@ def stylize_image(
     stylizer = Stylizer(styles, settings, device)
     if on_event is not None:
         on_event(StillPlan(size, str(device), len(styles)))
-    return stylizer.stylize(content, on_event=on_event, stop=stop).cpu()
+    try:
+        return stylizer.stylize(content, on_event=on_event, stop=stop).cpu()
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is out-of-memory
+        if not is_out_of_memory(error):
+            raise
+    # Outside the except block, so the failed attempt's tensors are released. Unlike a video (see oom.py), one
+    # still is not silently painted smaller or moved to a CPU that may take an hour: the user chooses.
+    free_cache(device)
+    raise DeviceError(f"out of memory on {device} painting {size[1]}x{size[0]} px; lower --size "
+                      "(memory grows with the area) or use --device cpu")
 
 
 def stylize_image_file(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cli.main import main
@@ -110,3 +111,17 @@ def test_still_in_video_clothing_is_treated_as_a_still(tmp_path, capsys):
     code, _ = run(capsys, disguised, STYLE, tmp_path / "out.png", *FAST)
     assert code == 0
     assert np.asarray(Image.open(tmp_path / "out.png")).shape[2] == 3
+
+
+def test_out_of_gpu_memory_on_a_still_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch):
+    # No GPU here: the optimizer raises what CUDA raises when an allocation fails.
+    from pipeline import stylize
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)")
+
+    monkeypatch.setattr(stylize, "optimize", out_of_memory)
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST)
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "out of memory on cpu painting 32x" in err and "lower --size" in err
+    assert os.listdir(tmp_path) == []
