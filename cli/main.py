@@ -87,3 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
         return EXIT_FAILED
+    except RuntimeError as exc:  # torch's out-of-memory errors are RuntimeErrors; anything else is a bug: re-raised
+        from pipeline.oom import is_out_of_memory  # here, so `--help` does not wait for torch
+
+        if not is_out_of_memory(exc):
+            raise
+        print("stylize-video: error: out of GPU memory; try a smaller --size or --device cpu", file=sys.stderr)
+        return EXIT_FAILED

@@ -125,3 +125,20 @@ def test_out_of_gpu_memory_on_a_still_is_one_line_and_nothing_is_written(tmp_pat
     assert code == 1 and len(err.splitlines()) == 1
     assert "out of memory on cpu painting 32x" in err and "lower --size" in err
     assert os.listdir(tmp_path) == []
+
+
+def test_out_of_memory_anywhere_else_is_still_one_line(capsys, monkeypatch):
+    # The backstop for paths without their own handling (live): only out-of-memory is turned into a message.
+    import cli.main
+
+    def raising(error):
+        def run(argv):
+            raise error
+        return run
+
+    monkeypatch.setattr(cli.main, "run", raising(torch.cuda.OutOfMemoryError("CUDA out of memory.")))
+    code, err = run(capsys, "x")
+    assert code == 1 and err == "stylize-video: error: out of GPU memory; try a smaller --size or --device cpu"
+    monkeypatch.setattr(cli.main, "run", raising(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["x"])
