@@ -1,12 +1,15 @@
-"""Shared fixtures: tiny real images from samples/ and the real (embedded) VGG19 weights, loaded once."""
+"""Shared fixtures: tiny real images from samples/, the real (embedded) VGG19 weights loaded once, a texture style
+image, and one compute thread for the modules that ask for it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
+from media import texture
 from pipeline.images import load_image
 from pipeline.stylize import fit_long_side, resize
 from pipeline.vgg import load_caffe
@@ -37,3 +40,23 @@ def starry() -> torch.Tensor:
 @pytest.fixture(scope="session")
 def scream() -> torch.Tensor:
     return tiny(SAMPLES / "styles" / "the_scream.jpg")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch and OpenCV thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`): on a shared
+    2-core machine spinning thread pools make VGG up to 10x slower, and tiny images gain nothing from more."""
+    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv_threads)
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 32x32 texture PNG: a style image for pipeline runs where only the plumbing is under test."""
+    path = tmp_path_factory.mktemp("style") / "style.png"
+    cv2.imwrite(str(path), texture(32, 32, seed=7, blur=0.7))
+    return path

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 _ENCODERS = {"mp3": "libmp3lame", "opus": "libopus", "vorbis": "libvorbis"}
 _SAMPLE_RATES = {"pcm_alaw": 8000, "pcm_mulaw": 8000, "mp3": 44100}
+
+
+def texture(height: int, width: int, seed: int = 0, blur: float = 1.5) -> np.ndarray:
+    """HxWx3 BGR uint8 smooth random texture (rich enough for optical flow)."""
+    noise = np.random.default_rng(seed).random((height, width, 3)).astype(np.float32)
+    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), blur), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
 
 
 def ffmpeg(*args: str, stdout: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[bytes]:

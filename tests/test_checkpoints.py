@@ -31,15 +31,7 @@ SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1
 VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread (also in the subprocess): fast on a shared CPU, and the same arithmetic in both runs."""
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import torch
 
 import pipeline.stylize as stylize_module
 import pipeline.video as video_module
-from media import decode_bgr
+from media import decode_bgr, texture
 from pipeline.color import rgb_to_yuv
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
 from pipeline.events import FrameStarted
@@ -21,28 +21,13 @@ from pipeline.flicker import warping_error
 from pipeline.frames import bgr_to_tensor, tensor_to_bgr
 from pipeline.temporal import consistency_mask, estimate_flow, motion_stats
 from pipeline.video import frame_budget, stylize_video
-from test_video import IdentityStylizer, cut_clip, raw_clip, texture
+from test_video import IdentityStylizer, cut_clip, raw_clip
 
 SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=8, max_scales=1))
 VIDEO = VideoSettings(frame_iterations=8, min_frame_iterations=8, detect_cuts=False, preset="ultrafast")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch and OpenCV thread: the machine is shared, and tiny images gain nothing from more."""
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv_threads)
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("style") / "style.png"
-    cv2.imwrite(str(path), texture(32, 32, seed=7, blur=0.7))
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def moving_square(count: int = 7, step: int = 4) -> list[np.ndarray]:

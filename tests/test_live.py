@@ -35,15 +35,7 @@ SLACK = 0.03  # thread wake-ups and the loop's own work on a shared CPU
 CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch and OpenCV thread: on a shared 2-core machine, spinning thread pools make VGG 10x slower."""
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ import pipeline.still as still_module
 import pipeline.stylize as stylize_module
 import pipeline.video as video_module
 from cli.main import main
-from media import decode_bgr, decoded_count, decoded_seconds, ffmpeg, header, make_clip, top_level_boxes
+from media import (decode_bgr, decoded_count, decoded_seconds, ffmpeg, header, make_clip, texture,
+                   top_level_boxes)
 from pipeline.checkpoints import work_folder
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
 from pipeline.errors import OutputError
@@ -39,7 +40,7 @@ from pipeline.oom import MemoryFallback
 from pipeline.probe import probe
 from pipeline.sinks import VideoWriter
 from pipeline.video import FrameDone, FrameStarted, VideoPlan, stylize_video
-from test_video import IdentityStylizer, of, raw_clip, texture
+from test_video import IdentityStylizer, of, raw_clip
 
 SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
 VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
@@ -47,21 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ["--size", "48", "--iterations", "4", "--frame-iterations", "2", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv_threads)
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("style") / "style.png"
-    cv2.imwrite(str(path), texture(32, 32, seed=7, blur=0.7))
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO,

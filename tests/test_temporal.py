@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from media import texture
 from pipeline.frames import bgr_to_tensor
 from pipeline.temporal import (
     consistency_mask,
@@ -24,13 +25,6 @@ from pipeline.temporal import (
 DATA = Path("/work/shared/data")
 BIKES = DATA / "video" / "bikes.mp4"
 BIKES_CUTS = [30, 76]  # first frames of new shots in bikes.mp4's first 110 frames (checked by eye)
-
-
-def texture(height: int, width: int, seed: int = 0, blur: float = 1.5) -> np.ndarray:
-    """HxWx3 BGR uint8 smooth random texture, rich enough for optical flow."""
-    noise = np.random.default_rng(seed).random((height, width, 3)).astype(np.float32)
-    smooth = cv2.GaussianBlur(noise, (0, 0), blur)
-    return cv2.normalize(smooth, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
 
 
 def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:

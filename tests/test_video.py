@@ -18,7 +18,7 @@ import torch
 
 import pipeline.video as video_module
 from media import (FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, ffmpeg_packets, header, make_clip,
-                   truncate)
+                   texture, truncate)
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
 from pipeline.flicker import warping_error
 from pipeline.errors import Interrupted, OutputError, UsageError
@@ -41,28 +41,7 @@ SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1
 VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch and OpenCV thread: on a shared 2-core machine, spinning thread pools make VGG 10x slower."""
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv_threads)
-
-
-def texture(height: int, width: int, seed: int = 0, blur: float = 1.5) -> np.ndarray:
-    """HxWx3 BGR uint8 smooth random texture (rich enough for optical flow)."""
-    noise = np.random.default_rng(seed).random((height, width, 3)).astype(np.float32)
-    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), blur), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("style") / "style.png"
-    cv2.imwrite(str(path), texture(32, 32, seed=7, blur=0.7))
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def raw_clip(path: Path, frames: list[np.ndarray], fps: str = "25") -> Path:
