@@ -47,7 +47,7 @@ import torch
 from pipeline.config import OptimSettings, StyleSettings
 from pipeline.errors import Interrupted
 from pipeline.images import load_image, save_image
-from pipeline.optimize import OPTIMIZERS, IterationEvent, optimize
+from pipeline.optimize import IterationEvent, optimize
 from pipeline.stylize import ScaleDone, Stylizer, fit_long_side, resize, scale_schedule
 from pipeline.vgg import VGGFeatures, load_caffe
 

@@ -3,7 +3,6 @@ coarse to fine."""
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from typing import Callable

@@ -18,7 +18,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import pipeline.checkpoints as checkpoints
 from media import decode_bgr, decoded_count, make_clip
@@ -31,6 +30,8 @@ SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1
 VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
 
 
+# One thread here and in the subprocess runs (see the script below): the same arithmetic in both, so resumed
+# and uninterrupted runs can be compared pixel for pixel.
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
@@ -149,13 +150,6 @@ def test_free_space_is_checked(tmp_path: Path, monkeypatch) -> None:
 # ---- through stylize_video ----
 
 
-def style_image(folder: Path) -> Path:
-    path = folder / "style.png"
-    noise = np.random.default_rng(7).random((32, 32, 3)).astype(np.float32)
-    cv2.imwrite(str(path), cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 0.7), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8))
-    return path
-
-
 CHILD = textwrap.dedent(
     """
     import sys, torch, cv2
@@ -174,9 +168,8 @@ def png_frames(folder: Path) -> list[np.ndarray]:
     return [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
 
 
-def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path: Path) -> None:
+def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path: Path, style: Path) -> None:
     source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=20)
-    style = style_image(tmp_path)
     out = tmp_path / "out.mp4"
     folder = work_folder(out)
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(source), str(style), str(out)],
@@ -209,9 +202,8 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path: Path) -> 
     assert np.array_equal(decode_bgr(out, 48, 36), decode_bgr(clean, 48, 36))
 
 
-def test_mismatched_manifest_is_refused_before_any_work(tmp_path: Path) -> None:
+def test_mismatched_manifest_is_refused_before_any_work(tmp_path: Path, style: Path) -> None:
     source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3)
-    style = style_image(tmp_path)
     out = tmp_path / "out.mp4"
     stylize_video(source, [(style, 1.0)], out, SETTINGS, replace(VIDEO, keep_frames=True), "cpu")
     folder = work_folder(out)

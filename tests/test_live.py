@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from cli.main import main
 from media import decode_bgr, decoded_count, header, make_clip

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline import color
-from pipeline.config import LossSettings, OptimSettings, StyleSettings
+from pipeline.config import OptimSettings, StyleSettings
 from pipeline.losses import content_loss, gram, style_loss
 from pipeline.optimize import IterationEvent
 from pipeline.stylize import ScaleDone, Stylizer, resize, scale_schedule

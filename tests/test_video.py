@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import pipeline.video as video_module
 from media import (FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, ffmpeg_packets, header, make_clip,
