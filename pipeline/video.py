@@ -59,27 +59,23 @@ def _even(value: float, limit: float) -> int:
     return max(2, n)
 
 
-def processing_size(width: int, height: int, sar: Fraction, long_side: int) -> tuple[tuple[int, int], float]:
-    """((width, height), relative aspect change) of the frames to stylize, in square pixels.
+def processing_size(width: int, height: int, sar: Fraction, long_side: int) -> tuple[tuple[int, int], Fraction]:
+    """((width, height) of the frames to stylize, the sample aspect ratio to write them with).
 
     width, height: the upright decoded size; sar: its sample aspect ratio (non-square pixels are resampled to square
     ones, so brush strokes are round on screen). The long side becomes `long_side` but never more than the display
-    size; each side is rounded to even for yuv420p, which may change the aspect by a hair (returned, e.g. 0.002).
+    size; each side is rounded to even for yuv420p, which changes the aspect by a hair (e.g. 0.2%). The returned SAR
+    (1/(1 + that change), e.g. 135/136) puts the hair back on screen, so the output displays at exactly the input's
+    aspect; its terms fit H.264's 16-bit VUI fields.
     """
+    display = Fraction(width) * Fraction(sar) / height
     display_w, display_h = float(width * Fraction(sar)), float(height)
     scale = min(long_side, max(display_w, display_h)) / max(display_w, display_h)
     w, h = _even(display_w * scale, display_w), _even(display_h * scale, display_h)
-    return (w, h), (w / h) / (display_w / display_h) - 1.0
-
-
-def restoring_sar(width: int, height: int, sar: Fraction, size: tuple[int, int]) -> Fraction:
-    """The sample aspect ratio that makes frames of `size` = (w, h) display at the input's aspect exactly.
-
-    width, height, sar: the upright input as in processing_size. Rounding to even sizes leaves the pixels square
-    within a fraction of a percent (invisible in the strokes), and this SAR puts that fraction back on screen. Both
-    terms fit H.264's 16-bit VUI fields (the ratio is within a few percent of 1)."""
-    restoring = Fraction(width * Fraction(sar), height) / Fraction(size[0], size[1])
-    return restoring if max(restoring.numerator, restoring.denominator) <= 65535 else restoring.limit_denominator(32767)
+    restoring = display / Fraction(w, h)
+    if max(restoring.numerator, restoring.denominator) > 65535:
+        restoring = restoring.limit_denominator(32767)  # within a few percent of 1, so the numerator fits too
+    return (w, h), restoring
 
 
 @dataclass
@@ -116,7 +112,7 @@ class _Job:
     video: VideoSettings
     reader: VideoReader
     size: tuple[int, int]
-    sar: Fraction  # of the output: restores the input's display aspect (see restoring_sar)
+    sar: Fraction  # of the output: restores the input's display aspect (see processing_size)
     total: int | None
     checkpoints: Checkpoints
     device: torch.device
@@ -366,14 +362,13 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
     info = reader.info
     plan = audio_plan(info.audio, output)
-    size, _ = processing_size(info.width, info.height, info.display_sar, settings.size)
+    size, sar = processing_size(info.width, info.height, info.display_sar, settings.size)
     total = reader.expected_frames
     if total == 0:
         raise UsageError(f"the selection (start {video.start} s) holds no frame of the {info.duration} s video '{source}'")
     manifest = build_manifest(source, style_paths, settings, video, size)
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
-    sar = restoring_sar(info.width, info.height, info.display_sar, size)
     job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, pick_device(device))
     if info.bit_depth > 8:
         emit(VideoWarning(f"the input is {info.bit_depth}-bit ({info.pix_fmt}); it is processed and written in 8-bit"))

@@ -31,7 +31,6 @@ from pipeline.video import (
     VideoPlan,
     VideoWarning,
     processing_size,
-    restoring_sar,
     stylize_video,
 )
 
@@ -99,11 +98,11 @@ class IdentityStylizer:
     ],
 )
 def test_processing_size(width, height, sar, long_side, expected) -> None:
-    size, change = processing_size(width, height, Fraction(sar), long_side)
+    size, restoring = processing_size(width, height, Fraction(sar), long_side)
     assert size == expected and all(side % 2 == 0 for side in size)
+    change = 1 / restoring - 1  # how much wider the even size is than the input's display
     assert change == pytest.approx((expected[0] / expected[1]) / (width * sar / height) - 1, abs=1e-12)
     # The output SAR puts the rounding back: coded size times SAR displays at the input's aspect, exactly.
-    restoring = restoring_sar(width, height, Fraction(sar), size)
     assert Fraction(size[0], size[1]) * restoring == Fraction(width * Fraction(sar), height)
     assert max(restoring.numerator, restoring.denominator) <= 65535
 
