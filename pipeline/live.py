@@ -285,6 +285,7 @@ def run_live(
     settings: LiveSettings,
     size: tuple[int, int],
     *,
+    sar: Fraction = Fraction(1),
     display: Display | None = None,
     record: Path | None = None,
     snapshots: Path = Path("."),
@@ -294,8 +295,9 @@ def run_live(
     """Run the live loop until `stop` is set, a quit key, settings.max_seconds, the end of a file, or a lost source.
 
     capture: opened or not, started here (a file's clock starts now). size: (width, height) of the painted frames,
-    even for the recording. record: write what was shown there (see Recorder); it is complete whenever the loop ends
-    without an error, including through `stop` (Ctrl-C). Raises what the painter or the recorder raise.
+    even for the recording; sar: the recording's sample aspect ratio (see video.processing_size). record: write
+    what was shown there (see Recorder); it is complete whenever the loop ends without an error, including through
+    `stop` (Ctrl-C). Raises what the painter or the recorder raise.
     """
     stop = stop if stop is not None else threading.Event()
     emit = on_event if on_event is not None else (lambda event: None)
@@ -305,7 +307,7 @@ def run_live(
     with contextlib.ExitStack() as stack:
         if record is not None:
             session.recorder = stack.enter_context(Recorder(record, size, settings.fps, settings.crf,
-                                                            settings.record_preset))
+                                                            settings.record_preset, sar))
         stack.enter_context(capture)
         session.run(deadline)
         ended = time.monotonic()
@@ -375,7 +377,8 @@ def live(
     try:
         assert capture.frame_size is not None
         long_side = settings.size or LIVE_DEFAULT_SIZE.get(torch_device.type, LIVE_DEFAULT_SIZE["cpu"])
-        size, _ = processing_size(*capture.frame_size, Fraction(1), long_side)
+        # Cameras give square pixels; the SAR only undoes the rounding to even sizes in the recording.
+        size, sar = processing_size(*capture.frame_size, Fraction(1), long_side)
         images = [(p.name, load_image(p, "style image", torch_device)) for p in style_paths]
         painter = StylizerPainter(images, style_settings, settings, torch_device)
         painter.calibrate(size)
@@ -385,5 +388,5 @@ def live(
     except BaseException:
         capture.close()
         raise
-    return run_live(capture, painter, settings, size, display=display, record=record_path, snapshots=Path(snapshots),
+    return run_live(capture, painter, settings, size, sar=sar, display=display, record=record_path, snapshots=Path(snapshots),
                     on_event=on_event, stop=stop)

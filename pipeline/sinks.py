@@ -272,8 +272,9 @@ class Recorder:
     shown for less than one frame interval may not appear (as on a screen refreshing at `fps`).
     """
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str) -> None:
-        self.path, self.size = path, size
+    def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str,
+                 sar: Fraction = Fraction(1)) -> None:
+        self.path, self.size, self.sar = path, size, Fraction(sar)
         self.fps = Fraction(fps).limit_denominator(1001)
         self._crf, self._preset = crf, preset
         self._stack = contextlib.ExitStack()
@@ -288,7 +289,8 @@ class Recorder:
     def __enter__(self) -> Recorder:
         with self._stack as stack:
             tmp = stack.enter_context(atomic_output(self.path))
-            self._writer = stack.enter_context(VideoWriter(tmp, *self.size, self.fps, self._crf, preset=self._preset))
+            writer = VideoWriter(tmp, *self.size, self.fps, self._crf, self.sar, preset=self._preset)
+            self._writer = stack.enter_context(writer)
             self._stack = stack.pop_all()
         return self
 

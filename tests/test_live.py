@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,7 @@ from pipeline.config import LiveSettings
 from pipeline.errors import InputError, UsageError
 from pipeline.live import LiveFrame, LiveNotice, LiveView, run_live
 from pipeline.painting import iterations_for
+from pipeline.probe import probe
 from pipeline.sinks import Recorder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -252,6 +254,18 @@ def test_contract_command_records_and_reports_dropped(clip: Path, tmp_path: Path
     dropped = int(line.split(" dropped")[0].split()[-1])
     assert shown >= 1 and dropped >= 1 and "mean latency" in line and "fps" in line
     assert decoded_count(out) > 0 and "64x48" in header(out) and os.listdir(tmp_path) == ["out.mp4"]
+
+
+def test_recording_keeps_the_sources_aspect_after_even_rounding(tmp_path: Path) -> None:
+    # 90x50 (9:5) at 64 px is 64x35.6, coded 64x36 (yuv420p needs even sizes); SAR 81/80 shows it at 9:5 again.
+    source = make_clip(tmp_path / "wide.mp4", width=90, height=50, frames=RATE, fps=str(RATE), audio=())
+    out = tmp_path / "out.mp4"
+    code = main(["--live", str(source), str(STYLE), "--record", str(out), "--no-window", "--size", "64",
+                 "--device", "cpu", "--quiet"])
+    assert code == 0
+    info = probe(out)
+    assert (info.width, info.height, info.sar) == (64, 36, Fraction(81, 80))
+    assert Fraction(info.width, info.height) * info.sar == Fraction(90, 50)
 
 
 @pytest.mark.parametrize("source, message", [
