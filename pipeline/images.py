@@ -47,12 +47,30 @@ def is_still_image(path: str | os.PathLike) -> bool:
         return False
 
 
+def _deep_grey_to_8bit(image: Image.Image) -> Image.Image:
+    """A one-channel 16/32-bit integer or float image ("I;16", "I", "F") as 8-bit "L", scaled to its type's range.
+
+    Pillow's convert() clips these at 255 instead of scaling, which turns a 16-bit greyscale scan almost white.
+    "I" is read as 16-bit data when it fits (how Pillow opens many 16-bit files); "F" as [0, 1] when it fits, else
+    by its maximum.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    top = float(values.max(initial=0.0))
+    if image.mode == "F":
+        top = 1.0 if top <= 1.0 else top
+    else:
+        top = 65535.0 if top <= 65535 else top
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
+
+
 def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     """Read an image file as HxWx3 RGB uint8, upright per its EXIF orientation; transparency over white."""
     p = check_input(path, what)
     with _open(p, what) as image:
         try:
             image = ImageOps.exif_transpose(image)
+            if image.mode.startswith("I") or image.mode == "F":
+                image = _deep_grey_to_8bit(image)
             if image.mode in ("RGBA", "LA", "P", "PA"):
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))

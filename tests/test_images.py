@@ -40,3 +40,21 @@ def test_save_round_trip_is_exact_for_png(tmp_path):
     image = torch.randint(0, 256, (1, 3, 5, 7)).float() / 255
     images.save_image(image, tmp_path / "o.png")
     assert torch.equal(images.load_image(tmp_path / "o.png"), image)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_deep_greyscale_is_scaled_not_clipped(tmp_path, mode):
+    # A 16-bit (or 32-bit, or float) greyscale ramp must load as the same ramp: Pillow's own convert("RGB") clips
+    # these at 255, and a 16-bit scan came out white.
+    ramp = np.linspace(0.0, 1.0, 64)[None, :].repeat(8, axis=0)
+    if mode == "F":
+        pixels, path = Image.fromarray(ramp.astype(np.float32)), tmp_path / "ramp.tif"
+    else:
+        pixels = Image.fromarray(np.rint(ramp * 65535).astype(np.uint16 if mode == "I;16" else np.int32))
+        path = tmp_path / ("ramp.png" if mode == "I;16" else "ramp.tif")
+    pixels.save(path)
+    with Image.open(path) as reopened:
+        assert reopened.mode == mode  # the file really is that deep
+    rgb = images.load_rgb(path)
+    assert rgb.shape == (8, 64, 3) and (rgb == rgb[..., :1]).all()
+    assert np.abs(rgb[0, :, 0].astype(float) - ramp[0] * 255).max() <= 1
