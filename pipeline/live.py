@@ -36,6 +36,7 @@ from .images import IMAGE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
 from .sinks import Recorder, container_of
+from .stylize import check_network_size
 from .video import processing_size
 
 __all__ = ["LatestFrameCapture", "LiveFrame", "LiveNotice", "LiveResult", "LiveStarted", "LiveView", "NullDisplay",
@@ -379,6 +380,8 @@ def live(
         long_side = settings.size or LIVE_DEFAULT_SIZE.get(torch_device.type, LIVE_DEFAULT_SIZE["cpu"])
         # Cameras give square pixels; the SAR only undoes the rounding to even sizes in the recording.
         size, sar = processing_size(*capture.frame_size, Fraction(1), long_side)
+        width, height = capture.frame_size
+        check_network_size((size[1], size[0]), (height, width), long_side, upscales=False)
         images = [(p.name, load_image(p, "style image", torch_device)) for p in style_paths]
         painter = StylizerPainter(images, style_settings, settings, torch_device)
         painter.calibrate(size)

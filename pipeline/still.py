@@ -16,7 +16,7 @@ from .images import image_format, load_image, save_image
 from .oom import free_cache, is_out_of_memory
 from .optimize import Callback, check_optimizer
 from .paths import check_input, check_output
-from .stylize import Stylizer, fit_long_side, resize
+from .stylize import Stylizer, check_network_size, fit_long_side, resize
 
 StyleSpec = tuple[str | os.PathLike, float]  # style image path, blend weight
 
@@ -63,6 +63,7 @@ def stylize_image(
     check_settings(settings)
     device = device if isinstance(device, torch.device) else pick_device(device)
     size = fit_long_side(photo.shape[2], photo.shape[3], settings.size)
+    check_network_size(size, (photo.shape[2], photo.shape[3]), settings.size)
     content = resize(photo.to(device), size)
     stylizer = Stylizer(styles, settings, device)
     if on_event is not None:

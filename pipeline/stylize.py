@@ -3,6 +3,7 @@ coarse to fine."""
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import StyleSettings
+from .config import MIN_SIZE, StyleSettings
 from .errors import UsageError
 from .losses import content_loss, gram, style_loss, total_variation
 from .optimize import Callback, optimize
@@ -47,14 +48,45 @@ def fit_long_side(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 def scale_schedule(height: int, width: int, max_scales: int, min_side: int) -> list[tuple[int, int]]:
     """Sizes from coarse to fine ending at (height, width); each coarser one halves the long side while it stays
-    >= min_side. Coarse scales set the large strokes cheaply; the fine one adds detail (as in crowsonkb's
-    style-transfer-pytorch)."""
+    >= min_side and the short side >= MIN_SIZE (what VGG19 can take). Coarse scales set the large strokes cheaply;
+    the fine one adds detail (as in crowsonkb's style-transfer-pytorch)."""
     sizes = [(height, width)]
     long_side = max(height, width)
     while len(sizes) < max_scales and long_side // 2 >= min_side:
         long_side //= 2
-        sizes.insert(0, fit_long_side(height, width, long_side))
+        coarser = fit_long_side(height, width, long_side)
+        if min(coarser) < MIN_SIZE:
+            break
+        sizes.insert(0, coarser)
     return sizes
+
+
+def min_long_side(height: float, width: float) -> int:
+    """The smallest long side (px) at which an image of this shape keeps MIN_SIZE px on its short side.
+
+    MIN_SIZE is what VGG19 can take: its four poolings before relu5_1 shrink a side under 16 px to nothing.
+    """
+    return math.ceil(MIN_SIZE * max(height, width) / min(height, width))
+
+
+def _shrunk(side: int, scale: float) -> int:
+    """`side` px times `scale`, never thinner than VGG19 can take unless it already was."""
+    return max(round(side * scale), min(side, MIN_SIZE))
+
+
+def check_network_size(size: tuple[int, int], source: tuple[float, float], long_side: int,
+                       upscales: bool = True) -> None:
+    """UsageError unless both sides of `size` (height, width: the picture to paint, made from a `source` of
+    (height, width) at --size `long_side`) are at least MIN_SIZE px. upscales: whether a --size above the source's
+    long side enlarges it (stills) or not (videos), which decides what the message advises."""
+    if min(size) >= MIN_SIZE:
+        return
+    need = min_long_side(*source)
+    if not upscales and need > max(source):
+        raise UsageError(f"the picture is {round(source[1])}x{round(source[0])} px, too small for VGG19 "
+                         f"(at least {MIN_SIZE} px a side)")
+    raise UsageError(f"--size {long_side} makes the picture {size[1]}x{size[0]} px, too thin for VGG19 "
+                     f"(at least {MIN_SIZE} px a side): use --size {need} or more")
 
 
 class Stylizer:
@@ -112,7 +144,9 @@ class Stylizer:
             long_side = max(1, round(max(content_size) * self.settings.style_scale))
             blended: dict[str, torch.Tensor] = {}
             for image, weight in self.styles:
-                style = resize(image, fit_long_side(image.shape[2], image.shape[3], long_side))
+                # A small --style-scale (or a thin painting) is kept at the least VGG19 can take.
+                least = min_long_side(image.shape[2], image.shape[3])
+                style = resize(image, fit_long_side(image.shape[2], image.shape[3], max(long_side, least)))
                 if self._color_reference is not None:
                     style = color.match_luminance(style, self._color_reference)
                 feats = self.vgg(style)
@@ -211,7 +245,7 @@ class Stylizer:
     def _stylize_smaller(self, content: torch.Tensor, scale: float, *, init: torch.Tensor | None,
                          extra_loss: ExtraLoss | None, **options: object) -> torch.Tensor:
         full = (content.shape[2], content.shape[3])
-        small = (max(1, round(full[0] * scale)), max(1, round(full[1] * scale)))
+        small = (_shrunk(full[0], scale), _shrunk(full[1], scale))
         extra = None if extra_loss is None else (lambda image: extra_loss(resize(image, full)))
         result = self.stylize(resize(content.to(self.device), small),
                               init=None if init is None else resize(init.to(self.device), small),

@@ -43,7 +43,7 @@ from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
 from .sinks import VideoWriter, audio_plan, container_of, mux_audio
 from .sources import VideoReader
-from .stylize import ScaleDone, Stylizer, scale_schedule
+from .stylize import ScaleDone, Stylizer, check_network_size, scale_schedule
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
                        warp)
 
@@ -363,6 +363,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     info = reader.info
     plan = audio_plan(info.audio, output)
     size, sar = processing_size(info.width, info.height, info.display_sar, settings.size)
+    check_network_size((size[1], size[0]), (info.height, float(info.width * info.display_sar)), settings.size,
+                       upscales=False)
     total = reader.expected_frames
     if total == 0:
         raise UsageError(f"the selection (start {video.start} s) holds no frame of the {info.duration} s video '{source}'")

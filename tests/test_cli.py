@@ -88,6 +88,20 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     assert photo.read_bytes() == PHOTO.read_bytes()
 
 
+def test_too_thin_for_the_network_says_which_size_works(tmp_path, capsys):
+    # 300x100 at --size 32 would be 32x11; VGG19's four poolings need 16 px a side, so 48 is the least that works.
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.full((100, 300, 3), 128, np.uint8)).save(wide)
+    code, err = run(capsys, wide, STYLE, tmp_path / "out.png", *FAST)
+    assert code == 2 and err == ("stylize-video: error: --size 32 makes the picture 32x11 px, too thin for VGG19 "
+                                 "(at least 16 px a side): use --size 48 or more")
+    assert sorted(os.listdir(tmp_path)) == ["wide.png"]
+    code, err = run(capsys, wide, STYLE, tmp_path / "out.png", *FAST[:-1], "--size", "48", "--quiet")
+    assert code == 0 and err == ""
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.size == (48, 16)
+
+
 def _has(device):
     import torch
     return device == "cuda" and torch.cuda.is_available()

@@ -96,7 +96,16 @@ def test_plateau_stops_early_but_not_before_the_floor(photo, starry):
     assert 20 <= done.iterations_run < 80
 
 
+def test_a_style_too_small_for_the_network_is_kept_at_the_least_it_can_take(starry):
+    # --style-scale 0.05 on a 64 px picture asks for a 3 px painting; VGG19 cannot take under 16 px a side.
+    stylizer = Stylizer([(starry, 1.0)], replace(TINY, style_scale=0.05), torch.device("cpu"))
+    targets = stylizer.style_targets((48, 64))
+    assert targets["relu5_1"].shape == (512, 512) and all(t.isfinite().all() for t in targets.values())
+
+
 def test_coarse_to_fine_schedule():
     assert scale_schedule(384, 512, 3, 128) == [(96, 128), (192, 256), (384, 512)]
     assert scale_schedule(48, 64, 3, 128) == [(48, 64)]
     assert scale_schedule(300, 1000, 2, 128) == [(150, 500), (300, 1000)]
+    # A panorama: halving 512x40 would leave 20 px, then 10 px, under the 16 px VGG19 can take.
+    assert scale_schedule(40, 512, 3, 128) == [(20, 256), (40, 512)]

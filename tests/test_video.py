@@ -382,6 +382,15 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
     for output, video, message in cases:
         with pytest.raises(UsageError, match=message):
             stylize_video(source, [(style, 1.0)], output, SETTINGS, video, "cpu", events.append)
+    # Too thin for VGG19 (16 px a side): 160x32 at 48 px is 48x10; a 24x12 video cannot be enlarged to fit.
+    thin = make_clip(tmp_path / "thin.mp4", width=160, height=32, frames=2, audio=())
+    tiny = make_clip(tmp_path / "tiny.mp4", width=24, height=12, frames=2, audio=())
+    for clip, message in ((thin, r"makes the picture 48x10 px, .* use --size 80 or more"),
+                          (tiny, r"the picture is 24x12 px, too small for VGG19")):
+        with pytest.raises(UsageError, match=message):
+            stylize_video(clip, [(style, 1.0)], tmp_path / "out.mp4", SETTINGS, VIDEO, "cpu",
+                          events.append)
+        clip.unlink()
     (tmp_path / ".out.mp4.frames").mkdir()
     with pytest.raises(UsageError, match="add --resume"):
         stylize_video(source, [(style, 1.0)], tmp_path / "out.mp4", SETTINGS, VIDEO, "cpu", events.append)
