@@ -67,7 +67,7 @@ def build_parser() -> Parser:
     v.add_argument("--start", type=float, default=_VIDEO.start, help="start at this second of the input")
     v.add_argument("--duration", type=float, help="stylize this many seconds")
     v.add_argument("--frames", type=int, help="stylize at most this many frames")
-    v.add_argument("--crf", type=int, default=_VIDEO.crf, help="H.264 quality, lower is better (default %(default)s)")
+    v.add_argument("--crf", type=int, default=_VIDEO.crf, help="H.264 quality 0-51, lower is better (default %(default)s)")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -131,7 +131,7 @@ def video_settings(ns: argparse.Namespace) -> VideoSettings:
         raise UsageError(f"--frame-iterations must be at least 1, got {ns.frame_iterations}")
     if ns.frames is not None and ns.frames < 1:
         raise UsageError(f"--frames must be at least 1, got {ns.frames}")
-    if ns.start < 0 or (ns.duration is not None and ns.duration <= 0):
+    if not ns.start >= 0 or (ns.duration is not None and not ns.duration > 0):  # "not" catches NaN
         raise UsageError("--start must be >= 0 and --duration > 0 seconds")
     return replace(_VIDEO, frame_iterations=ns.frame_iterations, temporal_weight=ns.temporal_weight,
                    start=ns.start, duration=ns.duration, max_frames=ns.frames, crf=ns.crf,

@@ -30,6 +30,10 @@ class WeightsError(StylizeError):
     """The VGG19 weights cannot be loaded (missing, wrong shape, pickled code, no network...)."""
 
 
+class DivergedError(StylizeError, FloatingPointError):
+    """The loss became NaN or infinite during the optimization (weights or learning rate far too large)."""
+
+
 class Interrupted(StylizeError):
     """The run was stopped by SIGINT/SIGTERM after keeping what was done: exit code 130."""
 

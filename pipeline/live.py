@@ -36,7 +36,7 @@ from .images import IMAGE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
 from .sinks import Recorder, container_of
-from .stylize import check_network_size
+from .stylize import check_network_size, check_style_settings
 from .video import processing_size
 
 __all__ = ["LatestFrameCapture", "LiveFrame", "LiveNotice", "LiveResult", "LiveStarted", "LiveView", "NullDisplay",
@@ -363,7 +363,8 @@ def live(
     Every check that can fail fast runs before the stylizer loads: the source opens and delivers a frame (a missing
     or busy device is an InputError at once), the recording path is writable, the device works.
     """
-    if settings.fps <= 0 or (settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE):
+    check_style_settings(style_settings)
+    if not settings.fps > 0 or (settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE):
         raise UsageError(f"live: expected fps > 0 and size between {MIN_SIZE} and {MAX_SIZE}, "
                          f"got fps {settings.fps} and size {settings.size}")
     spec = source if isinstance(source, SourceSpec) else parse_source(source)

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 
 from .config import OptimSettings
-from .errors import Interrupted, UsageError
+from .errors import DivergedError, Interrupted, UsageError
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # 1x3xHxW image -> scalar loss tensor (same device)
 
@@ -144,7 +144,7 @@ def optimize(
             continue
         last_loss = float(loss)  # the one host sync per report
         if not math.isfinite(last_loss):
-            raise FloatingPointError("the loss became NaN or infinite; lower the learning rate or the weights")
+            raise DivergedError("the loss became NaN or infinite; lower the learning rate or the weights")
         if on_event is not None:
             size = (image.shape[2], image.shape[3])
             on_event(IterationEvent(scale[0], scale[1], size, i, iterations, last_loss))

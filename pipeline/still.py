@@ -9,14 +9,14 @@ from pathlib import Path
 
 import torch
 
-from .config import MAX_SIZE, MIN_SIZE, StyleSettings
+from .config import StyleSettings
 from .devices import pick_device
 from .errors import DeviceError, UsageError
 from .images import image_format, load_image, save_image
 from .oom import free_cache, is_out_of_memory
-from .optimize import Callback, check_optimizer
+from .optimize import Callback
 from .paths import check_input, check_output
-from .stylize import Stylizer, check_network_size, fit_long_side, resize
+from .stylize import Stylizer, check_network_size, check_style_settings, fit_long_side, resize
 
 StyleSpec = tuple[str | os.PathLike, float]  # style image path, blend weight
 
@@ -28,19 +28,6 @@ class StillPlan:
     size: tuple[int, int]
     device: str
     styles: int
-
-
-def check_settings(settings: StyleSettings) -> None:
-    """Usage errors in settings, raised before anything is loaded."""
-    if not MIN_SIZE <= settings.size <= MAX_SIZE:
-        raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
-    if settings.optim.iterations < 1:
-        raise UsageError(f"--iterations must be at least 1, got {settings.optim.iterations}")
-    if not 0.05 <= settings.style_scale <= 4:
-        raise UsageError(f"--style-scale must be between 0.05 and 4, got {settings.style_scale}")
-    if settings.init not in ("content", "noise"):
-        check_input(settings.init, "init image")
-    check_optimizer(settings.optim.optimizer)
 
 
 def load_styles(styles: list[StyleSpec], device: torch.device) -> list[tuple[torch.Tensor, float]]:
@@ -60,7 +47,7 @@ def stylize_image(
 ) -> torch.Tensor:
     """Paint `photo` (1x3xHxW RGB [0, 1], any size) in the blended `styles`; returns 1x3xhxw RGB [0, 1] on the CPU
     whose long side is settings.size."""
-    check_settings(settings)
+    check_style_settings(settings)
     device = device if isinstance(device, torch.device) else pick_device(device)
     size = fit_long_side(photo.shape[2], photo.shape[3], settings.size)
     check_network_size(size, (photo.shape[2], photo.shape[3]), settings.size)
@@ -90,7 +77,7 @@ def stylize_image_file(
     stop: threading.Event | None = None,
 ) -> Path:
     """Read, paint and atomically write one still; every input is checked before the slow work starts."""
-    check_settings(settings)
+    check_style_settings(settings)
     photo_file = check_input(photo_path, "photo")
     style_files = [check_input(path, "style image") for path, _ in styles]
     output = check_output(output_path, [photo_file, *style_files])

@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import MIN_SIZE, StyleSettings
+from .config import MAX_SIZE, MIN_SIZE, StyleSettings
 from .errors import UsageError
 from .losses import content_loss, gram, style_loss, total_variation
-from .optimize import Callback, optimize
+from .optimize import Callback, check_optimizer, optimize
+from .paths import check_input
 from .vgg import VGGFeatures, load_weights
 
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]  # image at the final scale -> scalar (e.g. temporal loss)
@@ -87,6 +88,32 @@ def check_network_size(size: tuple[int, int], source: tuple[float, float], long_
                          f"(at least {MIN_SIZE} px a side)")
     raise UsageError(f"--size {long_side} makes the picture {size[1]}x{size[0]} px, too thin for VGG19 "
                      f"(at least {MIN_SIZE} px a side): use --size {need} or more")
+
+
+def _non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+def check_style_settings(settings: StyleSettings) -> None:
+    """UsageError for settings no image can be painted with, raised before anything is loaded (NaN included)."""
+    loss, optim = settings.loss, settings.optim
+    if not MIN_SIZE <= settings.size <= MAX_SIZE:
+        raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
+    if optim.iterations < 1:
+        raise UsageError(f"--iterations must be at least 1, got {optim.iterations}")
+    if not 0.05 <= settings.style_scale <= 4:
+        raise UsageError(f"--style-scale must be between 0.05 and 4, got {settings.style_scale}")
+    for name, value in (("--content-weight", loss.content_weight), ("--style-weight", loss.style_weight),
+                        ("--tv-weight", loss.tv_weight)):
+        if not _non_negative(value):
+            raise UsageError(f"{name} must be a number >= 0, got {value}")
+    if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
+        raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
+    if not (math.isfinite(optim.lr) and optim.lr > 0):
+        raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
+    if settings.init not in ("content", "noise"):
+        check_input(settings.init, "init image")
+    check_optimizer(optim.optimizer)
 
 
 class Stylizer:

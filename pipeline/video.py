@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .checkpoints import Checkpoints, build_manifest, check_free_space
-from .config import EVALS_PER_ITERATION, MAX_SIZE, MIN_SIZE, StyleSettings, VideoSettings
+from .config import EVALS_PER_ITERATION, StyleSettings, VideoSettings
 from .devices import pick_device
 from .errors import InputError, Interrupted, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
@@ -43,12 +43,13 @@ from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
 from .sinks import VideoWriter, audio_plan, container_of, mux_audio
 from .sources import VideoReader
-from .stylize import ScaleDone, Stylizer, check_network_size, scale_schedule
+from .stylize import ScaleDone, Stylizer, check_network_size, check_style_settings, scale_schedule
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
                        warp)
 
 POLL_S = 0.1  # how often a thread blocked on a queue looks whether the others failed or stopped
 JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see sinks.CLOSE_TIMEOUT_S)
+MAX_CRF = 51  # libx264's worst quality for 8-bit video; ffmpeg would quietly clip a larger --crf
 
 
 def _even(value: float, limit: float) -> int:
@@ -335,9 +336,9 @@ def _run(job: _Job, video_path: Path, emit: Callable, stop: threading.Event | No
 def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) -> None:
     if not styles or any(not weight > 0 for _, weight in styles):
         raise UsageError(f"give at least one style image with a blend weight > 0, got {[w for _, w in styles]}")
-    if not MIN_SIZE <= settings.size <= MAX_SIZE:
-        raise UsageError(f"size should be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
-    if video.frame_iterations < 1 or video.queue_size < 1 or video.temporal_weight < 0:
+    check_style_settings(settings)
+    steady = math.isfinite(video.temporal_weight) and video.temporal_weight >= 0
+    if video.frame_iterations < 1 or video.queue_size < 1 or not steady:
         raise UsageError(
             "video settings: expected frame_iterations >= 1, queue_size >= 1 and temporal_weight >= 0, got "
             f"{video.frame_iterations}, {video.queue_size} and {video.temporal_weight}"
@@ -347,6 +348,8 @@ def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) 
             "video settings: expected min_frame_iterations >= 1, effort_unreliable > 0 and effort_motion > 0, got "
             f"{video.min_frame_iterations}, {video.effort_unreliable} and {video.effort_motion}"
         )
+    if not 0 <= video.crf <= MAX_CRF:
+        raise UsageError(f"--crf must be between 0 and {MAX_CRF}, got {video.crf}")
 
 
 def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike, float]],

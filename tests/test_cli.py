@@ -102,6 +102,29 @@ def test_too_thin_for_the_network_says_which_size_works(tmp_path, capsys):
         assert image.size == (48, 16)
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--content-weight", "-1", "--content-weight must be a number >= 0, got -1.0"),
+    ("--style-weight", "inf", "--style-weight must be a number >= 0, got inf"),
+    ("--tv-weight", "nan", "--tv-weight must be a number >= 0, got nan"),
+    ("--style-layer-weights", "0,0,0,0,0", "--style-layer-weights must be numbers >= 0, not all 0"),
+    ("--lr", "0", "--lr must be a number > 0, got 0.0"),
+    ("--style-scale", "nan", "--style-scale must be between 0.05 and 4, got nan"),
+])
+def test_numbers_no_picture_can_be_painted_with_are_usage_errors(tmp_path, capsys, option, value, message):
+    # Each of these used to run (a negative weight paints nonsense, lr 0 returns the photo) or end in a traceback.
+    for source in (PHOTO, SAMPLES / "bikes.mp4"):
+        out = tmp_path / ("out.png" if source == PHOTO else "out.mp4")
+        code, err = run(capsys, source, STYLE, out, *FAST, f"{option}={value}")
+        assert code == 2 and err.startswith(f"stylize-video: error: {message}") and len(err.splitlines()) == 1
+        assert os.listdir(tmp_path) == []
+
+
+def test_a_loss_that_overflows_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST, "--style-weight", "1e39")  # inf in float32
+    assert code == 1 and err == "stylize-video: error: the loss became NaN or infinite; lower the learning rate or the weights"
+    assert os.listdir(tmp_path) == []
+
+
 def _has(device):
     import torch
     return device == "cuda" and torch.cuda.is_available()

@@ -378,6 +378,8 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
         (tmp_path / "out.webm", VIDEO, r"'\.webm' cannot hold H\.264"),
         (tmp_path / "out.mp4", replace(VIDEO, start=5.0), "holds no frame"),
         (tmp_path / "out.mp4", replace(VIDEO, frame_iterations=0), "frame_iterations >= 1"),
+        (tmp_path / "out.mp4", replace(VIDEO, temporal_weight=float("nan")), "temporal_weight >= 0, got .* nan"),
+        (tmp_path / "out.mp4", replace(VIDEO, crf=52), "--crf must be between 0 and 51, got 52"),
     ]
     for output, video, message in cases:
         with pytest.raises(UsageError, match=message):
