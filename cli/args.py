@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import replace
 
@@ -107,8 +108,8 @@ def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, f
     weights = blend if blend is not None else (1.0,) * len(paths)
     if len(weights) != len(paths):
         raise UsageError(f"--style-blend has {len(weights)} weights for {len(paths)} style images")
-    if any(w <= 0 for w in weights):
-        raise UsageError("--style-blend weights must be positive")
+    if not all(math.isfinite(w) and w > 0 for w in weights):
+        raise UsageError(f"--style-blend weights must be positive numbers, got {list(weights)}")
     return list(zip(paths, weights))
 
 

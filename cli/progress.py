@@ -44,21 +44,30 @@ class RichDisplay:
         self.task = None  # iterations of the current image (a still, or one frame of a video)
         self.frames_task = None  # frames of a video
         self.frames_started = 0.0
+        self._started = False
 
     def __enter__(self) -> "RichDisplay":
-        self.progress.start()
-        return self
+        return self  # the bars start with the first message or event: an error before that stays one line
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self._started:
+            self.progress.stop()
+
+    def _start(self) -> None:
+        if not self._started:
+            self.progress.start()
+            self._started = True
 
     def say(self, message: str) -> None:
+        self._start()
         self.progress.console.print(message)
 
     def warn(self, message: str) -> None:
+        self._start()
         self.progress.console.print(f"[yellow]warning:[/] {message}")
 
     def __call__(self, event: object) -> None:
+        self._start()
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)

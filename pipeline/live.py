@@ -31,7 +31,7 @@ import numpy as np
 from .capture import Captured, LatestFrameCapture, SourceSpec, describe_source, parse_source
 from .config import LIVE_DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, LiveSettings, StyleSettings
 from .devices import pick_device
-from .errors import InputError, Interrupted, UsageError
+from .errors import InputError, Interrupted, OutputError, UsageError
 from .images import IMAGE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
@@ -373,6 +373,8 @@ def live(
         record_path = check_output(record, [spec.target] if spec.kind == "file" else [])
         container_of(record_path)
     style_paths = expand_styles(styles)
+    if not Path(snapshots).expanduser().is_dir():  # found out now, not when the s key is pressed
+        raise OutputError(f"snapshot folder '{snapshots}' does not exist")
     torch_device = pick_device(device)
     capture = LatestFrameCapture(spec, settings)
     capture.open()
@@ -392,5 +394,5 @@ def live(
     except BaseException:
         capture.close()
         raise
-    return run_live(capture, painter, settings, size, sar=sar, display=display, record=record_path, snapshots=Path(snapshots),
-                    on_event=on_event, stop=stop)
+    return run_live(capture, painter, settings, size, sar=sar, display=display, record=record_path,
+                    snapshots=Path(snapshots).expanduser(), on_event=on_event, stop=stop)

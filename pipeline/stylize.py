@@ -107,6 +107,9 @@ def check_style_settings(settings: StyleSettings) -> None:
                         ("--tv-weight", loss.tv_weight)):
         if not _non_negative(value):
             raise UsageError(f"{name} must be a number >= 0, got {value}")
+    for name, layers in (("--style-layers", loss.style_layers), ("--content-layers", loss.content_layers)):
+        if not layers:
+            raise UsageError(f"{name} needs at least one VGG19 layer, e.g. relu4_2")
     if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
         raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
     if not (math.isfinite(optim.lr) and optim.lr > 0):
@@ -140,7 +143,7 @@ class Stylizer:
     def set_styles(self, styles: list[tuple[torch.Tensor, float]]) -> None:
         """Paint with other styles from now on (same layout as the constructor's); VGG19 stays loaded, so a live
         session switches styles in one style-image forward pass."""
-        if not styles or any(w <= 0 for _, w in styles):
+        if not styles or not all(math.isfinite(w) and w > 0 for _, w in styles):
             raise UsageError("give at least one style, with blend weights > 0")
         total = sum(w for _, w in styles)
         self.styles = [(image.to(self.device), w / total) for image, w in styles]

@@ -62,6 +62,18 @@ class VGGWeights:
     preprocessing: str
 
 
+# The paragraphs torch wraps around the one line that names what its weights-only unpickler refused.
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch 2.6")
+
+
+def _load_failure(exc: Exception) -> str:
+    """The informative line of a torch.load failure: e.g. 'Trying to load unsupported GLOBAL posix.system whose
+    module posix is blocked.' for pickled code, 'Unsupported operand 255' for a JPEG."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_TORCH_BOILERPLATE)]
+    return (useful or lines or [type(exc).__name__])[0].removeprefix("WeightsUnpickler error:").strip()
+
+
 def _torch_load(path: str | os.PathLike) -> dict:
     """torch.load with weights_only=True: tensors and plain containers only, never pickled code."""
     try:
@@ -69,9 +81,8 @@ def _torch_load(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise WeightsError(f"weights file '{path}' does not exist") from None
     except Exception as exc:  # the unpickler raises many types for foreign or hostile files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
-            f"weights file '{path}' is not a weights-only PyTorch state dict (refused to unpickle code: {first})"
+            f"weights file '{path}' is not a weights-only PyTorch state dict ({_load_failure(exc)})"
         ) from None
     if not isinstance(data, dict):
         raise WeightsError(f"weights file '{path}' holds a {type(data).__name__}, expected a state dict")

@@ -334,7 +334,7 @@ def _run(job: _Job, video_path: Path, emit: Callable, stop: threading.Event | No
 
 
 def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) -> None:
-    if not styles or any(not weight > 0 for _, weight in styles):
+    if not styles or not all(math.isfinite(weight) and weight > 0 for _, weight in styles):
         raise UsageError(f"give at least one style image with a blend weight > 0, got {[w for _, w in styles]}")
     check_style_settings(settings)
     steady = math.isfinite(video.temporal_weight) and video.temporal_weight >= 0

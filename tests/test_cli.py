@@ -39,6 +39,9 @@ def test_two_styles_blended(tmp_path, capsys):
     assert code == 0 and (tmp_path / "out.jpg").stat().st_size > 0
     code, err = run(capsys, PHOTO, styles, tmp_path / "o.png", "--style-blend", "1", *FAST)
     assert code == 2 and "1 weights for 2 style images" in err
+    for weights in ("1,nan", "1,inf", "1,0"):
+        code, err = run(capsys, PHOTO, styles, tmp_path / "o.png", "--style-blend", weights, *FAST)
+        assert code == 2 and "--style-blend weights must be positive numbers" in err
 
 
 @pytest.mark.parametrize("case, code, message", [
@@ -109,6 +112,8 @@ def test_too_thin_for_the_network_says_which_size_works(tmp_path, capsys):
     ("--style-layer-weights", "0,0,0,0,0", "--style-layer-weights must be numbers >= 0, not all 0"),
     ("--lr", "0", "--lr must be a number > 0, got 0.0"),
     ("--style-scale", "nan", "--style-scale must be between 0.05 and 4, got nan"),
+    ("--content-layers", "", "--content-layers needs at least one VGG19 layer"),
+    ("--style-layers", "", "--style-layers needs at least one VGG19 layer"),
 ])
 def test_numbers_no_picture_can_be_painted_with_are_usage_errors(tmp_path, capsys, option, value, message):
     # Each of these used to run (a negative weight paints nonsense, lr 0 returns the photo) or end in a traceback.
@@ -123,6 +128,12 @@ def test_a_loss_that_overflows_is_one_line_and_nothing_is_written(tmp_path, caps
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST, "--style-weight", "1e39")  # inf in float32
     assert code == 1 and err == "stylize-video: error: the loss became NaN or infinite; lower the learning rate or the weights"
     assert os.listdir(tmp_path) == []
+
+
+def test_without_quiet_an_early_error_is_still_exactly_one_line(tmp_path, capsys):
+    # The progress bars start with the first event; started earlier, rich left an empty line above the message.
+    code = main([str(PHOTO), str(tmp_path / "nope.jpg"), str(tmp_path / "out.png"), "--size", "32"])
+    assert code == 1 and capsys.readouterr().err == f"stylize-video: error: style image '{tmp_path / 'nope.jpg'}' does not exist\n"
 
 
 def _has(device):

@@ -281,6 +281,13 @@ def test_missing_device_fails_fast_with_one_line(source, message, tmp_path, caps
     assert time.monotonic() - began < 3 and os.listdir(tmp_path) == []
 
 
+def test_a_missing_snapshot_folder_fails_at_once_not_at_the_s_key(clip, tmp_path, capsys) -> None:
+    code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--max-seconds", "1",
+                 "--snapshots", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert code == 1 and err == f"stylize-video: error: snapshot folder '{tmp_path / 'nope'}' does not exist\n"
+
+
 def test_without_a_display_the_window_says_how_to_run_headless(clip, monkeypatch, capsys) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
