@@ -92,5 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not is_out_of_memory(exc):
             raise
-        print("stylize-video: error: out of GPU memory; try a smaller --size or --device cpu", file=sys.stderr)
+        if "can't allocate memory" in str(exc):  # the CPU allocator's words
+            print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
+        else:
+            print("stylize-video: error: out of GPU memory; try a smaller --size or --device cpu", file=sys.stderr)
         return EXIT_FAILED

@@ -18,10 +18,12 @@ T = TypeVar("T")
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """CUDA's OutOfMemoryError (a class on CPU-only builds too), or MPS's RuntimeError saying so."""
+    """CUDA's OutOfMemoryError (a class on CPU-only builds too), MPS's RuntimeError saying so, or the CPU
+    allocator's ("DefaultCPUAllocator: can't allocate memory")."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 def free_cache(device: torch.device) -> None:

@@ -63,8 +63,9 @@ def stylize_image(
     # Outside the except block, so the failed attempt's tensors are released. Unlike a video (see oom.py), one
     # still is not silently painted smaller or moved to a CPU that may take an hour: the user chooses.
     free_cache(device)
+    advice = "" if device.type == "cpu" else " or use --device cpu"
     raise DeviceError(f"out of memory on {device} painting {size[1]}x{size[0]} px; lower --size "
-                      "(memory grows with the area) or use --device cpu")
+                      f"(memory grows with the area){advice}")
 
 
 def stylize_image_file(

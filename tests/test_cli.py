@@ -161,17 +161,26 @@ def test_still_in_video_clothing_is_treated_as_a_still(tmp_path, capsys):
     assert np.asarray(Image.open(tmp_path / "out.png")).shape[2] == 3
 
 
-def test_out_of_gpu_memory_on_a_still_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch):
-    # No GPU here: the optimizer raises what CUDA raises when an allocation fails.
+CPU_OUT_OF_MEMORY = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                     "tried to allocate 215808000 bytes. Error code 12 (Cannot allocate memory)")
+
+
+@pytest.mark.parametrize("error", [
+    torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)"),
+    RuntimeError(CPU_OUT_OF_MEMORY),  # what `ulimit -v 6000000` and --size 3000 gave on this machine
+])
+def test_out_of_memory_on_a_still_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, error):
+    # No GPU here, and a real CPU failure takes a minute: the optimizer raises what the allocator raises.
     from pipeline import stylize
 
     def out_of_memory(*args, **kwargs):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)")
+        raise error
 
     monkeypatch.setattr(stylize, "optimize", out_of_memory)
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST)
     assert code == 1 and len(err.splitlines()) == 1
     assert "out of memory on cpu painting 32x" in err and "lower --size" in err
+    assert "--device cpu" not in err  # FAST paints on the CPU already: that would be no advice at all
     assert os.listdir(tmp_path) == []
 
 
@@ -187,6 +196,9 @@ def test_out_of_memory_anywhere_else_is_still_one_line(capsys, monkeypatch):
     monkeypatch.setattr(cli.main, "run", raising(torch.cuda.OutOfMemoryError("CUDA out of memory.")))
     code, err = run(capsys, "x")
     assert code == 1 and err == "stylize-video: error: out of GPU memory; try a smaller --size or --device cpu"
+    monkeypatch.setattr(cli.main, "run", raising(RuntimeError(CPU_OUT_OF_MEMORY)))
+    code, err = run(capsys, "x")
+    assert code == 1 and err == "stylize-video: error: out of memory; try a smaller --size"
     monkeypatch.setattr(cli.main, "run", raising(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         main(["x"])
