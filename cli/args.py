@@ -24,6 +24,21 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def version() -> str:
+    """The installed package's version ("unknown" when run from a source tree that was never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("stylize-video")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def add_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", action="version", version=f"stylize-video {version()}")
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(","))
@@ -72,6 +87,7 @@ def build_parser() -> Parser:
     v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_version(p)
     return p
 
 

@@ -22,7 +22,7 @@ from pipeline.errors import DisplayError, UsageError
 from pipeline.live import LiveFrame, LiveNotice, LiveResult, LiveStarted, NullDisplay, live
 from pipeline.vgg import WEIGHTS
 
-from .args import Parser, add_artist_controls, loss_settings, style_specs
+from .args import Parser, add_artist_controls, add_version, loss_settings, style_specs
 from .main import stop_on_signals
 
 _LIVE, _STYLE = LiveSettings(), StyleSettings()
@@ -58,6 +58,7 @@ def build_live_parser() -> Parser:
     o.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     o.add_argument("--snapshots", default=".", metavar="DIR", help="folder for the s key's PNGs (default: here)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_version(p)
     return p
 
 
@@ -66,7 +67,7 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
         value = getattr(ns, name)
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    if ns.temporal_weight < 0:
+    if not (math.isfinite(ns.temporal_weight) and ns.temporal_weight >= 0):
         raise UsageError(f"--temporal-weight must be >= 0, got {ns.temporal_weight}")
     settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
@@ -129,7 +130,11 @@ def open_display(ns: argparse.Namespace):
 
 
 def run_live(argv: list[str]) -> int:
-    ns = build_live_parser().parse_args(argv)
+    parser = build_live_parser()
+    if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
+        parser.print_help()
+        return 0
+    ns = parser.parse_args(argv)
     settings, style = settings_from(ns)
     styles = [path for path, _ in style_specs(ns.style, None)]
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages say what failed, once

@@ -136,6 +136,17 @@ def test_without_quiet_an_early_error_is_still_exactly_one_line(tmp_path, capsys
     assert code == 1 and capsys.readouterr().err == f"stylize-video: error: style image '{tmp_path / 'nope.jpg'}' does not exist\n"
 
 
+def test_version_and_live_help(capsys):
+    from importlib.metadata import version
+
+    for argv in (["--version"], ["--live", "0", "style.jpg", "--version"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0 and capsys.readouterr().out == f"stylize-video {version('stylize-video')}\n"
+    # `--live --help` used to fail with "--live: expected one argument" (argparse took --help for the SOURCE).
+    assert main(["--live", "--help"]) == 0 and "--record OUT" in capsys.readouterr().out
+
+
 def _has(device):
     import torch
     return device == "cuda" and torch.cuda.is_available()
