@@ -35,7 +35,7 @@ from .errors import InputError, Interrupted, OutputError, UsageError
 from .images import IMAGE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
-from .sinks import Recorder, container_of
+from .sinks import Recorder, check_video_name
 from .stylize import check_network_size, check_style_settings
 from .video import processing_size
 
@@ -371,7 +371,7 @@ def live(
     record_path = None
     if record is not None:
         record_path = check_output(record, [spec.target] if spec.kind == "file" else [])
-        container_of(record_path)
+        check_video_name(record_path)
     style_paths = expand_styles(styles)
     if not Path(snapshots).expanduser().is_dir():  # found out now, not when the s key is pressed
         raise OutputError(f"snapshot folder '{snapshots}' does not exist")

@@ -50,6 +50,14 @@ def container_of(path: str | os.PathLike) -> str:
     return CONTAINERS[suffix]
 
 
+def check_video_name(path: str | os.PathLike) -> str:
+    """container_of for a file the user names: without a suffix it is a UsageError, not MP4, because the temporary
+    file beside it (see paths.atomic_output) would have no container to go by."""
+    if not Path(path).suffix:
+        raise UsageError(f"output '{os.fspath(path)}' has no extension; end it in one of {', '.join(CONTAINERS)}")
+    return container_of(path)
+
+
 def even_size(width: int, height: int) -> tuple[int, int]:
     """The size yuv420p H.264 can hold: odd dimensions lose their last column/row."""
     return width - width % 2, height - height % 2

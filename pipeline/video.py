@@ -41,7 +41,7 @@ from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import load_image
 from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
-from .sinks import VideoWriter, audio_plan, container_of, mux_audio
+from .sinks import VideoWriter, audio_plan, check_video_name, mux_audio
 from .sources import VideoReader
 from .stylize import ScaleDone, Stylizer, check_network_size, check_style_settings, scale_schedule
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
@@ -361,7 +361,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     source = check_input(input_path, "video")
     output = check_output(output_path, [source])
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
-    container_of(output)  # UsageError for a container that cannot hold H.264
+    check_video_name(output)  # UsageError for a container that cannot hold H.264
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
     info = reader.info
     plan = audio_plan(info.audio, output)

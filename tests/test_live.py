@@ -288,6 +288,12 @@ def test_a_missing_snapshot_folder_fails_at_once_not_at_the_s_key(clip, tmp_path
     assert code == 1 and err == f"stylize-video: error: snapshot folder '{tmp_path / 'nope'}' does not exist\n"
 
 
+def test_a_recording_name_without_extension_is_a_usage_error(clip, tmp_path, capsys) -> None:
+    code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--record", str(tmp_path / "rec")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no extension; end it in one of .mp4" in err and os.listdir(tmp_path) == []
+
+
 def test_without_a_display_the_window_says_how_to_run_headless(clip, monkeypatch, capsys) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -376,6 +376,7 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
     events: list[object] = []
     cases = [
         (tmp_path / "out.webm", VIDEO, r"'\.webm' cannot hold H\.264"),
+        (tmp_path / "out", VIDEO, r"output '.*out' has no extension; end it in one of \.mp4"),
         (tmp_path / "out.mp4", replace(VIDEO, start=5.0), "holds no frame"),
         (tmp_path / "out.mp4", replace(VIDEO, frame_iterations=0), "frame_iterations >= 1"),
         (tmp_path / "out.mp4", replace(VIDEO, temporal_weight=float("nan")), "temporal_weight >= 0, got .* nan"),
