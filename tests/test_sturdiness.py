@@ -195,6 +195,23 @@ def test_11_bad_inputs_get_one_distinct_line_each(tmp_path: Path, style: Path, c
     assert sorted(os.listdir(tmp_path)) == before
 
 
+def test_11_decoder_noise_stays_off_the_terminal_and_animated_webp_is_named(tmp_path: Path, style: Path) -> None:
+    # libav writes its complaints to file descriptor 2 itself, so this runs the command in a child process and reads
+    # everything it printed: only our line may appear.
+    clip = make_clip(tmp_path / "clip.mp4", frames=25, audio=())
+    (tmp_path / "cut.mp4").write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    frames = [Image.fromarray(texture(24, 32, seed=s)) for s in range(3)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+    for name, message in (("cut.mp4", None), ("anim.webp", "is an animated WebP, which FFmpeg cannot decode")):
+        done = subprocess.run([sys.executable, "-m", "cli", str(tmp_path / name), str(style), str(tmp_path / "o.mp4"),
+                               *CONTRACT], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        assert "@ 0x" not in done.stderr, done.stderr  # e.g. "[h264 @ 0x55d0...] Invalid NAL unit size"
+        if message is not None:
+            assert done.returncode == 1 and done.stderr.count("\n") == 1 and message in done.stderr
+
+
 def test_12_animated_gif_is_a_video_and_a_photo_is_a_still(tmp_path: Path, style: Path, capsys, identity,
                                                            monkeypatch) -> None:
     monkeypatch.setattr(still_module, "Stylizer", IdentityStylizer)
