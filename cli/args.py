@@ -83,7 +83,8 @@ def build_parser() -> Parser:
     v.add_argument("--start", type=float, default=_VIDEO.start, help="start at this second of the input")
     v.add_argument("--duration", type=float, help="stylize this many seconds")
     v.add_argument("--frames", type=int, help="stylize at most this many frames")
-    v.add_argument("--crf", type=int, default=_VIDEO.crf, help="H.264 quality 0-51, lower is better (default %(default)s)")
+    v.add_argument("--crf", type=int, default=_VIDEO.crf,
+                   help="H.264 quality 0-51, lower is better (default %(default)s)")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")

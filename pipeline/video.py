@@ -360,7 +360,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     _check_request(styles, settings, video)
     source = check_input(input_path, "video")
     if is_animated_webp(source):
-        raise InputError(f"video '{source}' is an animated WebP, which FFmpeg cannot decode; convert it to .gif or .mp4")
+        raise InputError(f"video '{source}' is an animated WebP, which FFmpeg cannot decode; "
+                         "convert it to .gif or .mp4")
     output = check_output(output_path, [source])
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
     check_video_name(output)  # UsageError for a container that cannot hold H.264

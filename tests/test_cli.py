@@ -126,14 +126,16 @@ def test_numbers_no_picture_can_be_painted_with_are_usage_errors(tmp_path, capsy
 
 def test_a_loss_that_overflows_is_one_line_and_nothing_is_written(tmp_path, capsys):
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST, "--style-weight", "1e39")  # inf in float32
-    assert code == 1 and err == "stylize-video: error: the loss became NaN or infinite; lower the learning rate or the weights"
+    assert code == 1
+    assert err == "stylize-video: error: the loss became NaN or infinite; lower the learning rate or the weights"
     assert os.listdir(tmp_path) == []
 
 
 def test_without_quiet_an_early_error_is_still_exactly_one_line(tmp_path, capsys):
     # The progress bars start with the first event; started earlier, rich left an empty line above the message.
     code = main([str(PHOTO), str(tmp_path / "nope.jpg"), str(tmp_path / "out.png"), "--size", "32"])
-    assert code == 1 and capsys.readouterr().err == f"stylize-video: error: style image '{tmp_path / 'nope.jpg'}' does not exist\n"
+    expected = f"stylize-video: error: style image '{tmp_path / 'nope.jpg'}' does not exist\n"
+    assert code == 1 and capsys.readouterr().err == expected
 
 
 def test_version_and_live_help(capsys):
