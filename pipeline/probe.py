@@ -53,6 +53,7 @@ class MediaInfo:
     rotation: degrees clockwise (0/90/180/270) the coded picture is turned for display (OpenCV's convention).
     fps: exact rate, e.g. Fraction(30000, 1001). frame_count: estimate, None if unknown. duration: container
     duration in seconds. sar: sample aspect ratio of the coded picture (1 if absent). bit_depth: bits per component.
+    transfer: the stream's transfer characteristic as ffmpeg names it ("bt709", "arib-std-b67" ...; "" if untagged).
     """
 
     path: Path
@@ -66,6 +67,12 @@ class MediaInfo:
     pix_fmt: str
     bit_depth: int
     audio: tuple[AudioStream, ...] = field(default=())
+    transfer: str = ""
+
+    @property
+    def hdr(self) -> str | None:
+        """"HLG" or "PQ" for an HDR transfer, else None."""
+        return HDR_TRANSFERS.get(self.transfer)
 
     @property
     def display_sar(self) -> Fraction:
@@ -80,6 +87,9 @@ class _RawStream:
     language: str | None
     desc: str
     extra: list[str]
+
+
+HDR_TRANSFERS = {"arib-std-b67": "HLG", "smpte2084": "PQ"}
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
@@ -147,6 +157,7 @@ def _media_info(source: Path, video: _RawStream, duration: float | None, audio: 
         pix_fmt=pix_fmt,
         bit_depth=bit_depth(pix_fmt),
         audio=audio,
+        transfer=transfer(fields),
     )
 
 
@@ -247,6 +258,21 @@ def channel_count(layout: str) -> int | None:
     if re.fullmatch(r"\d+(\.\d+)+", name):
         return sum(int(part) for part in name.split("."))
     return None
+
+
+def transfer(fields: list[str]) -> str:
+    """The transfer characteristic in a stream's pixel-format field: "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67,
+    progressive)" gives "arib-std-b67" (matrix/primaries/transfer); "yuv420p(tv, bt709)" names all three at once."""
+    for field_ in fields[1:]:
+        inside = re.fullmatch(r"[a-z][a-z0-9_]*\((.*)\)", field_)
+        if inside:
+            for part in (p.strip() for p in inside.group(1).split(",")):
+                if part.count("/") == 2:
+                    return part.split("/")[2]
+                if part.startswith(("bt", "smpte")):
+                    return part
+            return ""
+    return ""
 
 
 def bit_depth(pix_fmt: str) -> int:

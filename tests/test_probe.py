@@ -144,6 +144,13 @@ def test_probe_ten_bit(clips: Path) -> None:
     assert (info.pix_fmt, info.bit_depth) == ("yuv420p10le", 10)
 
 
+@pytest.mark.parametrize("trc, hdr", [("arib-std-b67", "HLG"), ("smpte2084", "PQ"), ("bt709", None), (None, None)])
+def test_probe_reads_the_transfer_and_tells_hdr(clips: Path, trc: str | None, hdr: str | None) -> None:
+    tags = ("-vf", f"setparams=color_trc={trc}:color_primaries=bt2020:colorspace=bt2020nc") if trc else ()
+    info = probe(make_clip(clips / f"trc-{trc}.mp4", frames=2, audio=(), extra_args=tags))
+    assert (info.transfer, info.hdr) == (trc or "", hdr)
+
+
 def test_probe_mkv_frame_count_ignores_longer_audio(clips: Path) -> None:
     # The container lasts as long as the audio (1 s); the video has 10 frames at 25 fps.
     info = probe(make_clip(clips / "long-audio.mkv", frames=10, fps="25", audio=("aac",), audio_seconds=1.0))

@@ -407,3 +407,9 @@ def test_ten_bit_input_is_processed_with_a_warning(tmp_path: Path, style: Path, 
         pytest.skip("this ffmpeg's libx264 cannot write 10-bit")
     result, events = run(source, style, tmp_path / "out.mp4")
     assert any("10-bit" in w for w in result.warnings) and decoded_count(tmp_path / "out.mp4") == 3
+    hlg = make_clip(tmp_path / "hlg.mp4", frames=3, audio=(), extra_args=(
+        "-vf", "setparams=color_trc=arib-std-b67:color_primaries=bt2020:colorspace=bt2020nc", "-pix_fmt", "yuv420p10le"))
+    result, _ = run(hlg, style, tmp_path / "hlg-out.mp4")
+    assert [w for w in result.warnings if "bit" in w] == [
+        "the input is HDR (HLG, 10-bit); it is painted as SDR without tone mapping, so its colours look flatter than "
+        "on an HDR screen"]
