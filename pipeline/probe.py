@@ -144,7 +144,8 @@ def _media_info(source: Path, video: _RawStream, duration: float | None, audio: 
     fps = _exact_fps(cv_fps, fields)
     if fps is None:
         raise InputError(f"video '{source}' has no frame rate in its video stream ({video.desc})")
-    pix_fmt = next((f.split("(")[0] for f in fields[1:] if re.fullmatch(r"[a-z][a-z0-9_]*(\(.*\))?", f)), "unknown")
+    pix_field = next((f for f in fields[1:] if re.fullmatch(r"[a-z][a-z0-9_]*(\(.*\))?", f)), "unknown")
+    pix_fmt = pix_field.split("(")[0]
     return MediaInfo(
         path=source,
         width=width,
@@ -157,7 +158,7 @@ def _media_info(source: Path, video: _RawStream, duration: float | None, audio: 
         pix_fmt=pix_fmt,
         bit_depth=bit_depth(pix_fmt),
         audio=audio,
-        transfer=transfer(fields),
+        transfer=transfer(pix_field),
     )
 
 
@@ -260,18 +261,15 @@ def channel_count(layout: str) -> int | None:
     return None
 
 
-def transfer(fields: list[str]) -> str:
+def transfer(pix_field: str) -> str:
     """The transfer characteristic in a stream's pixel-format field: "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67,
     progressive)" gives "arib-std-b67" (matrix/primaries/transfer); "yuv420p(tv, bt709)" names all three at once."""
-    for field_ in fields[1:]:
-        inside = re.fullmatch(r"[a-z][a-z0-9_]*\((.*)\)", field_)
-        if inside:
-            for part in (p.strip() for p in inside.group(1).split(",")):
-                if part.count("/") == 2:
-                    return part.split("/")[2]
-                if part.startswith(("bt", "smpte")):
-                    return part
-            return ""
+    inside = pix_field.partition("(")[2].removesuffix(")")
+    for part in (p.strip() for p in inside.split(",")):
+        if part.count("/") == 2:
+            return part.split("/")[2]
+        if part.startswith(("bt", "smpte")):
+            return part
     return ""
 
 
