@@ -88,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as exc:  # torch's out-of-memory errors are RuntimeErrors; anything else is a bug: re-raised
-        from pipeline.oom import is_out_of_memory  # here, so `--help` does not wait for torch
+        from pipeline.oom import CPU_ALLOCATOR_FAILURE, is_out_of_memory  # here: `--help` need not wait for torch
 
         if not is_out_of_memory(exc):
             raise
-        if "can't allocate memory" in str(exc):  # the CPU allocator's words
+        if CPU_ALLOCATOR_FAILURE in str(exc).lower():
             print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
         else:
             print("stylize-video: error: out of GPU memory; try a smaller --size or --device cpu", file=sys.stderr)

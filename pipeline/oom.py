@@ -17,13 +17,16 @@ RETRY_SCALE = 0.5  # area 1/4: VGG activations, the bulk of the memory, shrink b
 T = TypeVar("T")
 
 
+CPU_ALLOCATOR_FAILURE = "can't allocate memory"  # what torch's DefaultCPUAllocator says, not "out of memory"
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """CUDA's OutOfMemoryError (a class on CPU-only builds too), MPS's RuntimeError saying so, or the CPU
     allocator's ("DefaultCPUAllocator: can't allocate memory")."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    return isinstance(error, RuntimeError) and ("out of memory" in text or CPU_ALLOCATOR_FAILURE in text)
 
 
 def free_cache(device: torch.device) -> None:
