@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from dataclasses import replace
 
@@ -12,6 +11,7 @@ from pipeline.config import (DEFAULT_QUALITY, QUALITY, LossSettings, OptimSettin
 from pipeline.devices import DEVICE_CHOICES
 from pipeline.errors import UsageError
 from pipeline.optimize import OPTIMIZERS
+from pipeline.stylize import check_blend_weights
 from pipeline.vgg import WEIGHTS
 
 _LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
@@ -125,8 +125,7 @@ def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, f
     weights = blend if blend is not None else (1.0,) * len(paths)
     if len(weights) != len(paths):
         raise UsageError(f"--style-blend has {len(weights)} weights for {len(paths)} style images")
-    if not all(math.isfinite(w) and w > 0 for w in weights):
-        raise UsageError(f"--style-blend weights must be positive numbers, got {list(weights)}")
+    check_blend_weights(list(weights))
     return list(zip(paths, weights))
 
 

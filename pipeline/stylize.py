@@ -90,6 +90,14 @@ def check_network_size(size: tuple[int, int], source: tuple[float, float], long_
                      f"(at least {MIN_SIZE} px a side): use --size {need} or more")
 
 
+def check_blend_weights(weights: list[float]) -> None:
+    """UsageError unless there is at least one style weight and each is a finite number > 0."""
+    if not weights:
+        raise UsageError("give at least one style image")
+    if not all(math.isfinite(w) and w > 0 for w in weights):
+        raise UsageError(f"--style-blend weights must be positive numbers, got {list(weights)}")
+
+
 def _non_negative(value: float) -> bool:
     return math.isfinite(value) and value >= 0
 
@@ -143,8 +151,7 @@ class Stylizer:
     def set_styles(self, styles: list[tuple[torch.Tensor, float]]) -> None:
         """Paint with other styles from now on (same layout as the constructor's); VGG19 stays loaded, so a live
         session switches styles in one style-image forward pass."""
-        if not styles or not all(math.isfinite(w) and w > 0 for _, w in styles):
-            raise UsageError("give at least one style, with blend weights > 0")
+        check_blend_weights([w for _, w in styles])
         total = sum(w for _, w in styles)
         self.styles = [(image.to(self.device), w / total) for image, w in styles]
         self._targets: dict[tuple, dict[str, torch.Tensor]] = {}

@@ -43,7 +43,8 @@ from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
 from .sinks import VideoWriter, audio_plan, check_video_name, mux_audio
 from .sources import VideoReader
-from .stylize import ScaleDone, Stylizer, check_network_size, check_style_settings, scale_schedule
+from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
+                      scale_schedule)
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
                        warp)
 
@@ -334,8 +335,7 @@ def _run(job: _Job, video_path: Path, emit: Callable, stop: threading.Event | No
 
 
 def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) -> None:
-    if not styles or not all(math.isfinite(weight) and weight > 0 for _, weight in styles):
-        raise UsageError(f"give at least one style image with a blend weight > 0, got {[w for _, w in styles]}")
+    check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
     steady = math.isfinite(video.temporal_weight) and video.temporal_weight >= 0
     if video.frame_iterations < 1 or video.queue_size < 1 or not steady:
