@@ -373,7 +373,8 @@ def live(
         record_path = check_output(record, [spec.target] if spec.kind == "file" else [])
         check_video_name(record_path)
     style_paths = expand_styles(styles)
-    if not Path(snapshots).expanduser().is_dir():  # found out now, not when the s key is pressed
+    snapshot_dir = Path(snapshots).expanduser()
+    if not snapshot_dir.is_dir():  # found out now, not when the s key is pressed
         raise OutputError(f"snapshot folder '{snapshots}' does not exist")
     torch_device = pick_device(device)
     capture = LatestFrameCapture(spec, settings)
@@ -395,4 +396,4 @@ def live(
         capture.close()
         raise
     return run_live(capture, painter, settings, size, sar=sar, display=display, record=record_path,
-                    snapshots=Path(snapshots).expanduser(), on_event=on_event, stop=stop)
+                    snapshots=snapshot_dir, on_event=on_event, stop=stop)
