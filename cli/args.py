@@ -87,6 +87,7 @@ def build_parser() -> Parser:
                    help="H.264 quality 0-51, lower is better (default %(default)s)")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_version(p)
     return p
@@ -152,4 +153,4 @@ def video_settings(ns: argparse.Namespace) -> VideoSettings:
         raise UsageError("--start must be >= 0 and --duration > 0 seconds")
     return replace(_VIDEO, frame_iterations=ns.frame_iterations, temporal_weight=ns.temporal_weight,
                    start=ns.start, duration=ns.duration, max_frames=ns.frames, crf=ns.crf,
-                   resume=ns.resume, keep_frames=ns.keep_frames)
+                   resume=ns.resume, keep_frames=ns.keep_frames, overwrite=ns.overwrite)

@@ -53,6 +53,7 @@ def build_live_parser() -> Parser:
     add_artist_controls(p.add_argument_group("artist controls"), still=False)
     o = p.add_argument_group("output")
     o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv)")
+    o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
     o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
     o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")
     o.add_argument("--max-seconds", type=float, help="stop after this many seconds")
@@ -69,7 +70,8 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
     if not (math.isfinite(ns.temporal_weight) and ns.temporal_weight >= 0):
         raise UsageError(f"--temporal-weight must be >= 0, got {ns.temporal_weight}")
-    settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight)
+    settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
+                       overwrite=ns.overwrite)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
                     pooling=ns.pooling, loss=loss_settings(ns))
     return settings, style

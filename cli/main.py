@@ -60,7 +60,7 @@ def run(argv: list[str] | None) -> int:
         if is_still_image(ns.input):
             from pipeline.still import stylize_image_file
 
-            out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop)
+            out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop, ns.overwrite)
         else:
             from pipeline.video import stylize_video
 

@@ -107,12 +107,13 @@ class VideoSettings:
     preset: str = "medium"
     resume: bool = False
     keep_frames: bool = False
+    overwrite: bool = False  # replace an existing output file (else refused)
     queue_size: int = 4  # frames decoded ahead / waiting to be encoded: memory stays flat
 
 # VideoSettings fields that never change a stylized frame (only the encoding or the bookkeeping): left out of the
 # work folder's manifest, so e.g. a resumed run may use another --crf. A field added later counts as pixel-relevant
 # until listed here, which refuses a resume rather than mixing frames made two ways.
-VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "queue_size")
+VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "overwrite", "queue_size")
 # Evaluations of the objective per optimizer iteration, for the time estimate of a video run. L-BFGS's line search
 # mostly accepts the first trial (measured: 203 evaluations for 200 iterations at 128 px) but now and then needs more.
 EVALS_PER_ITERATION = {"lbfgs": 1.05, "adam": 1.0}
@@ -148,6 +149,7 @@ class LiveSettings:
     detect_cuts: bool = VideoSettings.detect_cuts
     crf: int = VideoSettings.crf
     record_preset: str = "veryfast"  # x264 must keep up in real time without taking the stylizer's CPU
+    overwrite: bool = False  # replace an existing recording file (else refused)
     open_timeout: float = 10.0
     read_timeout: float = 5.0
     reconnect_delay: float = 0.5

@@ -104,12 +104,13 @@ def image_format(path: str | os.PathLike) -> str:
     return IMAGE_SUFFIXES[suffix]
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
-    """Write a 1x3xHxW RGB [0, 1] tensor atomically: the file appears at `path` only when complete."""
+def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write a 1x3xHxW RGB [0, 1] tensor atomically: the file appears at `path` only when complete (and without
+    `overwrite`, only if no file is there by then)."""
     fmt = image_format(path)
     pixels = Image.fromarray(tensor_to_rgb(image))
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite) as tmp:
         try:
             pixels.save(tmp, format=fmt, **options)
         except OSError as exc:

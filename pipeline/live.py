@@ -247,15 +247,24 @@ class _Session:
     def _do_snapshot(self) -> None:
         if self.view is None:
             return
-        self.snapshot_count += 1
-        path = self.snapshots / f"live-{time.strftime('%Y%m%d-%H%M%S')}-{self.snapshot_count:03d}.png"
+        path = self._snapshot_path()
         try:
             ok, data = cv2.imencode(".png", self.view.stylized)
-            with atomic_output(path) as tmp:
+            with atomic_output(path, overwrite=False) as tmp:
                 tmp.write_bytes(data.tobytes())
             self.emit(LiveNotice(f"snapshot saved: {path}"))
         except OSError as error:  # a full disk must not end the session
             self.emit(LiveNotice(f"snapshot not saved to '{path}': {error.strerror or error}"))
+        except OutputError as error:  # the name was taken meanwhile
+            self.emit(LiveNotice(f"snapshot not saved: {error}"))
+
+    def _snapshot_path(self) -> Path:
+        """A name no file has: an earlier session may have saved the same second's first snapshot."""
+        while True:
+            self.snapshot_count += 1
+            path = self.snapshots / f"live-{time.strftime('%Y%m%d-%H%M%S')}-{self.snapshot_count:03d}.png"
+            if not path.exists() and not path.is_symlink():
+                return path
 
     def _switch(self, step: int) -> None:
         switch = getattr(self.painter, "switch_style", None)
@@ -308,7 +317,7 @@ def run_live(
     with contextlib.ExitStack() as stack:
         if record is not None:
             session.recorder = stack.enter_context(Recorder(record, size, settings.fps, settings.crf,
-                                                            settings.record_preset, sar))
+                                                            settings.record_preset, sar, settings.overwrite))
         stack.enter_context(capture)
         session.run(deadline)
         ended = time.monotonic()
@@ -370,7 +379,7 @@ def live(
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
     record_path = None
     if record is not None:
-        record_path = check_output(record, [spec.target] if spec.kind == "file" else [])
+        record_path = check_output(record, [spec.target] if spec.kind == "file" else [], settings.overwrite)
         check_video_name(record_path)
     style_paths = expand_styles(styles)
     snapshot_dir = Path(snapshots).expanduser()

@@ -39,11 +39,13 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike]) -> Path:
+def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool = False) -> Path:
     """Validate the output path before any slow work; return it absolute.
 
     Refuses an output that is one of the inputs (UsageError), a folder, or whose folder is missing or not
-    writable (OutputError). An existing output file is replaced only at the end, atomically.
+    writable (OutputError), and an existing file unless `overwrite` (UsageError): a result takes minutes to hours
+    to make, so a rerun of the same command must not silently replace the last one. With `overwrite` it is
+    replaced only at the end, atomically.
     """
     out = Path(output).expanduser()
     for inp in inputs:
@@ -56,14 +58,17 @@ def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike]) -> 
         raise OutputError(f"output folder '{folder}' does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder '{folder}' is not writable")
+    if not overwrite and os.path.lexists(out):  # lexists: a dangling symlink is the user's too
+        raise UsageError(f"output '{output}' already exists: choose another name, or add --overwrite to replace it")
     return out.resolve()
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same folder, same suffix); rename it onto `path` on success.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and `path` is left untouched.
+    Without `overwrite`, a file that appeared at `path` meanwhile is kept and OutputError raised.
     """
     target = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
@@ -75,8 +80,26 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _move_if_absent(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _move_if_absent(tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target` unless `target` exists; a hard link makes the test and the move one step."""
+    taken = OutputError(f"'{target}' was created by another program during the run; it was left as it is")
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # a file system without hard links: test, then rename (a tiny window for a race)
+        if os.path.lexists(target):
+            raise taken from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()

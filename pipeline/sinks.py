@@ -281,8 +281,8 @@ class Recorder:
     """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str,
-                 sar: Fraction = Fraction(1)) -> None:
-        self.path, self.size, self.sar = path, size, Fraction(sar)
+                 sar: Fraction = Fraction(1), overwrite: bool = False) -> None:
+        self.path, self.size, self.sar, self.overwrite = path, size, Fraction(sar), overwrite
         self.fps = Fraction(fps).limit_denominator(1001)
         self._crf, self._preset = crf, preset
         self._stack = contextlib.ExitStack()
@@ -296,7 +296,7 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         with self._stack as stack:
-            tmp = stack.enter_context(atomic_output(self.path))
+            tmp = stack.enter_context(atomic_output(self.path, self.overwrite))
             writer = VideoWriter(tmp, *self.size, self.fps, self._crf, self.sar, preset=self._preset)
             self._writer = stack.enter_context(writer)
             self._stack = stack.pop_all()

@@ -76,16 +76,19 @@ def stylize_image_file(
     device: str = "auto",
     on_event: Callback | None = None,
     stop: threading.Event | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Read, paint and atomically write one still; every input is checked before the slow work starts."""
+    """Read, paint and atomically write one still; every input is checked before the slow work starts.
+
+    An existing `output_path` is refused (UsageError) unless `overwrite`."""
     check_style_settings(settings)
     photo_file = check_input(photo_path, "photo")
     style_files = [check_input(path, "style image") for path, _ in styles]
-    output = check_output(output_path, [photo_file, *style_files])
+    output = check_output(output_path, [photo_file, *style_files], overwrite)
     image_format(output)
     dev = pick_device(device)
     photo = load_image(photo_file, "photo", dev)
     style_images = load_styles(styles, dev)
     result = stylize_image(photo, style_images, settings, dev, on_event, stop)
-    save_image(result, output)
+    save_image(result, output, overwrite)
     return output

@@ -362,7 +362,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     if is_animated_webp(source):
         raise InputError(f"video '{source}' is an animated WebP, which FFmpeg cannot decode; "
                          "convert it to .gif or .mp4")
-    output = check_output(output_path, [source])
+    output = check_output(output_path, [source], video.overwrite)
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
     check_video_name(output)  # UsageError for a container that cannot hold H.264
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
@@ -446,8 +446,9 @@ def stylize_video(
 
     The output has the processing size (see processing_size), the input's frame rate, and the input's audio
     streams for the selected time range (copied, or AAC where the container cannot take them). Raises UsageError,
-    InputError, OutputError... before any slow work for a bad request; Interrupted when `stop` is set. On any failure
-    nothing appears at `output_path` and the finished frames stay in the work folder (see checkpoints.py).
+    InputError, OutputError... before any slow work for a bad request (an existing `output_path` too, unless
+    video.overwrite); Interrupted when `stop` is set. On any failure nothing appears at `output_path` and the finished
+    frames stay in the work folder (see checkpoints.py).
     """
     began = time.monotonic()
     warnings: list[str] = []
@@ -465,7 +466,8 @@ def stylize_video(
                    _estimate_seconds(job)))
     job.checkpoints.start()
     try:
-        with atomic_output(job.output) as final_tmp, _video_temp(job.output, final_tmp, bool(plan)) as video_tmp:
+        with atomic_output(job.output, job.video.overwrite) as final_tmp, \
+                _video_temp(job.output, final_tmp, bool(plan)) as video_tmp:
             end, count = _run(job, video_tmp, emit, stop)
             if count == 0:
                 raise InputError(f"video '{job.source}': no frame could be decoded in the selection")

@@ -210,7 +210,7 @@ def test_mismatched_manifest_is_refused_before_any_work(tmp_path: Path, style: P
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     events: list[object] = []
     with pytest.raises(UsageError, match="was made with another style"):
-        stylize_video(source, [(style, 0.5), (style, 0.5)], out, SETTINGS, replace(VIDEO, resume=True), "cpu",
-                      events.append)
+        stylize_video(source, [(style, 0.5), (style, 0.5)], out, SETTINGS, replace(VIDEO, resume=True, overwrite=True),
+                      "cpu", events.append)
     assert events == [] and {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert not any(isinstance(e, VideoPlan) for e in events)

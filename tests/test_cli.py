@@ -91,6 +91,23 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     assert photo.read_bytes() == PHOTO.read_bytes()
 
 
+def test_an_existing_output_is_kept_unless_overwrite_is_asked(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"an earlier result")
+    code, err = run(capsys, PHOTO, STYLE, out, *FAST)
+    assert code == 2 and "already exists" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert out.read_bytes() == b"an earlier result" and os.listdir(tmp_path) == ["out.png"]
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")  # a link is the user's even if it points nowhere
+    assert run(capsys, PHOTO, STYLE, tmp_path / "dangling.png", *FAST)[0] == 2
+    assert (tmp_path / "dangling.png").is_symlink() and not (tmp_path / "gone.png").exists()
+    for flag in ("--overwrite", "-y"):
+        out.write_bytes(b"an earlier result")
+        assert run(capsys, PHOTO, STYLE, out, *FAST, flag) == (0, "")
+        with Image.open(out) as image:
+            assert max(image.size) == 32
+    assert sorted(os.listdir(tmp_path)) == ["dangling.png", "out.png"]
+
+
 def test_too_thin_for_the_network_says_which_size_works(tmp_path, capsys):
     # 300x100 at --size 32 would be 32x11; VGG19's four poolings need 16 px a side, so 48 is the least that works.
     wide = tmp_path / "wide.png"

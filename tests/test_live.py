@@ -130,7 +130,11 @@ def test_stop_event_ends_the_session_and_keeps_the_recording(clip: Path, tmp_pat
     assert decoded_count(out) == result.recorded_frames > 0 and os.listdir(tmp_path) == ["rec.mkv"]
 
 
-def test_keys_pause_snapshot_switch_style_weight_and_quit(clip: Path, tmp_path: Path) -> None:
+def test_keys_pause_snapshot_switch_style_weight_and_quit(clip: Path, tmp_path: Path, monkeypatch) -> None:
+    # An earlier session's snapshot of the same second keeps its name and its pixels.
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20261126-120000")
+    earlier = tmp_path / "live-20261126-120000-001.png"
+    earlier.write_bytes(b"an earlier snapshot")
     keys = iter(["s", "n", "+", "-", "-", "space", None, None, "space", "p", "x", "q"])
     seen: list[LiveView] = []
 
@@ -149,8 +153,9 @@ def test_keys_pause_snapshot_switch_style_weight_and_quit(clip: Path, tmp_path: 
     assert notices[4:] == ["style weight: 4", "paused", "resumed", "style: a.jpg"]
     assert result.end == "quit from the window" and painter.style_weight == pytest.approx(4.0)
     assert any(view.paused for view in seen) and seen[-1].style == "a.jpg"
-    (snapshot,) = tmp_path.glob("live-*.png")
-    assert np.array_equal(cv2.imread(str(snapshot)), seen[0].stylized)
+    assert notices[0] == f"snapshot saved: {tmp_path / 'live-20261126-120000-002.png'}"
+    assert earlier.read_bytes() == b"an earlier snapshot" and len(list(tmp_path.glob("live-*.png"))) == 2
+    assert np.array_equal(cv2.imread(str(tmp_path / "live-20261126-120000-002.png")), seen[0].stylized)
 
 
 def test_recorder_holds_each_frame_for_as_long_as_it_was_shown(tmp_path: Path) -> None:
@@ -292,6 +297,17 @@ def test_a_recording_name_without_extension_is_a_usage_error(clip, tmp_path, cap
     code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--record", str(tmp_path / "rec")])
     err = capsys.readouterr().err
     assert code == 2 and "has no extension; end it in one of .mp4" in err and os.listdir(tmp_path) == []
+
+
+def test_an_existing_recording_is_kept_unless_overwrite_is_asked(clip, tmp_path, capsys) -> None:
+    out = tmp_path / "rec.mp4"
+    out.write_bytes(b"last session")
+    code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--record", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "already exists" in err and "--overwrite" in err and out.read_bytes() == b"last session"
+    code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--record", str(out), "--size",
+                 "32", "--max-seconds", "1", "--quiet", "--overwrite"])
+    assert code == 0 and decoded_count(out) > 0 and os.listdir(tmp_path) == ["rec.mp4"]
 
 
 def test_without_a_display_the_window_says_how_to_run_headless(clip, monkeypatch, capsys) -> None:

@@ -20,6 +20,42 @@ def test_same_file_through_dot_symlink_and_hard_link(tmp_path, monkeypatch):
     assert src.read_bytes() == b"x"
 
 
+def test_an_existing_output_needs_overwrite(tmp_path):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"mine")
+    with pytest.raises(UsageError, match="already exists"):
+        check_output(out, [])
+    assert check_output(out, [], overwrite=True) == out
+
+
+def test_atomic_output_without_overwrite_keeps_a_file_that_appeared_meanwhile(tmp_path):
+    target = tmp_path / "out.png"
+    with pytest.raises(OutputError, match="created by another program"):
+        with atomic_output(target, overwrite=False) as tmp:
+            tmp.write_bytes(b"ours")
+            target.write_bytes(b"theirs")
+    assert target.read_bytes() == b"theirs" and os.listdir(tmp_path) == ["out.png"]
+    target.unlink()
+    with atomic_output(target, overwrite=False) as tmp:
+        tmp.write_bytes(b"ours")
+    assert target.read_bytes() == b"ours" and os.listdir(tmp_path) == ["out.png"]
+
+
+def test_without_hard_links_a_file_that_appeared_is_still_kept(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)  # as on FAT or some network file systems
+    target = tmp_path / "out.png"
+    with atomic_output(target, overwrite=False) as tmp:
+        tmp.write_bytes(b"ours")
+    assert target.read_bytes() == b"ours"
+    with pytest.raises(OutputError, match="created by another program"):
+        with atomic_output(target, overwrite=False) as tmp:
+            tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"ours" and os.listdir(tmp_path) == ["out.png"]
+
+
 def test_output_folder_checks(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         check_output(tmp_path / "nope" / "o.png", [])

@@ -371,6 +371,17 @@ def test_output_equal_to_input_is_refused(tmp_path: Path, style: Path, monkeypat
     assert leftovers(tmp_path, {"in.mp4", "link.mp4", "hard.mp4"}) == set()
 
 
+def test_an_existing_output_is_kept_unless_overwrite_is_asked(tmp_path: Path, style: Path) -> None:
+    source = make_clip(tmp_path / "in.mp4", frames=3)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"last week's render")
+    with pytest.raises(UsageError, match="already exists"):
+        run(source, style, out)
+    assert out.read_bytes() == b"last week's render" and leftovers(tmp_path, {"in.mp4", "out.mp4"}) == set()
+    result = run(source, style, out, video=replace(VIDEO, overwrite=True))[0]
+    assert decoded_count(out) == result.frames == 3
+
+
 def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=3)
     events: list[object] = []
