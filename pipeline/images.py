@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -18,6 +19,11 @@ from .paths import atomic_output, check_input
 MAX_PIXELS = 64_000_000
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
+# What a folder of styles may hold: the formats we write, and HEIC/HEIF (phones' photos) and AVIF, read only.
+READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ".heic", ".heif", ".avif")
+
+# iPhones save photos as HEIC, which Pillow cannot read by itself; the plugin also applies the file's rotation.
+pillow_heif.register_heif_opener()
 
 
 def _open(path: Path, what: str) -> Image.Image:

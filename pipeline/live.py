@@ -32,7 +32,7 @@ from .capture import Captured, LatestFrameCapture, SourceSpec, describe_source, 
 from .config import LIVE_DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, LiveSettings, StyleSettings
 from .devices import pick_device
 from .errors import InputError, Interrupted, OutputError, UsageError
-from .images import IMAGE_SUFFIXES, load_image
+from .images import READABLE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
 from .sinks import Recorder, check_video_name
@@ -345,9 +345,9 @@ def expand_styles(paths: list[str]) -> list[Path]:
     for text in paths:
         path = Path(text).expanduser()
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in READABLE_SUFFIXES and p.is_file())
             if not images:
-                raise InputError(f"style folder '{text}' holds no image ({', '.join(IMAGE_SUFFIXES)})")
+                raise InputError(f"style folder '{text}' holds no image ({', '.join(READABLE_SUFFIXES)})")
             found += images
         else:
             found.append(check_input(path, "style image"))

@@ -97,7 +97,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     source = check_input(path, "video")
     lines = _ffmpeg_header(source)
     if not any(line.startswith("Input #0") for line in lines):
-        raise InputError(f"video '{path}' is not a media file ffmpeg can read ({ffmpeg_reason(lines)})")
+        # Only files no image reader took get here, so the message names both kinds.
+        raise InputError(f"'{path}' is neither an image nor a media file ffmpeg can read ({ffmpeg_reason(lines)})")
     streams = _streams(lines)
     videos = [s for s in streams if s.kind == "Video" and "(attached pic)" not in s.desc]
     audio = tuple(_audio_stream(s) for s in streams if s.kind == "Audio")

@@ -364,8 +364,10 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
                          "convert it to .gif or .mp4")
     output = check_output(output_path, [source], video.overwrite)
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
-    check_video_name(output)  # UsageError for a container that cannot hold H.264
+    # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
+    # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
+    check_video_name(output)  # UsageError for a container that cannot hold H.264
     info = reader.info
     plan = audio_plan(info.audio, output)
     size, sar = processing_size(info.width, info.height, info.display_sar, settings.size)

@@ -48,6 +48,7 @@ def test_two_styles_blended(tmp_path, capsys):
     ("missing photo", 1, "does not exist"),
     ("missing style", 1, "style image .* does not exist"),
     ("style not an image", 1, "could not be read \\(not an image\\?\\)"),
+    ("photo neither image nor video", 1, "'.*photo.heic' is neither an image nor a media file ffmpeg can read"),
     ("output is input", 2, "is the input"),
     ("output is input via ./", 2, "is the input"),
     ("output is input via symlink", 2, "is the input"),
@@ -64,12 +65,14 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     photo.write_bytes(PHOTO.read_bytes())
     (tmp_path / "link.jpg").symlink_to(photo)
     (tmp_path / "text.jpg").write_text("not an image")
+    (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))  # a broken phone photo
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.png"
     args = {
         "missing photo": ["nope.jpg", STYLE, out],
         "missing style": [photo, "nope.jpg", out],
         "style not an image": [photo, "text.jpg", out],
+        "photo neither image nor video": ["photo.heic", STYLE, out],
         "output is input": [photo, STYLE, photo],
         "output is input via ./": [photo, STYLE, "./photo.jpg"],
         "output is input via symlink": ["link.jpg", STYLE, "photo.jpg"],

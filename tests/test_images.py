@@ -19,6 +19,22 @@ def test_exif_orientation_and_transparency(tmp_path):
     assert (images.load_rgb(tmp_path / "a.png") == 255).all()
 
 
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_phone_formats_are_read_upright_with_their_colours(tmp_path, suffix):
+    """iPhones save HEIC (read through pillow-heif); AVIF is Pillow's own. Both keep the photo's rotation."""
+    pixels = np.zeros((32, 64, 3), np.uint8)
+    pixels[:, :32] = (200, 40, 40)  # left half red, right half blue
+    pixels[:, 32:] = (40, 40, 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 clockwise to view: the red half ends on top
+    Image.fromarray(pixels).save(tmp_path / f"p{suffix}", quality=95, exif=exif.tobytes())
+    assert images.is_still_image(tmp_path / f"p{suffix}")
+    rgb = images.load_rgb(tmp_path / f"p{suffix}").astype(float)
+    assert rgb.shape == (64, 32, 3)
+    top, bottom = rgb[4:28].mean(axis=(0, 1)), rgb[36:60].mean(axis=(0, 1))
+    assert np.abs(top - (200, 40, 40)).max() < 12 and np.abs(bottom - (40, 40, 200)).max() < 12
+
+
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     Image.new("RGB", (200, 200)).save(tmp_path / "big.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 10_000)

@@ -23,7 +23,7 @@ from media import decode_bgr, decoded_count, header, make_clip
 from pipeline.capture import LatestFrameCapture, parse_source
 from pipeline.config import LiveSettings
 from pipeline.errors import InputError, UsageError
-from pipeline.live import LiveFrame, LiveNotice, LiveView, run_live
+from pipeline.live import LiveFrame, LiveNotice, LiveView, expand_styles, run_live
 from pipeline.painting import iterations_for
 from pipeline.probe import probe
 from pipeline.sinks import Recorder
@@ -284,6 +284,12 @@ def test_missing_device_fails_fast_with_one_line(source, message, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 1 and message in err and len(err.splitlines()) == 1
     assert time.monotonic() - began < 3 and os.listdir(tmp_path) == []
+
+
+def test_a_style_folder_lists_phone_photos_too(tmp_path) -> None:
+    for name in ("b.heic", "a.jpg", "c.AVIF", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in expand_styles([str(tmp_path)])] == ["a.jpg", "b.heic", "c.AVIF"]
 
 
 def test_a_missing_snapshot_folder_fails_at_once_not_at_the_s_key(clip, tmp_path, capsys) -> None:

@@ -196,7 +196,7 @@ def test_probe_errors_are_distinct_one_liners(clips: Path) -> None:
     assert "does not exist" in messages["missing"]
     assert "folder" in messages["folder"]
     assert "empty" in messages["empty"]
-    assert "not a media file" in messages["random"] and "Invalid data" in messages["random"]
+    assert "neither an image nor a media file" in messages["random"] and "Invalid data" in messages["random"]
     assert "no video stream" in messages["audio"] and "aac" in messages["audio"]
     assert len(set(messages.values())) == 5
 

@@ -189,7 +189,7 @@ def test_11_bad_inputs_get_one_distinct_line_each(tmp_path: Path, style: Path, c
         code, err = cli(capsys, tmp_path / name, style, tmp_path / "out.mp4", *CONTRACT, "--frames", "2")
         assert code == 1 and len(err.splitlines()) == 1 and err.startswith("stylize-video: error:"), err
         messages[name] = err
-    assert "is empty" in messages["empty.mp4"] and "not a media file" in messages["random.mp4"]
+    assert "is empty" in messages["empty.mp4"] and "neither an image nor a media file" in messages["random.mp4"]
     assert "no video stream" in messages["audio.m4a"] and "does not exist" in messages["missing.mp4"]
     assert "is a folder" in messages["folder.mp4"] and len(set(messages.values())) == 5
     assert sorted(os.listdir(tmp_path)) == before
