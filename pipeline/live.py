@@ -377,11 +377,12 @@ def live(
         raise UsageError(f"live: expected fps > 0 and size between {MIN_SIZE} and {MAX_SIZE}, "
                          f"got fps {settings.fps} and size {settings.size}")
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
+    style_paths = expand_styles(styles)
     record_path = None
     if record is not None:
-        record_path = check_output(record, [spec.target] if spec.kind == "file" else [], settings.overwrite)
+        inputs = [*style_paths, *([spec.target] if spec.kind == "file" else [])]
+        record_path = check_output(record, inputs, settings.overwrite)
         check_video_name(record_path)
-    style_paths = expand_styles(styles)
     snapshot_dir = Path(snapshots).expanduser()
     if not snapshot_dir.is_dir():  # found out now, not when the s key is pressed
         raise OutputError(f"snapshot folder '{snapshots}' does not exist")

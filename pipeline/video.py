@@ -362,8 +362,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     if is_animated_webp(source):
         raise InputError(f"video '{source}' is an animated WebP, which FFmpeg cannot decode; "
                          "convert it to .gif or .mp4")
-    output = check_output(output_path, [source], video.overwrite)
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
+    output = check_output(output_path, [source, *(path for path, _ in style_paths)], video.overwrite)
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
     # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import threading
 from dataclasses import replace
@@ -368,7 +369,12 @@ def test_output_equal_to_input_is_refused(tmp_path: Path, style: Path, monkeypat
         with pytest.raises(UsageError, match="is the input"):
             run(Path("in.mp4"), style, Path(output))
     assert sha(source) == before
-    assert leftovers(tmp_path, {"in.mp4", "link.mp4", "hard.mp4"}) == set()
+    # The style counts as an input too, whatever its name says (content decides), even with overwrite.
+    shutil.copy(style, tmp_path / "look.mkv")
+    with pytest.raises(UsageError, match="is the input"):
+        run(Path("in.mp4"), tmp_path / "look.mkv", tmp_path / "look.mkv", video=replace(VIDEO, overwrite=True))
+    assert (tmp_path / "look.mkv").read_bytes() == style.read_bytes()
+    assert leftovers(tmp_path, {"in.mp4", "link.mp4", "hard.mp4", "look.mkv"}) == set()
 
 
 def test_an_existing_output_is_kept_unless_overwrite_is_asked(tmp_path: Path, style: Path) -> None:
