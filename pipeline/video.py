@@ -382,7 +382,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, pick_device(device))
     if info.hdr:
         emit(VideoWarning(f"the input is HDR ({info.hdr}, {info.bit_depth}-bit); it is painted as SDR without tone "
-                          "mapping, so its colours look flatter than on an HDR screen"))
+                          "mapping, so it looks darker and flatter than on an HDR screen"))
     elif info.bit_depth > 8:
         emit(VideoWarning(f"the input is {info.bit_depth}-bit ({info.pix_fmt}); it is processed and written in 8-bit"))
     if video.resume and not checkpoints.existed:
