@@ -68,8 +68,6 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
         value = getattr(ns, name)
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    if not (math.isfinite(ns.temporal_weight) and ns.temporal_weight >= 0):
-        raise UsageError(f"--temporal-weight must be >= 0, got {ns.temporal_weight}")
     settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
                        overwrite=ns.overwrite)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,

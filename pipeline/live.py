@@ -376,6 +376,8 @@ def live(
     if not settings.fps > 0 or (settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE):
         raise UsageError(f"live: expected fps > 0 and size between {MIN_SIZE} and {MAX_SIZE}, "
                          f"got fps {settings.fps} and size {settings.size}")
+    if not (math.isfinite(settings.temporal_weight) and settings.temporal_weight >= 0):
+        raise UsageError(f"--temporal-weight must be >= 0, got {settings.temporal_weight}")
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
     style_paths = expand_styles(styles)
     record_path = None

@@ -21,9 +21,9 @@ import pytest
 from cli.main import main
 from media import decode_bgr, decoded_count, header, make_clip
 from pipeline.capture import LatestFrameCapture, parse_source
-from pipeline.config import LiveSettings
+from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import InputError, UsageError
-from pipeline.live import LiveFrame, LiveNotice, LiveView, expand_styles, run_live
+from pipeline.live import LiveFrame, LiveNotice, LiveView, expand_styles, live, run_live
 from pipeline.painting import iterations_for
 from pipeline.probe import probe
 from pipeline.sinks import Recorder
@@ -284,6 +284,15 @@ def test_missing_device_fails_fast_with_one_line(source, message, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 1 and message in err and len(err.splitlines()) == 1
     assert time.monotonic() - began < 3 and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("weight", ["nan", "-1"])
+def test_an_impossible_temporal_weight_is_a_usage_error_before_the_source_opens(clip, tmp_path, capsys, weight):
+    code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--temporal-weight", weight])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"stylize-video: error: --temporal-weight must be >= 0, got {float(weight)}\n"
+    with pytest.raises(UsageError, match="--temporal-weight must be >= 0, got nan"):  # the library checks it too
+        live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(temporal_weight=float("nan")), device="cpu")
 
 
 def test_a_style_folder_lists_phone_photos_too(tmp_path) -> None:
