@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pipeline.sources as sources
-from media import decode_bgr, decoded_count, make_clip, truncate
+from media import decode_bgr, decoded_count, ffmpeg, make_clip, truncate
 from pipeline.errors import UsageError
 from pipeline.sources import VideoReader, count_frames
 
@@ -123,3 +123,28 @@ def test_reader_rejects_a_bad_selection(clips: Path) -> None:
         VideoReader(clips / "p25.mp4", start=-1.0)
     with pytest.raises(UsageError):
         VideoReader(clips / "p25.mp4", duration=0.0)
+
+
+def test_hdr_is_decoded_at_sdr_levels(tmp_path: Path) -> None:
+    # One grey clip, written as SDR (BT.709) and as HLG and PQ with SDR white at 203 nits, the HDR reference white
+    # of ITU-R BT.2408. Decoded to 8-bit, the HDR files must come back at the SDR file's levels, not darker or flatter
+    # (OpenCV wheels before 4.13 ignore the transfer: on a bikes.mp4 made HDR this way, the mean level was 91 for HLG
+    # and 89 for PQ, with half the contrast, instead of 104). Grey, so that the YUV matrix cannot matter and the
+    # levels test only the transfer curve.
+    grey = "testsrc2=size=64x48:rate=25,trim=end_frame=2,format=gray,format=yuv420p"
+    ffmpeg("-f", "lavfi", "-i", f"{grey},setparams=color_trc=bt709:color_primaries=bt709:colorspace=bt709",
+           "-c:v", "ffv1", "-y", f"file:{tmp_path / 'sdr.mkv'}")
+    for transfer in ("arib-std-b67", "smpte2084"):
+        to_hdr = ("zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=linear:p=bt709:npl=203,format=gbrpf32le,"
+                  f"zscale=t={transfer}:p=bt2020:m=bt2020nc:r=tv:npl=203,format=yuv420p10le")
+        ffmpeg("-f", "lavfi", "-i", grey, "-vf", to_hdr, "-c:v", "ffv1", "-color_trc", transfer,
+               "-color_primaries", "bt2020", "-colorspace", "bt2020nc", "-y", f"file:{tmp_path / transfer}.mkv")
+    _, sdr = read_all(tmp_path / "sdr.mkv")
+    reference = np.stack([f.pixels for f in sdr]).astype(np.float64)
+    assert 60 < reference.mean() < 200 and reference.std() > 40  # mid-grey on average, with contrast to lose
+    for transfer in ("arib-std-b67", "smpte2084"):
+        reader, frames = read_all(tmp_path / f"{transfer}.mkv")
+        assert reader.info.transfer == transfer and reader.info.bit_depth == 10
+        pixels = np.stack([f.pixels for f in frames]).astype(np.float64)
+        assert abs(pixels.mean() - reference.mean()) < 2 and abs(pixels.std() - reference.std()) < 2
+        assert np.abs(pixels - reference).mean() < 3
