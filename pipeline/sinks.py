@@ -1,4 +1,5 @@
-"""Writing frames to an H.264 file through ffmpeg, and muxing the source's audio back in at the end.
+"""Writing frames to an H.264 file through ffmpeg, muxing the source's audio back in at the end, or turning the
+H.264 file into an animated GIF.
 
 Odd sizes: H.264 in yuv420p needs even width and height. The writer crops the last column and/or row (ffmpeg's crop
 filter, anchored top-left) rather than padding, so no invented border appears on screen; `VideoWriter.cropped` and
@@ -36,6 +37,10 @@ COPYABLE_AUDIO: dict[str, frozenset[str]] = {
     "matroska": frozenset(_COMPRESSED | _PCM | {"opus", "flac", "vorbis", "dts", "truehd"}),
 }
 AAC_KBPS_PER_CHANNEL = 96
+GIF_SUFFIX = ".gif"
+# Browsers show a GIF frame delay under 2/100 s as 1/10 s, so a faster clip would stutter: it is halved until at most
+# this rate (every other frame dropped).
+GIF_MAX_FPS = 50
 CLOSE_TIMEOUT_S = 120.0  # after stdin closes ffmpeg only flushes its lookahead and moves the index (+faststart)
 
 
@@ -56,6 +61,16 @@ def check_video_name(path: str | os.PathLike) -> str:
     if not Path(path).suffix:
         raise UsageError(f"output '{os.fspath(path)}' has no extension; end it in one of {', '.join(CONTAINERS)}")
     return container_of(path)
+
+
+def check_animation_name(path: str | os.PathLike) -> str:
+    """check_video_name for the video command, which also writes GIFs: "gif" for a .gif path, else the H.264 muxer."""
+    if Path(path).suffix.lower() == GIF_SUFFIX:
+        return "gif"
+    try:
+        return check_video_name(path)
+    except UsageError as error:
+        raise UsageError(f"{error} or {GIF_SUFFIX}") from None
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:
@@ -268,6 +283,44 @@ def mux_audio(
     if completed.returncode != 0:
         reason = ffmpeg_reason(stderr_lines(completed))
         raise OutputError(f"ffmpeg could not mux the audio into '{output_path}': {reason}")
+
+
+def gif_rate(fps: Fraction) -> Fraction:
+    """The frame rate of a GIF made from a `fps` video: halved until at most GIF_MAX_FPS."""
+    rate = Fraction(fps)
+    while rate > GIF_MAX_FPS:
+        rate /= 2
+    return rate
+
+
+def gif_args(video_path: str | os.PathLike, output_path: str | os.PathLike, fps: Fraction) -> list[str]:
+    """ffmpeg argv of write_gif.
+
+    One palette of 256 colours for the whole clip (palettegen sees every frame before paletteuse starts), and ordered
+    (Bayer) dithering: error diffusion would scatter its noise differently in each frame, a shimmer over the whole
+    picture, where ordered dithering leaves still areas identical from frame to frame. Loops forever (the gif muxer's
+    default). The pixel aspect ratio is dropped: GIF viewers ignore it, and ours is within 1% of square.
+    """
+    step = int(Fraction(fps) / gif_rate(fps))
+    stream = ffmpeg.input(input_url(Path(video_path)), protocol_whitelist="file").video
+    if step > 1:
+        # By frame number, not with the fps filter: the Matroska file's millisecond timestamps make that pick unevenly.
+        stream = stream.filter("select", f"not(mod(n,{step}))")
+    split = stream.filter_multi_output("split")
+    palette = split[0].filter("palettegen", stats_mode="full")
+    stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=3, diff_mode="rectangle")
+    output = stream.output(input_url(Path(output_path)), format="gif", map_metadata=-1)
+    output = output.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error")
+    return output.overwrite_output().compile(cmd=ffmpeg_exe())
+
+
+def write_gif(video_path: str | os.PathLike, output_path: str | os.PathLike, fps: Fraction) -> None:
+    """Write `output_path` as an animated GIF of the video-only file `video_path` (at `fps`, see gif_args).
+
+    Raises OutputError with ffmpeg's reason."""
+    completed = run_ffmpeg(gif_args(video_path, output_path, fps))
+    if completed.returncode != 0:
+        raise OutputError(f"ffmpeg could not write the GIF '{output_path}': {ffmpeg_reason(stderr_lines(completed))}")
 
 
 class Recorder:

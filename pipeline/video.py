@@ -41,7 +41,7 @@ from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import is_animated_webp, load_image
 from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
-from .sinks import VideoWriter, audio_plan, check_video_name, mux_audio
+from .sinks import GIF_SUFFIX, VideoWriter, audio_plan, check_animation_name, gif_rate, mux_audio, write_gif
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       scale_schedule)
@@ -367,9 +367,9 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
     # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
-    check_video_name(output)  # UsageError for a container that cannot hold H.264
+    gif = check_animation_name(output) == "gif"  # UsageError for a container that cannot hold H.264, nor a GIF
     info = reader.info
-    plan = audio_plan(info.audio, output)
+    plan = [] if gif else audio_plan(info.audio, output)
     size, sar = processing_size(info.width, info.height, info.display_sar, settings.size)
     check_network_size((size[1], size[0]), (info.height, float(info.width * info.display_sar)), settings.size,
                        upscales=False)
@@ -387,6 +387,12 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
                           "so highlights brighter than SDR white are clipped"))
     elif info.bit_depth > 8:
         emit(VideoWarning(f"the input is {info.bit_depth}-bit ({info.pix_fmt}); it is processed and written in 8-bit"))
+    if gif and info.audio:
+        streams = "audio stream is" if len(info.audio) == 1 else f"{len(info.audio)} audio streams are"
+        emit(VideoWarning(f"a GIF holds no sound: the input's {streams} left out"))
+    if gif and gif_rate(info.fps) != info.fps:
+        emit(VideoWarning(f"browsers play GIFs at most at 50 fps: the GIF plays at {float(gif_rate(info.fps)):.4g} fps "
+                          f"(the input's {float(info.fps):.4g} fps, frames dropped evenly)"))
     if video.resume and not checkpoints.existed:
         emit(VideoWarning(f"nothing to resume in '{checkpoints.folder}'; starting from the first frame"))
     job.stylizer = Stylizer([(load_image(p, "style image", job.device), w) for p, w in style_paths], settings,
@@ -423,11 +429,14 @@ def _estimate_seconds(job: _Job) -> float | None:
 
 @contextlib.contextmanager
 def _video_temp(output: Path, final_tmp: Path, has_audio: bool) -> Iterator[Path]:
-    """Where the encoder writes: the final temporary file, or (when audio is muxed in after) another one beside it."""
-    if not has_audio:
+    """Where the encoder writes: the final temporary file, or another one beside it when audio is muxed in after or
+    the output is a GIF (made from an H.264 Matroska file)."""
+    gif = output.suffix.lower() == GIF_SUFFIX
+    if not has_audio and not gif:
         yield final_tmp
         return
-    fd, name = tempfile.mkstemp(prefix=f".{output.stem}.video.", suffix=f".partial{output.suffix}", dir=output.parent)
+    suffix = ".mkv" if gif else output.suffix
+    fd, name = tempfile.mkstemp(prefix=f".{output.stem}.video.", suffix=f".partial{suffix}", dir=output.parent)
     os.close(fd)
     try:
         yield Path(name)
@@ -449,7 +458,8 @@ def stylize_video(
     """Stylize the video `input_path` with the blended `styles` (image path, weight > 0) into `output_path`.
 
     The output has the processing size (see processing_size), the input's frame rate, and the input's audio
-    streams for the selected time range (copied, or AAC where the container cannot take them). Raises UsageError,
+    streams for the selected time range (copied, or AAC where the container cannot take them); a .gif output is an
+    endlessly looping GIF without sound, at most 50 fps (see sinks.gif_args). Raises UsageError,
     InputError, OutputError... before any slow work for a bad request (an existing `output_path` too, unless
     video.overwrite); Interrupted when `stop` is set. On any failure nothing appears at `output_path` and the finished
     frames stay in the work folder (see checkpoints.py).
@@ -482,7 +492,9 @@ def stylize_video(
                                   f"fps ({job.reader.repeated} frames repeated, {job.reader.dropped} dropped) so the "
                                   "sound stays in sync"))
             duration = float(count / info.fps)
-            if plan:
+            if job.output.suffix.lower() == GIF_SUFFIX:
+                write_gif(video_tmp, final_tmp, info.fps)
+            elif plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
     except BaseException:
         if not job.checkpoints.existed and job.checkpoints.frames_on_disk() == 0:

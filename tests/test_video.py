@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 import pipeline.video as video_module
 from media import (FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, ffmpeg_packets, header, make_clip,
@@ -132,6 +133,68 @@ def test_run_keeps_frames_rate_duration_and_copies_audio(tmp_path: Path, style: 
     plain = np.stack([cv2.resize(f, (48, 36), interpolation=cv2.INTER_AREA) for f in decode_bgr(source, 64, 48)])
     assert np.abs(painted - plain).mean() > 10
     assert leftovers(tmp_path, {"in.mp4", "out.mp4"}) == set()  # no work folder, no temporary file
+
+
+def gif_frames(path: Path) -> tuple[list[np.ndarray], list[int], int | None]:
+    """A GIF's frames (HxWx3 BGR uint8), frame delays (ms) and loop count, read with Pillow, not ffmpeg."""
+    with Image.open(path) as gif:
+        assert gif.format == "GIF"
+        frames, delays = [], []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            frames.append(cv2.cvtColor(np.asarray(gif.convert("RGB")), cv2.COLOR_RGB2BGR))
+            delays.append(gif.info["duration"])
+        return frames, delays, gif.info.get("loop")
+
+
+def textured_clip(path: Path, frames: int, fps: str, audio: bool) -> tuple[Path, list[np.ndarray]]:
+    """A clip of distinct textures (so each frame can be told apart), with a sine audio stream if `audio`; returns
+    it and its frames as the pipeline sizes them at 48 px (48x36 BGR)."""
+    pictures = [texture(48, 64, seed) for seed in range(frames)]
+    video = raw_clip(path.with_name(f"video-{path.name}"), pictures, fps)
+    sound = ("-f", "lavfi", "-i", "sine=duration=1", "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-shortest")
+    ffmpeg("-i", f"file:{video}", *(sound if audio else ()), "-c:v", "copy", "-y", f"file:{path}")
+    video.unlink()
+    return path, [cv2.resize(p, (48, 36), interpolation=cv2.INTER_AREA).astype(np.float32) for p in pictures]
+
+
+def gif_matches(gif: list[np.ndarray], plain: list[np.ndarray]) -> list[int]:
+    """For each GIF frame, the index of the input frame it shows; asserts its colours are the input's, compared
+    blurred because a 256-colour GIF is dithered. Measured: 3.6-6.3 levels off for these random textures, which
+    stretch one palette over 12 frames of every colour (the H.264 output is 2.5-3.7 off); with R and B swapped it is 15."""
+    matches = []
+    for frame in gif:
+        distances = [np.abs(frame - p).mean() for p in plain]
+        best = int(np.argmin(distances))
+        blurred = [cv2.GaussianBlur(image.astype(np.float32), (0, 0), 1.0) for image in (frame, plain[best])]
+        assert frame.shape == (36, 48, 3) and np.abs(blurred[0] - blurred[1]).mean() < 8
+        matches.append(best)
+    return matches
+
+
+def test_gif_output_keeps_frames_timing_and_colours(tmp_path: Path, style: Path, monkeypatch) -> None:
+    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)  # the colours can be compared with the input
+    source, plain = textured_clip(tmp_path / "in.mp4", frames=12, fps="30000/1001", audio=True)
+    result, events = run(source, style, tmp_path / "out.gif")
+    frames, delays, loop = gif_frames(tmp_path / "out.gif")
+    assert len(frames) == result.frames == 12 and loop == 0  # loops forever
+    assert gif_matches(frames, plain) == list(range(12))
+    # Delays are whole 1/100 s: 3.34 on average, so 3 and 4 alternate and the total stays on time.
+    assert set(delays) <= {30, 40} and sum(delays) / 1000 == pytest.approx(12 * 1001 / 30000, abs=0.01)
+    assert result.warnings == ("a GIF holds no sound: the input's audio stream is left out",)
+    assert of(events, VideoPlan)[0].audio == ()
+    assert leftovers(tmp_path, {"in.mp4", "out.gif"}) == set()  # the H.264 file it was made from is gone
+
+
+def test_gif_of_a_fast_video_is_halved_to_at_most_50_fps(tmp_path: Path, style: Path, monkeypatch) -> None:
+    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
+    source, plain = textured_clip(tmp_path / "in.mp4", frames=12, fps="60", audio=False)
+    result, _ = run(source, style, tmp_path / "out.gif")
+    frames, delays, _ = gif_frames(tmp_path / "out.gif")
+    assert result.frames == 12 and gif_matches(frames, plain) == [0, 2, 4, 6, 8, 10]
+    assert sum(delays) == pytest.approx(200, abs=10)  # 12 frames at 60 fps: 0.2 s
+    assert result.warnings == ("browsers play GIFs at most at 50 fps: the GIF plays at 30 fps (the input's 60 fps, "
+                               "frames dropped evenly)",)
 
 
 def test_ntsc_rate_display_aspect_and_no_audio(tmp_path: Path, style: Path) -> None:
@@ -392,7 +455,7 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=3)
     events: list[object] = []
     cases = [
-        (tmp_path / "out.webm", VIDEO, r"'\.webm' cannot hold H\.264"),
+        (tmp_path / "out.webm", VIDEO, r"'\.webm' cannot hold H\.264 video; use \.mp4, .*\.mkv or \.gif$"),
         (tmp_path / "out", VIDEO, r"output '.*out' has no extension; end it in one of \.mp4"),
         (tmp_path / "out.mp4", replace(VIDEO, start=5.0), "holds no frame"),
         (tmp_path / "out.mp4", replace(VIDEO, frame_iterations=0), "frame_iterations >= 1"),
