@@ -47,8 +47,8 @@ from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_si
                       scale_schedule)
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
                        warp)
+from .workers import POLL_S, Worker, get, put
 
-POLL_S = 0.1  # how often a thread blocked on a queue looks whether the others failed or stopped
 JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see sinks.CLOSE_TIMEOUT_S)
 MAX_CRF = 51  # libx264's worst quality for 8-bit video; ffmpeg would quietly clip a larger --crf
 
@@ -100,10 +100,6 @@ class _End:
     first_time: float | None
 
 
-class _Aborted(Exception):
-    """Another thread failed or the run stopped: leave quietly (the real cause is raised elsewhere)."""
-
-
 @dataclass
 class _Job:
     """Everything decided before the first frame."""
@@ -124,46 +120,6 @@ class _Job:
     @property
     def resume_from(self) -> int:
         return self.checkpoints.finished
-
-
-class _Worker(threading.Thread):
-    """A daemon thread that keeps its exception for the caller's thread to raise."""
-
-    def __init__(self, name: str, target: Callable[[], None]) -> None:
-        super().__init__(name=name, daemon=True)
-        self._work, self.error = target, None
-
-    def run(self) -> None:
-        try:
-            self._work()
-        except _Aborted:
-            pass
-        except BaseException as error:  # handed to the caller's thread, which raises it
-            self.error = error
-
-
-def _put(q: queue.Queue, item: object, abort: threading.Event, consumer: _Worker | None = None) -> None:
-    """Put into a bounded queue, giving up if the run aborts or the consumer died (raising its error)."""
-    while True:
-        if consumer is not None and not consumer.is_alive():
-            raise consumer.error or RuntimeError(f"the {consumer.name} thread stopped unexpectedly")
-        if abort.is_set():
-            raise _Aborted()
-        try:
-            q.put(item, timeout=POLL_S)
-            return
-        except queue.Full:
-            continue
-
-
-def _get(q: queue.Queue, producer: _Worker) -> object:
-    """Get from a queue; if it stays empty and the producer died, raise the producer's error."""
-    while True:
-        try:
-            return q.get(timeout=POLL_S)
-        except queue.Empty:
-            if not producer.is_alive() and q.empty():
-                raise producer.error or RuntimeError(f"the {producer.name} thread stopped unexpectedly")
 
 
 def frame_budget(video: VideoSettings, unreliable: float, motion: float) -> int:
@@ -203,9 +159,9 @@ def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
             pixels = frame.pixels
             if frame.size != job.size:
                 pixels = cv2.resize(pixels, job.size, interpolation=cv2.INTER_AREA)
-            _put(out, _analyse(frame.index, pixels, prev, job), abort)
+            put(out, _analyse(frame.index, pixels, prev, job), abort)
             prev = pixels
-    _put(out, _End(reader.frames_read, reader.truncated, reader.first_time), abort)
+    put(out, _End(reader.frames_read, reader.truncated, reader.first_time), abort)
 
 
 def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Path) -> None:
@@ -289,12 +245,12 @@ def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterat
                             extra_loss=extra, on_event=relay, stop=stop, **smaller)
 
 
-def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: _Worker, frames_out: queue.Queue, writer: _Worker,
+def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_out: queue.Queue, writer: Worker,
                     emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
     """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
     never = threading.Event()  # the writer stops on its own errors; this loop only waits for room in its queue
     prev, count = None, 0
-    while not isinstance(item := _get(frames_in, reader), _End):
+    while not isinstance(item := get(frames_in, reader), _End):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
         if item.index < job.resume_from:
@@ -303,11 +259,11 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: _Worker, frames_o
             if item.index == job.resume_from - 1:
                 # Carried through uint8 exactly as in an uninterrupted run, so a resumed run gives the same pixels.
                 prev = bgr_to_tensor(job.checkpoints.load(item.index, job.size), job.device)
-            _put(frames_out, (item.index, None), never, writer)
+            put(frames_out, (item.index, None), never, writer)
         else:
             bgr = _stylize_one(job, item, prev, emit, stop)
             prev = bgr_to_tensor(bgr, job.device)
-            _put(frames_out, (item.index, bgr), never, writer)
+            put(frames_out, (item.index, bgr), never, writer)
         count += 1
     return item, count
 
@@ -317,13 +273,13 @@ def _run(job: _Job, video_path: Path, emit: Callable, stop: threading.Event | No
     abort = threading.Event()
     frames_in: queue.Queue = queue.Queue(maxsize=job.video.queue_size)
     frames_out: queue.Queue = queue.Queue(maxsize=job.video.queue_size)
-    reader = _Worker("reader", lambda: _read(job, frames_in, abort))
-    writer = _Worker("writer", lambda: _write(job, frames_out, abort, video_path))
+    reader = Worker("reader", lambda: _read(job, frames_in, abort))
+    writer = Worker("writer", lambda: _write(job, frames_out, abort, video_path))
     reader.start()
     writer.start()
     try:
         end, count = _stylize_frames(job, frames_in, reader, frames_out, writer, emit, stop)
-        _put(frames_out, None, threading.Event(), writer)
+        put(frames_out, None, threading.Event(), writer)
         writer.join()
         if writer.error is not None:
             raise writer.error
