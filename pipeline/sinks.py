@@ -63,9 +63,14 @@ def check_video_name(path: str | os.PathLike) -> str:
     return container_of(path)
 
 
+def is_gif(path: str | os.PathLike) -> bool:
+    """Whether an output path names an animated GIF (any case of .gif)."""
+    return Path(path).suffix.lower() == GIF_SUFFIX
+
+
 def check_animation_name(path: str | os.PathLike) -> str:
     """check_video_name for the video command, which also writes GIFs: "gif" for a .gif path, else the H.264 muxer."""
-    if Path(path).suffix.lower() == GIF_SUFFIX:
+    if is_gif(path):
         return "gif"
     try:
         return check_video_name(path)

@@ -41,7 +41,8 @@ from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import is_animated_webp, load_image
 from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
-from .sinks import GIF_SUFFIX, VideoWriter, audio_plan, check_animation_name, gif_rate, mux_audio, write_gif
+from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_rate, is_gif, mux_audio,
+                    write_gif)
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       scale_schedule)
@@ -347,8 +348,9 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         streams = "audio stream is" if len(info.audio) == 1 else f"{len(info.audio)} audio streams are"
         emit(VideoWarning(f"a GIF holds no sound: the input's {streams} left out"))
     if gif and gif_rate(info.fps) != info.fps:
-        emit(VideoWarning(f"browsers play GIFs at most at 50 fps: the GIF plays at {float(gif_rate(info.fps)):.4g} fps "
-                          f"(the input's {float(info.fps):.4g} fps, frames dropped evenly)"))
+        emit(VideoWarning(f"browsers play GIFs at most at {GIF_MAX_FPS} fps: the GIF plays at "
+                          f"{float(gif_rate(info.fps)):.4g} fps (the input's {float(info.fps):.4g} fps, frames "
+                          "dropped evenly)"))
     if video.resume and not checkpoints.existed:
         emit(VideoWarning(f"nothing to resume in '{checkpoints.folder}'; starting from the first frame"))
     job.stylizer = Stylizer([(load_image(p, "style image", job.device), w) for p, w in style_paths], settings,
@@ -387,7 +389,7 @@ def _estimate_seconds(job: _Job) -> float | None:
 def _video_temp(output: Path, final_tmp: Path, has_audio: bool) -> Iterator[Path]:
     """Where the encoder writes: the final temporary file, or another one beside it when audio is muxed in after or
     the output is a GIF (made from an H.264 Matroska file)."""
-    gif = output.suffix.lower() == GIF_SUFFIX
+    gif = is_gif(output)
     if not has_audio and not gif:
         yield final_tmp
         return
@@ -448,7 +450,7 @@ def stylize_video(
                                   f"fps ({job.reader.repeated} frames repeated, {job.reader.dropped} dropped) so the "
                                   "sound stays in sync"))
             duration = float(count / info.fps)
-            if job.output.suffix.lower() == GIF_SUFFIX:
+            if is_gif(job.output):
                 write_gif(video_tmp, final_tmp, info.fps)
             elif plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
