@@ -69,15 +69,6 @@ def _deep_grey_to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
 
 
-def is_animated_webp(path: str | os.PathLike) -> bool:
-    """True for a WebP with several frames: FFmpeg (and so OpenCV) cannot decode those."""
-    try:
-        with Image.open(path) as image:
-            return image.format == "WEBP" and getattr(image, "n_frames", 1) > 1
-    except Exception:  # not an image at all
-        return False
-
-
 def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     """Read an image file as HxWx3 RGB uint8, upright per its EXIF orientation; transparency over white."""
     p = check_input(path, what)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, UsageError
+from .ffmpeg_capture import FfmpegCapture
 from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
 from .frames import Frame
 from .probe import MediaInfo, probe
@@ -54,7 +55,8 @@ class VideoReader:
         self.repeated = self.dropped = 0
         self._pictures = 0  # pictures decoded inside the selection, before the constant-rate conversion
         self.first_time: float | None = None  # source timestamp (s) of the first selected frame, e.g. to cut audio
-        self._capture: cv2.VideoCapture | None = None
+        self._capture: cv2.VideoCapture | FfmpegCapture | None = None
+        self._use_ffmpeg: bool | None = None  # decided at the first open (see _open)
         self._auto_oriented = False
         self._tolerance = 0.25 / float(self.info.fps)
 
@@ -170,14 +172,28 @@ class VideoReader:
             time = previous + 1.0 / float(self.info.fps)  # no usable timestamps: assume a constant rate
         return time, pixels
 
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self) -> cv2.VideoCapture | FfmpegCapture:
+        """OpenCV's decoder, or the ffmpeg binary's (see ffmpeg_capture.py) when OpenCV cannot decode the first frame:
+        its FFmpeg lacks some codecs (AV1, animated WebP). Tried once per reader; a file neither decodes yields no
+        frames from OpenCV's side, or ffmpeg's reason from the other."""
+        if self._use_ffmpeg is None:
+            trial = self._open_cv()
+            self._use_ffmpeg = trial is None or not trial.grab()
+            if trial is not None:
+                trial.release()  # reopened below: a grab cannot be taken back exactly
+        capture = FfmpegCapture(self.info) if self._use_ffmpeg else self._open_cv()
+        if capture is None:
+            raise InputError(f"video '{self.info.path}' could not be opened for decoding by OpenCV")
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1 if AUTO_ORIENT else 0)  # the default differs between versions
+        self._auto_oriented = bool(capture.get(cv2.CAP_PROP_ORIENTATION_AUTO))
+        return capture
+
+    def _open_cv(self) -> cv2.VideoCapture | None:
         # OpenCV's FFmpeg backend refuses CAP_PROP_ORIENTATION_AUTO as an open() parameter: set it after opening.
         capture = cv2.VideoCapture(str(self.info.path), cv2.CAP_FFMPEG)
         if not capture.isOpened():
             capture.release()
-            raise InputError(f"video '{self.info.path}' could not be opened for decoding by OpenCV")
-        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1 if AUTO_ORIENT else 0)  # the default differs between versions
-        self._auto_oriented = bool(capture.get(cv2.CAP_PROP_ORIENTATION_AUTO))
+            return None
         return capture
 
     def _upright(self, pixels: np.ndarray) -> np.ndarray:

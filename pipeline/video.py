@@ -38,7 +38,7 @@ from .errors import InputError, Interrupted, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
 from .color import luminance
 from .frames import bgr_to_tensor, tensor_to_bgr
-from .images import is_animated_webp, load_image
+from .images import load_image
 from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output
 from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_rate, is_gif, mux_audio,
@@ -316,9 +316,6 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     plan: (stream, "copy"|"aac") per audio stream."""
     _check_request(styles, settings, video)
     source = check_input(input_path, "video")
-    if is_animated_webp(source):
-        raise InputError(f"video '{source}' is an animated WebP, which FFmpeg cannot decode; "
-                         "convert it to .gif or .mp4")
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
     output = check_output(output_path, [source, *(path for path, _ in style_paths)], video.overwrite)
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's

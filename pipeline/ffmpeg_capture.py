@@ -1,0 +1,152 @@
+"""Decoding a video with the ffmpeg binary, for codecs that OpenCV's own FFmpeg lacks.
+
+The opencv-python wheels (4.13 to 5.0) decode neither AV1 (no dav1d or libaom in their FFmpeg) nor animated WebP,
+which the ffmpeg that imageio-ffmpeg bundles decodes. FfmpegCapture offers the part of cv2.VideoCapture that
+sources.VideoReader uses, so the reader's frame selection, constant-rate conversion and checks stay one code path.
+
+Each frame's timestamp comes from ffmpeg's `showinfo` filter on stderr, which logs a frame before the frame reaches
+stdout; frames are raw BGR on stdout, already turned upright (ffmpeg applies the display rotation by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import subprocess
+import threading
+from collections import deque
+from typing import IO
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url
+from .probe import MediaInfo
+
+# A frame's timestamp must follow its pixels within this long (it is logged first; this only bounds a stalled pipe).
+TIMESTAMP_TIMEOUT_S = 30.0
+_SHOWINFO = re.compile(r"Parsed_showinfo.*\bn:\s*(\d+)\s+pts:\s*\S+\s+pts_time:\s*(\S+)")
+# HLG/PQ to SDR the way OpenCV (>= 4.13) decodes it: SDR white at BT.2408's 203 nits, brighter clipped.
+_HDR_TO_SDR = "zscale=t=bt709:p=bt709:m=bt709:r=tv:npl=203"
+
+
+class FfmpegCapture:
+    """The cv2.VideoCapture subset VideoReader uses, decoding `info`'s file with the ffmpeg binary.
+
+    read() -> (True, HxWx3 BGR uint8 of info.height x info.width, upright) or (False, None) at the end;
+    get(cv2.CAP_PROP_POS_MSEC): the last frame's time in ms from the stream's start;
+    set(cv2.CAP_PROP_POS_MSEC, ms) before reading: start at that time (ffmpeg's seek: from the keyframe before,
+    decoding forward); get(cv2.CAP_PROP_ORIENTATION_AUTO) is 1 (ffmpeg rotates). A file ffmpeg cannot decode at all
+    raises InputError with ffmpeg's reason from read().
+    """
+
+    def __init__(self, info: MediaInfo) -> None:
+        self.info = info
+        self._seek = 0.0
+        self._time = 0.0
+        self._frames = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._times: dict[int, float] = {}  # showinfo's frame number -> pts_time (NaN if it had none)
+        self._logged = threading.Condition()
+        self._ended = False  # stderr closed: no more timestamps will come
+        self._log: deque[str] = deque(maxlen=50)
+        self._thread: threading.Thread | None = None
+
+    def isOpened(self) -> bool:  # cv2.VideoCapture's name
+        return True
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_POS_MSEC:
+            return self._time * 1000.0
+        if prop == cv2.CAP_PROP_ORIENTATION_AUTO:
+            return 1.0
+        return 0.0
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_MSEC and self._process is None:
+            self._seek = max(0.0, value / 1000.0)
+            return True
+        return prop == cv2.CAP_PROP_ORIENTATION_AUTO
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self._process is None:
+            self._start()
+        assert self._process is not None and self._process.stdout is not None
+        size = self.info.width * self.info.height * 3
+        data = self._process.stdout.read(size)
+        if len(data) < size:
+            self._finish()
+            return False, None
+        with self._logged:
+            self._logged.wait_for(lambda: self._frames in self._times or self._ended,
+                                  timeout=TIMESTAMP_TIMEOUT_S)
+            pts_time = self._times.pop(self._frames, math.nan)
+        # Without a timestamp the time stays the previous frame's, and the reader assumes a constant rate.
+        if math.isfinite(pts_time):
+            self._time = pts_time + self._seek  # ffmpeg counts from the seek point
+        self._frames += 1
+        return True, np.frombuffer(data, np.uint8).reshape(self.info.height, self.info.width, 3).copy()  # writable
+
+    def release(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        if self._process is not None:
+            self._process.wait()
+            if self._thread is not None:
+                self._thread.join(5.0)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+        self._process = None
+
+    def _args(self) -> list[str]:
+        seek = ["-ss", f"{self._seek:.6f}"] if self._seek > 0 else []
+        chain = ([_HDR_TO_SDR] if self.info.hdr else []) + ["format=bgr24", "showinfo"]
+        return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
+                "-protocol_whitelist", "file", *seek, "-i", input_url(self.info.path), "-map", "0:v:0",
+                "-vf", ",".join(chain), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:"]
+
+    def _start(self) -> None:
+        try:
+            self._process = subprocess.Popen(self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as error:
+            raise InputError(f"video '{self.info.path}': could not start ffmpeg: {error.strerror or error}") from error
+        self._thread = threading.Thread(target=self._parse, args=(self._process.stderr,), name="ffmpeg-showinfo",
+                                        daemon=True)
+        self._thread.start()
+
+    def _parse(self, stream: IO[bytes]) -> None:
+        """stderr reader thread: each frame's pts_time into _times, other lines into _log (for a failure's reason)."""
+        with stream:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip()
+                match = _SHOWINFO.search(line)
+                if match:
+                    with self._logged:
+                        self._times[int(match.group(1))] = _number(match.group(2))
+                        self._logged.notify_all()
+                else:
+                    self._log.append(line)
+        with self._logged:
+            self._ended = True
+            self._logged.notify_all()
+
+    def _finish(self) -> None:
+        """At the end of stdout: wait for ffmpeg; a file it could not decode at all is an InputError."""
+        assert self._process is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=TIMESTAMP_TIMEOUT_S)
+        if self._thread is not None:
+            self._thread.join(5.0)
+        if self._frames == 0 and self._process.returncode not in (0, None):
+            reason = ffmpeg_reason(list(self._log))
+            raise InputError(f"video '{self.info.path}': neither OpenCV nor ffmpeg could decode it ({reason})")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:  # "NOPTS"
+        return math.nan
