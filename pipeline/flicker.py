@@ -10,7 +10,6 @@ video's own error is the floor that motion estimation allows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
 from os import PathLike
 
 import cv2
@@ -19,6 +18,7 @@ import torch
 
 from pipeline.errors import InputError
 from pipeline.frames import bgr_to_tensor
+from pipeline.sources import VideoReader
 from pipeline.temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, warp
 
 FRAME_COUNT_SLACK = 3  # containers often disagree by a frame or two (edit lists, a dropped last frame)
@@ -75,37 +75,24 @@ def warping_error(
     return _warping_errors(zip(stylized, reference), skip_cuts)[0]
 
 
-def _open(path: str | PathLike, stack: ExitStack) -> cv2.VideoCapture:
-    """An opened capture of `path`, released when `stack` closes."""
-    capture = cv2.VideoCapture(str(path))
-    stack.callback(capture.release)
-    if not capture.isOpened():
-        raise InputError(f"video '{path}' could not be opened (missing, or not a video OpenCV can decode?)")
-    return capture
-
-
-def _frames(capture: cv2.VideoCapture, limit: int | None) -> Iterator[np.ndarray]:
-    """Decoded BGR frames of `capture`, at most `limit` of them (all if None)."""
-    read = 0
-    while limit is None or read < limit:
-        ok, frame = capture.read()
-        if not ok:
+def _frames(reader: VideoReader, limit: int | None) -> Iterator[np.ndarray]:
+    """The reader's BGR frames, at most `limit` of them (all if None)."""
+    for frame in reader:
+        if limit is not None and frame.index >= limit:
             return
-        read += 1
-        yield frame
+        yield frame.pixels
 
 
-def _frame_limit(
-    stylized: cv2.VideoCapture, reference: cv2.VideoCapture, names: tuple, max_frames: int | None
-) -> int | None:
+def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, max_frames: int | None) -> int | None:
     """Number of frames to compare: the smaller frame count (and max_frames), or None if a count is unknown."""
-    counts = [int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) for capture in (stylized, reference)]
-    if min(counts) > 0 and abs(counts[0] - counts[1]) > FRAME_COUNT_SLACK:
+    counts = [reader.expected_frames for reader in (stylized, reference)]
+    known = None if None in counts else min(counts)
+    if known is not None and abs(counts[0] - counts[1]) > FRAME_COUNT_SLACK:
         raise InputError(
             f"stylized video '{names[0]}' has {counts[0]} frames but reference '{names[1]}' has {counts[1]} "
             f"(expected equal counts, give or take {FRAME_COUNT_SLACK})"
         )
-    limits = [n for n in (min(counts) if min(counts) > 0 else None, max_frames) if n is not None]
+    limits = [n for n in (known, max_frames) if n is not None]
     return min(limits) if limits else None
 
 
@@ -115,11 +102,12 @@ def measure_video(
     """(warping error of the stylized video, warping error of the reference video itself), see `warping_error`.
 
     The second number is the floor the flow estimation allows. Frame counts may differ by up to FRAME_COUNT_SLACK
-    (the shorter count is used, extra frames are ignored); raises InputError if a file cannot be opened, the counts
-    differ by more, or there is nothing to compare.
+    (the shorter count is used, extra frames are ignored); raises InputError if a file is not a video (see
+    probe.probe), the counts differ by more, or there is nothing to compare.
     """
-    with ExitStack() as stack:
-        stylized, reference = (_open(path, stack) for path in (stylized_path, reference_path))
+    # Read as stylize_video reads its input (upright, at a constant rate, AV1 too), so frame k of the reference is the
+    # picture that became frame k of the stylized video.
+    with VideoReader(stylized_path) as stylized, VideoReader(reference_path) as reference:
         limit = _frame_limit(stylized, reference, (stylized_path, reference_path), max_frames)
         pairs = zip(_frames(stylized, limit), _frames(reference, limit))
         try:

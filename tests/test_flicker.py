@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from media import decode_bgr, ffmpeg
 from pipeline.errors import InputError
 from pipeline.flicker import measure_video, warping_error
 
@@ -132,11 +133,27 @@ def test_measure_video_input_errors(tmp_path):
     short = write_clip(tmp_path / "short.avi", panning_clip(3))
     with pytest.raises(InputError, match="has 3 frames but reference .* has 8"):
         measure_video(short, clip)
-    with pytest.raises(InputError, match="could not be opened"):
+    with pytest.raises(InputError, match="missing.mp4' does not exist"):
         measure_video(tmp_path / "missing.mp4", clip)
     (tmp_path / "notes.txt").write_text("not a video")
-    with pytest.raises(InputError, match="could not be opened"):
+    with pytest.raises(InputError, match="notes.txt' is neither an image nor a media file"):
         measure_video(clip, tmp_path / "notes.txt")
     single = write_clip(tmp_path / "single.avi", panning_clip(1))
     with pytest.raises(InputError, match="two consecutive frames"):
         measure_video(single, single)
+
+
+def test_measure_reads_videos_as_the_stylizer_does(tmp_path):
+    # An AV1 reference (OpenCV alone decodes no AV1): measured like any other, frame for frame.
+    reference = panning_clip(6)
+    lossless = write_clip(tmp_path / "ref.avi", reference)
+    av1 = tmp_path / "ref_av1.mkv"
+    try:
+        ffmpeg("-i", f"file:{lossless}", "-c:v", "libsvtav1", "-preset", "12", "-crf", "10", "-y", f"file:{av1}")
+    except AssertionError:
+        pytest.skip("this ffmpeg cannot encode AV1")
+    stylized = write_clip(tmp_path / "sty.avi", flickered(reference, 0.05))
+    decoded = list(decode_bgr(av1, 64, 64))  # ffmpeg's own decoding of the reference, frame by frame
+    assert len(decoded) == 6
+    assert measure_video(stylized, av1) == pytest.approx(
+        (warping_error(flickered(reference, 0.05), decoded), warping_error(decoded, decoded)), rel=1e-3)

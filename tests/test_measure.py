@@ -67,7 +67,7 @@ def test_frames_option_measures_only_the_first_frames(clips, capsys) -> None:
     ("unknown option", 2, "unrecognized arguments: --bogus"),
     ("missing stylized", 1, "stylized video '.*nope.mp4' does not exist"),
     ("missing reference", 1, "reference video '.*nope.mp4' does not exist"),
-    ("not a video", 1, "could not be opened"),
+    ("not a video", 1, "'.*notes.mp4' is neither an image nor a media file ffmpeg can read"),
     ("frame counts differ", 1, r"has 8 frames but reference .* has 3"),
 ])
 def test_errors_are_one_line_with_an_exit_code(clips, capsys, tmp_path, case, code, message) -> None:
