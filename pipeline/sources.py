@@ -174,8 +174,8 @@ class VideoReader:
 
     def _open(self) -> cv2.VideoCapture | FfmpegCapture:
         """OpenCV's decoder, or the ffmpeg binary's (see ffmpeg_capture.py) when OpenCV cannot decode the first frame:
-        its FFmpeg lacks some codecs (AV1, animated WebP). Tried once per reader; a file neither decodes yields no
-        frames from OpenCV's side, or ffmpeg's reason from the other."""
+        its FFmpeg lacks some codecs (AV1, animated WebP). Decided once per reader. A file that neither decodes ends
+        in InputError with ffmpeg's reason (raised by the first read)."""
         if self._use_ffmpeg is None:
             trial = self._open_cv()
             self._use_ffmpeg = trial is None or not trial.grab()
