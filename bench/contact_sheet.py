@@ -10,16 +10,13 @@ import argparse
 import cv2
 import numpy as np
 
+from pipeline.sources import VideoReader
+
 
 def sample_frames(path: str, count: int, height: int) -> list[np.ndarray]:
     """`count` evenly spaced frames of the video at `path`, each resized to `height` px (BGR uint8)."""
-    cap = cv2.VideoCapture(path)
-    frames = []
-    ok, frame = cap.read()
-    while ok:
-        frames.append(frame)
-        ok, frame = cap.read()
-    cap.release()
+    with VideoReader(path) as reader:  # as the stylizer reads videos: upright, constant rate, AV1 too
+        frames = [frame.pixels for frame in reader]
     if not frames:
         raise SystemExit(f"no frames in {path}")
     picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
