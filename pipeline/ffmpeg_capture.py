@@ -15,14 +15,12 @@ import math
 import re
 import subprocess
 import threading
-from collections import deque
-from typing import IO
 
 import cv2
 import numpy as np
 
 from .errors import InputError
-from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url
+from .ffmpeg_exe import StderrDrain, ffmpeg_exe, input_url
 from .probe import MediaInfo
 
 # A frame's timestamp must follow its pixels within this long (it is logged first; this only bounds a stalled pipe).
@@ -51,8 +49,7 @@ class FfmpegCapture:
         self._times: dict[int, float] = {}  # showinfo's frame number -> pts_time (NaN if it had none)
         self._logged = threading.Condition()
         self._ended = False  # stderr closed: no more timestamps will come
-        self._log: deque[str] = deque(maxlen=50)
-        self._thread: threading.Thread | None = None
+        self._stderr: StderrDrain | None = None
 
     def isOpened(self) -> bool:  # cv2.VideoCapture's name
         return True
@@ -90,14 +87,15 @@ class FfmpegCapture:
         return True, np.frombuffer(data, np.uint8).reshape(self.info.height, self.info.width, 3).copy()  # writable
 
     def release(self) -> None:
-        if self._process is not None and self._process.poll() is None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
             self._process.kill()
-        if self._process is not None:
-            self._process.wait()
-            if self._thread is not None:
-                self._thread.join(5.0)
-            if self._process.stdout is not None:
-                self._process.stdout.close()
+        self._process.wait()
+        if self._stderr is not None:
+            self._stderr.join()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
         self._process = None
 
     def _args(self) -> list[str]:
@@ -113,22 +111,17 @@ class FfmpegCapture:
                                              stderr=subprocess.PIPE, start_new_session=True)
         except OSError as error:
             raise InputError(f"video '{self.info.path}': could not start ffmpeg: {error.strerror or error}") from error
-        self._thread = threading.Thread(target=self._parse, args=(self._process.stderr,), name="ffmpeg-showinfo",
-                                        daemon=True)
-        self._thread.start()
+        self._stderr = StderrDrain(self._process.stderr, on_line=self._timestamp, on_close=self._stderr_closed)
 
-    def _parse(self, stream: IO[bytes]) -> None:
-        """stderr reader thread: each frame's pts_time into _times, other lines into _log (for a failure's reason)."""
-        with stream:
-            for raw in iter(stream.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip()
-                match = _SHOWINFO.search(line)
-                if match:
-                    with self._logged:
-                        self._times[int(match.group(1))] = _number(match.group(2))
-                        self._logged.notify_all()
-                else:
-                    self._log.append(line)
+    def _timestamp(self, line: str) -> None:
+        """On the drain's thread: a showinfo line gives one frame's pts_time."""
+        match = _SHOWINFO.search(line)
+        if match:
+            with self._logged:
+                self._times[int(match.group(1))] = _number(match.group(2))
+                self._logged.notify_all()
+
+    def _stderr_closed(self) -> None:
         with self._logged:
             self._ended = True
             self._logged.notify_all()
@@ -138,10 +131,10 @@ class FfmpegCapture:
         assert self._process is not None
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=TIMESTAMP_TIMEOUT_S)
-        if self._thread is not None:
-            self._thread.join(5.0)
+        if self._stderr is not None:
+            self._stderr.join()
         if self._frames == 0 and self._process.returncode not in (0, None):
-            reason = ffmpeg_reason(list(self._log))
+            reason = self._stderr.reason() if self._stderr is not None else "no message from ffmpeg"
             raise InputError(f"video '{self.info.path}': neither OpenCV nor ffmpeg could decode it ({reason})")
 
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from .errors import StylizeError
@@ -79,22 +79,31 @@ class StderrDrain:
     """Reads a child's stderr on a daemon thread into a bounded deque, so ffmpeg never blocks on a full pipe.
 
     Keeps the last `keep` lines and, separately, the first error-level lines (the cause), however long the output.
+    `on_line` (on the drain's thread) sees every line as it comes, and `on_close` is called once the stream ends.
     """
 
-    def __init__(self, stream: IO[bytes], keep: int = 200) -> None:
+    def __init__(self, stream: IO[bytes], keep: int = 200, on_line: Callable[[str], None] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.tail: deque[str] = deque(maxlen=keep)
         self.errors: list[str] = []
+        self._on_line, self._on_close = on_line, on_close
         self._thread = threading.Thread(target=self._run, args=(stream,), name="ffmpeg-stderr", daemon=True)
         self._thread.start()
 
     def _run(self, stream: IO[bytes]) -> None:
-        with stream:
-            for raw in iter(stream.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip()
-                self.tail.append(line)
-                level = _LEVEL.search(line)
-                if level and level.group(1) in ("panic", "fatal", "error") and len(self.errors) < 8:
-                    self.errors.append(line)
+        try:
+            with stream:
+                for raw in iter(stream.readline, b""):
+                    line = raw.decode("utf-8", "replace").rstrip()
+                    self.tail.append(line)
+                    level = _LEVEL.search(line)
+                    if level and level.group(1) in ("panic", "fatal", "error") and len(self.errors) < 8:
+                        self.errors.append(line)
+                    if self._on_line is not None:
+                        self._on_line(line)
+        finally:
+            if self._on_close is not None:
+                self._on_close()
 
     def join(self, timeout: float = 5.0) -> None:
         """Wait until the stream is closed (the process ended), at most `timeout` seconds."""
