@@ -11,6 +11,7 @@ Weights come from a registry of named loaders (`WEIGHTS`), or from a file path:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -77,7 +78,11 @@ def _load_failure(exc: Exception) -> str:
 def _torch_load(path: str | os.PathLike) -> dict:
     """torch.load with weights_only=True: tensors and plain containers only, never pickled code."""
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about any pickle protocol other than 2 before refusing the file; the refusal below says
+            # all the user needs, in one line.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"weights file '{path}' does not exist") from None
     except Exception as exc:  # the unpickler raises many types for foreign or hostile files

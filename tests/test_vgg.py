@@ -64,7 +64,7 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_pickled_code_is_refused_and_never_run(tmp_path):
+def test_pickled_code_is_refused_and_never_run(tmp_path, recwarn):
     _Payload.marker = tmp_path / "pwned"
     raw, saved = tmp_path / "evil.pth", tmp_path / "evil_torch.pth"
     with open(raw, "wb") as f:
@@ -79,6 +79,7 @@ def test_pickled_code_is_refused_and_never_run(tmp_path):
     # The message keeps torch's one informative line (what it refused), not its paragraphs of advice.
     assert all("Weights only load failed" not in r and "\n" not in r for r in reasons)
     assert "system" in reasons[1]  # the blocked global: os.system
+    assert not recwarn.list, "torch's pickle-protocol warning would print above the one-line message"
 
 
 def test_wrong_shapes_and_names_are_refused(tmp_path):
