@@ -1,8 +1,10 @@
-"""Decoding a video with the ffmpeg binary, for codecs that OpenCV's own FFmpeg lacks.
+"""Decoding a video with the ffmpeg binary, for codecs OpenCV's own FFmpeg lacks and for HDR.
 
 The opencv-python wheels (4.13 to 5.0) decode neither AV1 (no dav1d or libaom in their FFmpeg) nor animated WebP,
-which the ffmpeg that imageio-ffmpeg bundles decodes. FfmpegCapture offers the part of cv2.VideoCapture that
-sources.VideoReader uses, so the reader's frame selection, constant-rate conversion and checks stay one code path.
+which the ffmpeg that imageio-ffmpeg bundles decodes. They do convert HDR to SDR, but by clipping everything brighter
+than SDR white, which flattens a bright sky to white; ffmpeg's filters can roll those highlights off instead.
+FfmpegCapture offers the part of cv2.VideoCapture that sources.VideoReader uses, so the reader's frame selection,
+constant-rate conversion and checks stay one code path.
 
 Each frame's timestamp comes from ffmpeg's `showinfo` filter on stderr, which logs a frame before the frame reaches
 stdout; frames are raw BGR on stdout, already turned upright (ffmpeg applies the display rotation by default).
@@ -26,8 +28,29 @@ from .probe import MediaInfo
 # A frame's timestamp must follow its pixels within this long (it is logged first; this only bounds a stalled pipe).
 TIMESTAMP_TIMEOUT_S = 30.0
 _SHOWINFO = re.compile(r"Parsed_showinfo.*\bn:\s*(\d+)\s+pts:\s*\S+\s+pts_time:\s*(\S+)")
-# HLG/PQ to SDR the way OpenCV (>= 4.13) decodes it: SDR white at BT.2408's 203 nits, brighter clipped.
-_HDR_TO_SDR = "zscale=t=bt709:p=bt709:m=bt709:r=tv:npl=203"
+# HLG/PQ to SDR. Linear light with 1.0 at the HDR reference white of ITU-R BT.2408 (203 nits), which becomes SDR
+# white, as OpenCV (>= 4.13) and BT.2408's own SDR mapping place it; then a tone curve instead of OpenCV's clipping.
+# ffmpeg's mobius curve is the identity below HDR_KNEE and compresses [HDR_KNEE, peak] into [HDR_KNEE, 1], so
+# mid-tones keep their SDR levels (up to about level 186 of 255) and highlights up to the peak stay distinct; it
+# scales R, G and B together (by their maximum), so hues are kept (desat=0: no greying of bright colours).
+HDR_REFERENCE_NITS = 203.0
+HDR_KNEE = 0.5  # linear, relative to reference white: half of SDR white's light
+# The brightest level kept: HLG's nominal display peak, and the mastering peak of most consumer PQ (HDR10) video;
+# brighter PQ content is clipped there. (A file's own MaxCLL travels in frame side data, unknown at this point.)
+HDR_PEAK_NITS = 1000.0
+
+
+def hdr_to_sdr(info: MediaInfo) -> str:
+    """The filter chain from `info`'s HLG/PQ to SDR BT.709. zscale refuses untagged primaries or matrix ("no path
+    between colorspaces"): HDR video is BT.2020, so that is assumed where the file does not say."""
+    assumed = "".join(f":{option}=bt2020{suffix}" for option, suffix, tag in
+                      (("pin", "", info.primaries), ("min", "nc", info.matrix)) if not tag)
+    return ",".join([
+        f"zscale=t=linear:p=bt709:npl={HDR_REFERENCE_NITS:g}{assumed}",
+        "format=gbrpf32le",
+        f"tonemap=mobius:param={HDR_KNEE:g}:desat=0:peak={HDR_PEAK_NITS / HDR_REFERENCE_NITS:.4f}",
+        "zscale=t=bt709:m=bt709:r=tv",
+    ])
 
 
 class FfmpegCapture:
@@ -100,7 +123,7 @@ class FfmpegCapture:
 
     def _args(self) -> list[str]:
         seek = ["-ss", f"{self._seek:.6f}"] if self._seek > 0 else []
-        chain = ([_HDR_TO_SDR] if self.info.hdr else []) + ["format=bgr24", "showinfo"]
+        chain = ([hdr_to_sdr(self.info)] if self.info.hdr else []) + ["format=bgr24", "showinfo"]
         return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
                 "-protocol_whitelist", "file", *seek, "-i", input_url(self.info.path), "-map", "0:v:0",
                 "-vf", ",".join(chain), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:"]

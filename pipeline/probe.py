@@ -53,7 +53,8 @@ class MediaInfo:
     rotation: degrees clockwise (0/90/180/270) the coded picture is turned for display (OpenCV's convention).
     fps: exact rate, e.g. Fraction(30000, 1001). frame_count: estimate, None if unknown. duration: container
     duration in seconds. sar: sample aspect ratio of the coded picture (1 if absent). bit_depth: bits per component.
-    transfer: the stream's transfer characteristic as ffmpeg names it ("bt709", "arib-std-b67" ...; "" if untagged).
+    transfer: the stream's transfer characteristic as ffmpeg names it ("bt709", "arib-std-b67" ...; "" if untagged);
+    primaries, matrix: its colour primaries and YUV matrix, likewise ("bt2020", "bt2020nc" ...; "" if untagged).
     """
 
     path: Path
@@ -68,6 +69,8 @@ class MediaInfo:
     bit_depth: int
     audio: tuple[AudioStream, ...] = field(default=())
     transfer: str = ""
+    primaries: str = ""
+    matrix: str = ""
 
     @property
     def hdr(self) -> str | None:
@@ -159,7 +162,7 @@ def _media_info(source: Path, video: _RawStream, duration: float | None, audio: 
         pix_fmt=pix_fmt,
         bit_depth=bit_depth(pix_fmt),
         audio=audio,
-        transfer=transfer(pix_field),
+        **colour_tags(pix_field),
     )
 
 
@@ -262,16 +265,18 @@ def channel_count(layout: str) -> int | None:
     return None
 
 
-def transfer(pix_field: str) -> str:
-    """The transfer characteristic in a stream's pixel-format field: "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67,
-    progressive)" gives "arib-std-b67" (matrix/primaries/transfer); "yuv420p(tv, bt709)" names all three at once."""
+def colour_tags(pix_field: str) -> dict[str, str]:
+    """The colour tags in a stream's pixel-format field, as MediaInfo's matrix, primaries and transfer:
+    "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67, progressive)" names the three in that order; "yuv420p(tv, bt709)"
+    names all three at once (ffmpeg writes one name when they are equal). Untagged ones ("unknown") are ""."""
     inside = pix_field.partition("(")[2].removesuffix(")")
     for part in (p.strip() for p in inside.split(",")):
         if part.count("/") == 2:
-            return part.split("/")[2]
+            names = ["" if name == "unknown" else name for name in part.split("/")]
+            return dict(zip(("matrix", "primaries", "transfer"), names))
         if part.startswith(("bt", "smpte")):
-            return part
-    return ""
+            return {"matrix": part, "primaries": part, "transfer": part}
+    return {}
 
 
 def bit_depth(pix_fmt: str) -> int:

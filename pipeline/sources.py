@@ -173,9 +173,12 @@ class VideoReader:
         return time, pixels
 
     def _open(self) -> cv2.VideoCapture | FfmpegCapture:
-        """OpenCV's decoder, or the ffmpeg binary's (see ffmpeg_capture.py) when OpenCV cannot decode the first frame:
-        its FFmpeg lacks some codecs (AV1, animated WebP). Decided once per reader. A file that neither decodes ends
-        in InputError with ffmpeg's reason (raised by the first read)."""
+        """OpenCV's decoder, or the ffmpeg binary's (see ffmpeg_capture.py) for HDR, which it tone-maps where OpenCV
+        clips, and when OpenCV cannot decode the first frame: its FFmpeg lacks some codecs (AV1, animated WebP).
+        Decided once per reader. A file that neither decodes ends in InputError with ffmpeg's reason (raised by the
+        first read)."""
+        if self._use_ffmpeg is None and self.info.hdr:
+            self._use_ffmpeg = True
         if self._use_ffmpeg is None:
             trial = self._open_cv()
             self._use_ffmpeg = trial is None or not trial.grab()

@@ -335,10 +335,9 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
     job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, pick_device(device))
     if info.hdr:
-        # OpenCV (>= 4.13) converts HLG/PQ to SDR at the HDR reference white of ITU-R BT.2408 (203 nits, HLG 75%):
-        # mid-tones keep their SDR levels (tests/test_sources.py), anything brighter is clipped, not rolled off.
-        emit(VideoWarning(f"the input is HDR ({info.hdr}, {info.bit_depth}-bit); it is converted to SDR (8-bit BT.709), "
-                          "so highlights brighter than SDR white are clipped"))
+        # Tone-mapped by the reader (ffmpeg_capture.py): mid-tones keep their SDR levels, highlights are rolled off.
+        emit(VideoWarning(f"the input is HDR ({info.hdr}, {info.bit_depth}-bit); it is tone-mapped to SDR (8-bit "
+                          "BT.709): mid-tones keep their levels, highlights are compressed"))
     elif info.bit_depth > 8:
         emit(VideoWarning(f"the input is {info.bit_depth}-bit ({info.pix_fmt}); it is processed and written in 8-bit"))
     if gif and info.audio:

@@ -149,6 +149,16 @@ def test_probe_reads_the_transfer_and_tells_hdr(clips: Path, trc: str | None, hd
     tags = ("-vf", f"setparams=color_trc={trc}:color_primaries=bt2020:colorspace=bt2020nc") if trc else ()
     info = probe(make_clip(clips / f"trc-{trc}.mp4", frames=2, audio=(), extra_args=tags))
     assert (info.transfer, info.hdr) == (trc or "", hdr)
+    assert (info.primaries, info.matrix) == (("bt2020", "bt2020nc") if trc else ("", ""))
+
+
+def test_probe_reads_partial_colour_tags(clips: Path) -> None:
+    only_trc = ("-vf", "setparams=color_trc=arib-std-b67")
+    info = probe(make_clip(clips / "only-trc.mp4", frames=2, audio=(), extra_args=only_trc))
+    assert (info.matrix, info.primaries, info.transfer) == ("", "", "arib-std-b67")
+    all_709 = ("-vf", "setparams=color_trc=bt709:color_primaries=bt709:colorspace=bt709")
+    info = probe(make_clip(clips / "bt709.mp4", frames=2, audio=(), extra_args=all_709))
+    assert (info.matrix, info.primaries, info.transfer) == ("bt709", "bt709", "bt709")
 
 
 def test_probe_mkv_frame_count_ignores_longer_audio(clips: Path) -> None:

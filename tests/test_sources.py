@@ -135,29 +135,62 @@ def test_reader_rejects_a_bad_selection(clips: Path) -> None:
         VideoReader(clips / "p25.mp4", duration=0.0)
 
 
-def test_hdr_is_decoded_at_sdr_levels(tmp_path: Path, decoder: str) -> None:
-    # One grey clip, written as SDR (BT.709) and as HLG and PQ with SDR white at 203 nits, the HDR reference white
-    # of ITU-R BT.2408. Decoded to 8-bit, the HDR files must come back at the SDR file's levels, not darker or flatter
-    # (OpenCV wheels before 4.13 ignore the transfer: on a bikes.mp4 made HDR this way, the mean level was 91 for HLG
-    # and 89 for PQ, with half the contrast, instead of 104). Grey, so that the YUV matrix cannot matter and the
-    # levels test only the transfer curve.
+def write_hdr(source_args: list[str], to_linear: str, path: Path, transfer: str) -> Path:
+    """Encode a picture given in linear light (1.0 = 203 nits, the HDR reference white of ITU-R BT.2408) as 10-bit
+    HLG or PQ BT.2020, the way an HDR camera places SDR white."""
+    chain = f"{to_linear},format=gbrpf32le,zscale=tin=linear:pin=bt709:t={transfer}:p=bt2020:m=bt2020nc:r=tv:npl=203"
+    ffmpeg(*source_args, "-vf", f"{chain},format=yuv420p10le", "-c:v", "ffv1", "-color_trc", transfer,
+           "-color_primaries", "bt2020", "-colorspace", "bt2020nc", "-y", f"file:{path}")
+    return path
+
+
+@pytest.mark.parametrize("transfer", ["arib-std-b67", "smpte2084"])
+def test_hdr_mid_tones_keep_their_sdr_levels(tmp_path: Path, transfer: str) -> None:
+    # One grey clip, written as SDR (BT.709) and as HDR with SDR white at 203 nits. Decoded to 8-bit, the HDR file's
+    # mid-tones must come back at the SDR file's levels, not darker or flatter (OpenCV wheels before 4.13 ignore the
+    # transfer: on a bikes.mp4 made HDR this way, the mean level was 91 for HLG and 89 for PQ, with half the
+    # contrast, instead of 104). Grey, so that the YUV matrix cannot matter and the levels test the transfer curve.
     grey = "testsrc2=size=64x48:rate=25,trim=end_frame=2,format=gray,format=yuv420p"
     ffmpeg("-f", "lavfi", "-i", f"{grey},setparams=color_trc=bt709:color_primaries=bt709:colorspace=bt709",
            "-c:v", "ffv1", "-y", f"file:{tmp_path / 'sdr.mkv'}")
-    for transfer in ("arib-std-b67", "smpte2084"):
-        to_hdr = ("zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=linear:p=bt709:npl=203,format=gbrpf32le,"
-                  f"zscale=t={transfer}:p=bt2020:m=bt2020nc:r=tv:npl=203,format=yuv420p10le")
-        ffmpeg("-f", "lavfi", "-i", grey, "-vf", to_hdr, "-c:v", "ffv1", "-color_trc", transfer,
-               "-color_primaries", "bt2020", "-colorspace", "bt2020nc", "-y", f"file:{tmp_path / transfer}.mkv")
+    to_linear = "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=linear:p=bt709:npl=203"
+    hdr = write_hdr(["-f", "lavfi", "-i", grey], to_linear, tmp_path / "hdr.mkv", transfer)
     _, sdr = read_all(tmp_path / "sdr.mkv")
     reference = np.stack([f.pixels for f in sdr]).astype(np.float64)
-    assert 60 < reference.mean() < 200 and reference.std() > 40  # mid-grey on average, with contrast to lose
-    for transfer in ("arib-std-b67", "smpte2084"):
-        reader, frames = read_all(tmp_path / f"{transfer}.mkv")
-        assert reader.info.transfer == transfer and reader.info.bit_depth == 10
-        pixels = np.stack([f.pixels for f in frames]).astype(np.float64)
-        assert abs(pixels.mean() - reference.mean()) < 2 and abs(pixels.std() - reference.std()) < 2
-        assert np.abs(pixels - reference).mean() < 3
+    reader, frames = read_all(hdr)
+    assert reader.info.transfer == transfer and reader.info.bit_depth == 10
+    pixels = np.stack([f.pixels for f in frames]).astype(np.float64)
+    # Below the tone curve's knee (half of SDR white's light: level 180 of BT.709) nothing may change.
+    mid = reference < 170
+    assert 0.5 < mid.mean() < 0.95 and reference[mid].std() > 30  # most of the picture, with contrast to lose
+    assert np.abs(pixels - reference)[mid].mean() < 2
+    # Above it the levels are compressed to make room for highlights, but keep their order and stay bright.
+    assert np.all(pixels[reference >= 230] > 200)
+
+
+@pytest.mark.parametrize("transfer", ["arib-std-b67", "smpte2084"])
+def test_hdr_highlights_are_rolled_off_not_clipped(tmp_path: Path, transfer: str) -> None:
+    # A grey ramp in linear light from a quarter of SDR white to 4x (about 50 to 800 nits): the bright sky of a phone
+    # video. OpenCV's own conversion clips all that is above SDR white to level 255, one flat white.
+    light = np.geomspace(0.25, 4.0, 256, dtype=np.float32)
+    planes = np.broadcast_to(light, (3, 16, 256))  # G, B, R planes of a grey picture
+    (tmp_path / "ramp.raw").write_bytes(np.ascontiguousarray(planes).tobytes())
+    source = ["-f", "rawvideo", "-pix_fmt", "gbrpf32le", "-s", "256x16", "-i", f"file:{tmp_path / 'ramp.raw'}"]
+    hdr = write_hdr(source, "null", tmp_path / "ramp.mkv", transfer)
+    _, frames = read_all(hdr)
+    levels = frames[0].pixels[8, :, 1].astype(int)
+    above_white = levels[light > 1.0]
+    assert np.all(np.diff(levels[2:-2]) >= 0)  # (the ends: chroma subsampling at the picture's edge)
+    assert len(np.unique(above_white)) > 20 and above_white.max() < 255  # distinct greys, not one clipped white
+
+
+def test_hdr_without_primaries_or_matrix_tags_is_decoded(tmp_path: Path) -> None:
+    # Some encoders tag only the transfer; zscale then finds "no path between colorspaces" unless BT.2020 is assumed.
+    clip = make_clip(tmp_path / "hlg.mp4", frames=3, audio=(), extra_args=(
+        "-vf", "setparams=color_trc=arib-std-b67", "-pix_fmt", "yuv420p10le"))
+    reader, frames = read_all(clip)
+    assert (reader.info.hdr, reader.info.primaries, reader.info.matrix) == ("HLG", "", "")
+    assert len(frames) == 3 and frames[0].pixels.std() > 20
 
 
 def test_av1_is_decoded(tmp_path: Path) -> None:

@@ -491,5 +491,5 @@ def test_ten_bit_input_is_processed_with_a_warning(tmp_path: Path, style: Path, 
         "-vf", "setparams=color_trc=arib-std-b67:color_primaries=bt2020:colorspace=bt2020nc", "-pix_fmt", "yuv420p10le"))
     result, _ = run(hlg, style, tmp_path / "hlg-out.mp4")
     assert [w for w in result.warnings if "bit" in w] == [
-        "the input is HDR (HLG, 10-bit); it is converted to SDR (8-bit BT.709), so highlights brighter than SDR white "
-        "are clipped"]
+        "the input is HDR (HLG, 10-bit); it is tone-mapped to SDR (8-bit BT.709): mid-tones keep their levels, "
+        "highlights are compressed"]
