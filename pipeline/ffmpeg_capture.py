@@ -31,7 +31,7 @@ _SHOWINFO = re.compile(r"Parsed_showinfo.*\bn:\s*(\d+)\s+pts:\s*\S+\s+pts_time:\
 # HLG/PQ to SDR. Linear light with 1.0 at the HDR reference white of ITU-R BT.2408 (203 nits), which becomes SDR
 # white, as OpenCV (>= 4.13) and BT.2408's own SDR mapping place it; then a tone curve instead of OpenCV's clipping.
 # ffmpeg's mobius curve is the identity below HDR_KNEE and compresses [HDR_KNEE, peak] into [HDR_KNEE, 1], so
-# mid-tones keep their SDR levels (up to about level 186 of 255) and highlights up to the peak stay distinct; it
+# mid-tones keep their SDR levels (up to level 180 of 255) and highlights up to the peak stay distinct; it
 # scales R, G and B together (by their maximum), so hues are kept (desat=0: no greying of bright colours).
 HDR_REFERENCE_NITS = 203.0
 HDR_KNEE = 0.5  # linear, relative to reference white: half of SDR white's light
