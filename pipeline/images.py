@@ -19,6 +19,8 @@ from .paths import atomic_output, check_input
 MAX_PIXELS = 64_000_000
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
+# Pillow formats whose several frames are an animation (played as a video); other multi-picture files are stills.
+ANIMATION_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
 # What a folder of styles may hold: the formats we write, and HEIC/HEIF (phones' photos) and AVIF, read only.
 READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ".heic", ".heif", ".avif")
 
@@ -45,10 +47,16 @@ def _open(path: Path, what: str) -> Image.Image:
 
 
 def is_still_image(path: str | os.PathLike) -> bool:
-    """True if the file's content (not its name) is a single-frame image; an animated GIF/WebP is not a still."""
+    """True if the file's content (not its name) is a still image. An animated GIF, PNG (APNG), WebP or AVIF is not;
+    a JPEG holding several pictures (MPO: Android Ultra HDR gain maps, many cameras' previews) or a multi-page TIFF
+    is a still, read as its first picture. An image too large to decode is a still too: reading it says so."""
     try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # reading it decides; no warning here
+            with Image.open(path) as image:
+                return not (image.format in ANIMATION_FORMATS and getattr(image, "n_frames", 1) > 1)
+    except Image.DecompressionBombError:
+        return True
     except Exception:  # anything PIL cannot identify is simply not a still image
         return False
 

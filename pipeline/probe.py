@@ -102,6 +102,11 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     if not any(line.startswith("Input #0") for line in lines):
         # Only files no image reader took get here, so the message names both kinds.
         raise InputError(f"'{path}' is neither an image nor a media file ffmpeg can read ({ffmpeg_reason(lines)})")
+    if _single_image(lines):
+        # Pillow reads every still we take (and took this one for neither a still nor an animation), so a file that
+        # ffmpeg opens as one picture is a damaged photo, or one in a format only ffmpeg reads: not a 1-frame video.
+        raise InputError(f"'{path}' could not be read as a photo (damaged, or a picture format we do not read: "
+                         "convert it to PNG or JPEG)")
     streams = _streams(lines)
     videos = [s for s in streams if s.kind == "Video" and "(attached pic)" not in s.desc]
     audio = tuple(_audio_stream(s) for s in streams if s.kind == "Audio")
@@ -109,6 +114,14 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         found = ", ".join(f"{s.kind.lower()} {s.desc.split()[0]}" for s in streams) or "no streams"
         raise InputError(f"video '{path}' has no video stream (found: {found})")
     return _media_info(source, videos[0], _container_duration(lines), audio)
+
+
+def _single_image(lines: list[str]) -> bool:
+    """True if ffmpeg opened the file with a one-picture demuxer: image2 (by name) or an *_pipe one (by content),
+    e.g. "Input #0, jpeg_pipe, from 'x.jpg':". Animations have their own (gif, webp_anim, apng)."""
+    header = next((line for line in lines if line.startswith("Input #0, ")), "")
+    demuxers = header.removeprefix("Input #0, ").rpartition(", from ")[0].split(",")
+    return any(name == "image2" or name.endswith("_pipe") for name in demuxers)
 
 
 def _ffmpeg_header(source: Path) -> list[str]:

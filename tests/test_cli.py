@@ -49,6 +49,8 @@ def test_two_styles_blended(tmp_path, capsys):
     ("missing style", 1, "style image .* does not exist"),
     ("style not an image", 1, "could not be read \\(not an image\\?\\)"),
     ("photo neither image nor video", 1, "'.*photo.heic' is neither an image nor a media file ffmpeg can read"),
+    ("photo with a damaged header", 1, "'.*damaged.jpg' could not be read as a photo \\(damaged"),
+    ("text named as a photo", 1, "'.*text.jpg' could not be read as a photo"),
     ("output is input", 2, "is the input"),
     ("output is input via ./", 2, "is the input"),
     ("output is input via symlink", 2, "is the input"),
@@ -66,6 +68,10 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     (tmp_path / "link.jpg").symlink_to(photo)
     (tmp_path / "text.jpg").write_text("not an image")
     (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))  # a broken phone photo
+    # Pillow cannot identify this one, but ffmpeg still decodes a picture from it: it used to become a 1-frame video.
+    damaged = bytearray(PHOTO.read_bytes())
+    damaged[2:400] = bytes(398)
+    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.png"
     args = {
@@ -73,6 +79,8 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
         "missing style": [photo, "nope.jpg", out],
         "style not an image": [photo, "text.jpg", out],
         "photo neither image nor video": ["photo.heic", STYLE, out],
+        "photo with a damaged header": ["damaged.jpg", STYLE, out],
+        "text named as a photo": ["text.jpg", STYLE, out],
         "output is input": [photo, STYLE, photo],
         "output is input via ./": [photo, STYLE, "./photo.jpg"],
         "output is input via symlink": ["link.jpg", STYLE, "photo.jpg"],

@@ -52,6 +52,38 @@ def test_still_detection_by_content_not_name(tmp_path):
     assert not images.is_still_image(tmp_path / "clip.png")
 
 
+def test_multi_picture_stills_are_stills_and_read_as_their_first_picture(tmp_path):
+    # MPO: a JPEG followed by more pictures (Android Ultra HDR gain maps, cameras' previews); Pillow counts them as
+    # frames, and such photos used to be taken for 1-frame videos. A multi-page TIFF likewise.
+    def pictures() -> tuple[Image.Image, Image.Image]:  # fresh ones per file: Pillow keeps state from a save
+        return Image.new("RGB", (16, 12), (200, 30, 30)), Image.new("RGB", (8, 6), (30, 30, 200))
+
+    first, second = pictures()
+    first.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[second])
+    first, second = pictures()
+    first.save(tmp_path / "pages.tif", save_all=True, append_images=[second])
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])  # APNG: an animation
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:])
+    for name in ("phone.jpg", "pages.tif"):
+        with Image.open(tmp_path / name) as image:
+            assert getattr(image, "n_frames", 1) == 2
+        assert images.is_still_image(tmp_path / name)
+        rgb = images.load_rgb(tmp_path / name).astype(int)
+        assert rgb.shape == (12, 16, 3) and np.abs(rgb.mean(axis=(0, 1)) - (200, 30, 30)).max() < 8
+    assert not images.is_still_image(tmp_path / "anim.png") and not images.is_still_image(tmp_path / "anim.webp")
+
+
+def test_an_image_too_large_is_a_still_that_says_so(tmp_path, monkeypatch, recwarn):
+    # Taken for a video, it got "video stream of unknown size"; it must reach the reader's own refusal, silently.
+    Image.new("L", (200, 100)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # Pillow: a warning above this, an error above twice it
+    assert images.is_still_image(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 12_000)
+    assert images.is_still_image(tmp_path / "huge.png")
+    assert not recwarn.list
+
+
 def test_save_round_trip_is_exact_for_png(tmp_path):
     image = torch.randint(0, 256, (1, 3, 5, 7)).float() / 255
     images.save_image(image, tmp_path / "o.png")
