@@ -11,7 +11,7 @@ import math
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,6 +55,7 @@ class MediaInfo:
     duration in seconds. sar: sample aspect ratio of the coded picture (1 if absent). bit_depth: bits per component.
     transfer: the stream's transfer characteristic as ffmpeg names it ("bt709", "arib-std-b67" ...; "" if untagged);
     primaries, matrix: its colour primaries and YUV matrix, likewise ("bt2020", "bt2020nc" ...; "" if untagged).
+    demuxers: the names of ffmpeg's demuxer for the file ("gif", "mov,mp4,m4a,3gp,3g2,mj2" ...).
     """
 
     path: Path
@@ -71,11 +72,17 @@ class MediaInfo:
     transfer: str = ""
     primaries: str = ""
     matrix: str = ""
+    demuxers: str = ""
 
     @property
     def hdr(self) -> str | None:
         """"HLG" or "PQ" for an HDR transfer, else None."""
         return HDR_TRANSFERS.get(self.transfer)
+
+    @property
+    def animation(self) -> bool:
+        """An animated GIF, WebP or PNG: each picture has its own duration, the last one's included."""
+        return bool(ANIMATION_DEMUXERS.intersection(self.demuxers.split(",")))
 
     @property
     def display_sar(self) -> Fraction:
@@ -93,6 +100,7 @@ class _RawStream:
 
 
 HDR_TRANSFERS = {"arib-std-b67": "HLG", "smpte2084": "PQ"}
+ANIMATION_DEMUXERS = {"gif", "webp_anim", "apng"}
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
@@ -102,7 +110,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     if not any(line.startswith("Input #0") for line in lines):
         # Only files no image reader took get here, so the message names both kinds.
         raise InputError(f"'{path}' is neither an image nor a media file ffmpeg can read ({ffmpeg_reason(lines)})")
-    if _single_image(lines):
+    demuxers = _demuxers(lines)
+    if any(name == "image2" or name.endswith("_pipe") for name in demuxers.split(",")):
         # Pillow reads every still we take (and took this one for neither a still nor an animation), so a file that
         # ffmpeg opens as one picture is a damaged photo, or one in a format only ffmpeg reads: not a 1-frame video.
         raise InputError(f"'{path}' could not be read as a photo (damaged, or a picture format we do not read: "
@@ -113,15 +122,15 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     if not videos:
         found = ", ".join(f"{s.kind.lower()} {s.desc.split()[0]}" for s in streams) or "no streams"
         raise InputError(f"video '{path}' has no video stream (found: {found})")
-    return _media_info(source, videos[0], _container_duration(lines), audio)
+    return replace(_media_info(source, videos[0], _container_duration(lines), audio), demuxers=demuxers)
 
 
-def _single_image(lines: list[str]) -> bool:
-    """True if ffmpeg opened the file with a one-picture demuxer: image2 (by name) or an *_pipe one (by content),
-    e.g. "Input #0, jpeg_pipe, from 'x.jpg':". Animations have their own (gif, webp_anim, apng)."""
+def _demuxers(lines: list[str]) -> str:
+    """The demuxer names ffmpeg opened the file with: "Input #0, jpeg_pipe, from 'x.jpg':" gives "jpeg_pipe".
+    One-picture files get image2 (chosen by name) or an *_pipe one (by content); animations have their own (gif,
+    webp_anim, apng)."""
     header = next((line for line in lines if line.startswith("Input #0, ")), "")
-    demuxers = header.removeprefix("Input #0, ").rpartition(", from ")[0].split(",")
-    return any(name == "image2" or name.endswith("_pipe") for name in demuxers)
+    return header.removeprefix("Input #0, ").rpartition(", from ")[0]
 
 
 def _ffmpeg_header(source: Path) -> list[str]:

@@ -121,7 +121,8 @@ class VideoReader:
     def _constant_rate(self, pictures: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
         """(slot time, picture) at info.fps from the first picture's time: slot k shows the last picture that started
         by then (to a quarter of a frame). A picture's last slot is known when the next one arrives; the last
-        picture is taken to last as long as the one before it."""
+        picture is taken to last as long as the one before it, or in an animation until the file's end (a GIF
+        often holds its last picture longest)."""
         period = 1.0 / float(self.info.fps)
         origin, held, held_time, gap, slot = None, None, 0.0, period, 0
         end = math.inf if self.duration is None else self.start + self.duration
@@ -140,7 +141,10 @@ class VideoReader:
                 gap = time - held_time
             held, held_time = pixels, time
         if held is not None:
-            count = max(1, slots_until(held_time + gap)) if slot == 0 else slots_until(held_time + gap)
+            held_end = held_time + gap
+            if self.info.animation and self.info.duration:
+                held_end = max(held_end, self.info.duration)
+            count = max(1, slots_until(held_end)) if slot == 0 else slots_until(held_end)
             yield from ((origin + (slot + k) * period, held) for k in range(count))
             self.repeated, self.dropped = self.repeated + max(0, count - 1), self.dropped + (count == 0)
 

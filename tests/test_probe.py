@@ -222,3 +222,10 @@ def test_small_parsers() -> None:
     rates = {29.97: Fraction(30000, 1001), 23.98: Fraction(24000, 1001), 59.94: Fraction(60000, 1001)}
     rates |= {25.0: Fraction(25), 12.5: Fraction(25, 2), 30.0: Fraction(30)}
     assert {rounded: snap_rate(rounded) for rounded in rates} == rates
+
+
+def test_probe_names_the_demuxer_and_tells_animations(clips: Path) -> None:
+    mp4 = probe(make_clip(clips / "plain.mp4", frames=2, audio=()))
+    assert "mp4" in mp4.demuxers.split(",") and not mp4.animation
+    gif = probe(make_clip(clips / "anim.gif", frames=2, audio=(), extra_args=("-c:v", "gif")))
+    assert gif.demuxers == "gif" and gif.animation

@@ -222,6 +222,21 @@ def test_animated_webp_is_decoded_at_its_own_pace(tmp_path: Path) -> None:
     assert shown.count(2) >= shown.count(1)  # the long picture lasts at least as long
 
 
+def test_a_gif_keeps_its_length_when_its_last_picture_lasts_longest(tmp_path: Path, decoder: str) -> None:
+    # A GIF that pauses on its last picture (100 ms each, then 1 s): the last picture used to get the one before's
+    # 100 ms, and the 1.4 s animation came out as 0.56 s.
+    pictures = [texture(24, 32, seed) for seed in range(5)]
+    images = [Image.fromarray(p[:, :, ::-1]) for p in pictures]
+    images[0].save(tmp_path / "pause.gif", save_all=True, append_images=images[1:],
+                   duration=[100, 100, 100, 100, 1000], loop=0)
+    reader, frames = read_all(tmp_path / "pause.gif")
+    assert reader.info.animation and reader.info.duration == pytest.approx(1.4)
+    assert len(frames) / float(reader.info.fps) == pytest.approx(1.4, abs=0.01)
+    assert len(frames) == reader.expected_frames
+    shown = [int(np.argmin([np.abs(f.pixels.astype(int) - p).mean() for p in pictures])) for f in frames]
+    assert shown[0] == 0 and shown.count(4) >= 0.7 * len(frames) - 1  # the pause holds 5/7 of the time
+
+
 def test_a_file_neither_decoder_reads_is_named(clips: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(VideoReader, "_open_cv", lambda self: None)
     original = FfmpegCapture._args
