@@ -314,7 +314,11 @@ def gif_args(video_path: str | os.PathLike, output_path: str | os.PathLike, fps:
     split = stream.filter_multi_output("split")
     palette = split[0].filter("palettegen", stats_mode="full")
     stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=3, diff_mode="rectangle")
-    output = stream.output(input_url(Path(output_path)), format="gif", map_metadata=-1)
+    # The output rate gives every frame, the last one included, its full delay (the gif muxer takes the last
+    # frame's from its duration, which select leaves at one input frame: 10 ms, not 40, from 120 fps).
+    rate = gif_rate(fps)
+    output = stream.output(input_url(Path(output_path)), format="gif", map_metadata=-1,
+                           r=f"{rate.numerator}/{rate.denominator}")
     output = output.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error")
     return output.overwrite_output().compile(cmd=ffmpeg_exe())
 
