@@ -39,13 +39,27 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
+# Bytes a name made beside an output adds to the output's own name: ".<stem>.video.XXXXXXXX.partial<suffix>" (video.py)
+# is the longest; ".<name>.frames" (checkpoints.py) and ".<stem>.XXXXXXXX.partial<suffix>" (atomic_output) are shorter.
+TEMP_NAME_ROOM = 24
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name `folder`'s file system takes, in bytes (255 on most)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the file system does not say
+        return 255
+
+
 def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool = False) -> Path:
     """Validate the output path before any slow work; return it absolute.
 
     Refuses an output that is one of the inputs (UsageError), a folder, or whose folder is missing or not
     writable (OutputError), and an existing file unless `overwrite` (UsageError): a result takes minutes to hours
     to make, so a rerun of the same command must not silently replace the last one. With `overwrite` it is
-    replaced only at the end, atomically.
+    replaced only at the end, atomically. A name so long that the temporary files beside it would not fit is a
+    UsageError too: found at the end, it would cost the whole run.
     """
     out = Path(output).expanduser()
     for inp in inputs:
@@ -58,6 +72,10 @@ def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike], ove
         raise OutputError(f"output folder '{folder}' does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder '{folder}' is not writable")
+    name_max = _name_max(folder)
+    if len(os.fsencode(out.name)) + TEMP_NAME_ROOM > name_max:
+        raise UsageError(f"output name '{out.name}' is too long: at most {name_max - TEMP_NAME_ROOM} bytes here, so "
+                         "that the temporary files beside it fit")
     if not overwrite and os.path.lexists(out):  # lexists: a dangling symlink is the user's too
         raise UsageError(f"output '{output}' already exists: choose another name, or add --overwrite to replace it")
     return out.resolve()
@@ -71,7 +89,10 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = True) -> Iterator[P
     Without `overwrite`, a file that appeared at `path` meanwhile is kept and OutputError raised.
     """
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
+    except OSError as error:
+        raise OutputError(f"cannot create a temporary file beside '{target}': {error.strerror or error}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes the file 0600; the result should get the permissions any new file of the user gets.
@@ -80,10 +101,13 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = True) -> Iterator[P
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            _move_if_absent(tmp, target)
+        try:
+            if overwrite:
+                os.replace(tmp, target)
+            else:
+                _move_if_absent(tmp, target)
+        except OSError as error:
+            raise OutputError(f"could not move the result into place as '{target}': {error.strerror or error}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from pipeline.errors import InputError, OutputError, UsageError
-from pipeline.paths import atomic_output, check_input, check_output, same_file
+from pipeline.paths import TEMP_NAME_ROOM, atomic_output, check_input, check_output, same_file
 
 
 def test_same_file_through_dot_symlink_and_hard_link(tmp_path, monkeypatch):
@@ -92,3 +92,30 @@ def test_atomic_output_gets_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_output_name_too_long_for_the_temporary_files_is_refused_before_the_work(tmp_path):
+    # A 250-character name is legal, but the temporary files beside it are longer than the file system takes: the
+    # run used to end, after all its work, in a traceback (File name too long).
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    with pytest.raises(UsageError, match="is too long: at most .* bytes here"):
+        check_output(tmp_path / ("a" * (name_max - TEMP_NAME_ROOM - 3) + "é.mp4"), [])  # é: two bytes in UTF-8
+    longest = tmp_path / ("a" * (name_max - TEMP_NAME_ROOM - 4) + ".mp4")
+    assert check_output(longest, []) == longest
+    # The longest temporary name (video.py's, for a video with sound) fits beside the longest output name.
+    video_temp = tmp_path / f".{longest.stem}.video.{'x' * 8}.partial{longest.suffix}"
+    video_temp.write_bytes(b"")
+    with atomic_output(longest) as tmp:
+        tmp.write_bytes(b"done")
+    assert longest.read_bytes() == b"done"
+
+
+def test_a_failed_move_into_place_is_an_output_error(tmp_path, monkeypatch):
+    def refuse(*args):
+        raise OSError(36, "File name too long")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OutputError, match="could not move the result into place .*File name too long"):
+        with atomic_output(tmp_path / "out.png") as tmp:
+            tmp.write_bytes(b"done")
+    assert os.listdir(tmp_path) == []
