@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 
 from pipeline.config import (DEFAULT_QUALITY, QUALITY, LossSettings, OptimSettings, StyleSettings,
@@ -20,7 +21,18 @@ _LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings()
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (UsageError -> exit code 2), never the usage block."""
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_args(args, namespace)
+
     def error(self, message: str) -> None:
+        # A file name that starts with '-' reads as an unknown option, and the message blames something else.
+        argv = getattr(self, "_argv", [])
+        argv = argv[: argv.index("--")] if "--" in argv else argv
+        dashed = [a for a in argv if a.startswith("-") and not a.startswith("--") and "." in a
+                  and a.split("=")[0] not in self._option_string_actions]
+        if dashed:
+            message += f" ('{dashed[0]}' looks like a file name: write it as ./{dashed[0]})"
         raise UsageError(message)
 
 

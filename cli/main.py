@@ -17,6 +17,7 @@ from .args import build_parser, style_settings, style_specs, video_settings
 from .progress import QuietDisplay, RichDisplay
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+INTERRUPTED_MESSAGE = "stylize-video: interrupted; nothing was written to the output"
 
 
 @contextmanager
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stylize-video: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (Interrupted, KeyboardInterrupt):
-        print("stylize-video: interrupted; nothing was written to the output", file=sys.stderr)
+        print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return EXIT_INTERRUPTED
     except StylizeError as exc:
         print(f"stylize-video: error: {exc}", file=sys.stderr)

@@ -373,9 +373,10 @@ def live(
     or busy device is an InputError at once), the recording path is writable, the device works.
     """
     check_style_settings(style_settings)
-    if not settings.fps > 0 or (settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE):
-        raise UsageError(f"live: expected fps > 0 and size between {MIN_SIZE} and {MAX_SIZE}, "
-                         f"got fps {settings.fps} and size {settings.size}")
+    if not settings.fps > 0:
+        raise UsageError(f"--fps must be a number > 0, got {settings.fps}")
+    if settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE:
+        raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
     if not (math.isfinite(settings.temporal_weight) and settings.temporal_weight >= 0):
         raise UsageError(f"--temporal-weight must be >= 0, got {settings.temporal_weight}")
     spec = source if isinstance(source, SourceSpec) else parse_source(source)

@@ -16,7 +16,7 @@ from .images import image_format, load_image, save_image
 from .oom import free_cache, is_out_of_memory
 from .optimize import Callback
 from .paths import check_input, check_output
-from .stylize import Stylizer, check_network_size, check_style_settings, fit_long_side, resize
+from .stylize import Stylizer, check_network_size, check_style_settings, fit_long_side, init_path, resize
 
 StyleSpec = tuple[str | os.PathLike, float]  # style image path, blend weight
 
@@ -84,7 +84,7 @@ def stylize_image_file(
     check_style_settings(settings)
     photo_file = check_input(photo_path, "photo")
     style_files = [check_input(path, "style image") for path, _ in styles]
-    output = check_output(output_path, [photo_file, *style_files], overwrite)
+    output = check_output(output_path, [photo_file, *style_files, *init_path(settings)], overwrite)
     image_format(output)
     dev = pick_device(device)
     photo = load_image(photo_file, "photo", dev)

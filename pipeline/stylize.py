@@ -17,7 +17,7 @@ from .errors import UsageError
 from .losses import content_loss, gram, style_loss, total_variation
 from .optimize import Callback, check_optimizer, optimize
 from .paths import check_input
-from .vgg import VGGFeatures, load_weights
+from .vgg import LAYER_NAMES, VGGFeatures, load_weights
 
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]  # image at the final scale -> scalar (e.g. temporal loss)
 
@@ -102,6 +102,11 @@ def _non_negative(value: float) -> bool:
     return math.isfinite(value) and value >= 0
 
 
+def init_path(settings: StyleSettings) -> list[str]:
+    """The init image file, if `settings.init` names one: an input the output must not replace."""
+    return [] if settings.init in ("content", "noise") else [settings.init]
+
+
 def check_style_settings(settings: StyleSettings) -> None:
     """UsageError for settings no image can be painted with, raised before anything is loaded (NaN included)."""
     loss, optim = settings.loss, settings.optim
@@ -118,8 +123,13 @@ def check_style_settings(settings: StyleSettings) -> None:
     for name, layers in (("--style-layers", loss.style_layers), ("--content-layers", loss.content_layers)):
         if not layers:
             raise UsageError(f"{name} needs at least one VGG19 layer, e.g. relu4_2")
+        unknown = [layer for layer in layers if layer not in LAYER_NAMES]
+        if unknown:
+            raise UsageError(f"{name}: unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
     if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
         raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
+    if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range
+        raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {settings.seed}")
     if not (math.isfinite(optim.lr) and optim.lr > 0):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
     if settings.init not in ("content", "noise"):

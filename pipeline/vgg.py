@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import UsageError, WeightsError
 
 # (block, convs per block) of VGG19; a conv is named conv{block}_{n}, its ReLU relu{block}_{n}.
 _BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
@@ -225,7 +225,7 @@ class VGGFeatures(nn.Module):
         super().__init__()
         unknown = [name for name in layers if name not in LAYER_NAMES]
         if unknown:
-            raise WeightsError(f"unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
+            raise UsageError(f"unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
         self.layers = tuple(layers)
         self.preprocess = Preprocess(weights.preprocessing)
         deepest = max(LAYER_NAMES.index(name) for name in layers)

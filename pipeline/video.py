@@ -45,7 +45,7 @@ from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, 
                     write_gif)
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
-                      scale_schedule)
+                      init_path, scale_schedule)
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
                        warp)
 from .workers import POLL_S, Worker, get, put
@@ -294,12 +294,12 @@ def _run(job: _Job, video_path: Path, emit: Callable, stop: threading.Event | No
 def _check_request(styles: list, settings: StyleSettings, video: VideoSettings) -> None:
     check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
-    steady = math.isfinite(video.temporal_weight) and video.temporal_weight >= 0
-    if video.frame_iterations < 1 or video.queue_size < 1 or not steady:
-        raise UsageError(
-            "video settings: expected frame_iterations >= 1, queue_size >= 1 and temporal_weight >= 0, got "
-            f"{video.frame_iterations}, {video.queue_size} and {video.temporal_weight}"
-        )
+    if video.frame_iterations < 1:
+        raise UsageError(f"--frame-iterations must be at least 1, got {video.frame_iterations}")
+    if not (math.isfinite(video.temporal_weight) and video.temporal_weight >= 0):
+        raise UsageError(f"--temporal-weight must be a number >= 0, got {video.temporal_weight}")
+    if video.queue_size < 1:
+        raise UsageError(f"video settings: expected queue_size >= 1, got {video.queue_size}")
     if video.min_frame_iterations < 1 or not (video.effort_unreliable > 0 and video.effort_motion > 0):
         raise UsageError(
             "video settings: expected min_frame_iterations >= 1, effort_unreliable > 0 and effort_motion > 0, got "
@@ -317,7 +317,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     _check_request(styles, settings, video)
     source = check_input(input_path, "video")
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
-    output = check_output(output_path, [source, *(path for path, _ in style_paths)], video.overwrite)
+    output = check_output(output_path, [source, *(path for path, _ in style_paths), *init_path(settings)],
+                          video.overwrite)
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
     # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
@@ -329,7 +330,11 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
                        upscales=False)
     total = reader.expected_frames
     if total == 0:
-        raise UsageError(f"the selection (start {video.start} s) holds no frame of the {info.duration} s video '{source}'")
+        asked = ", ".join([f"--start {video.start:g} s"] + ([f"--duration {video.duration:g} s"]
+                                                             if video.duration is not None else []))
+        length = f"{info.duration:g} s, " if info.duration else ""
+        raise UsageError(f"the selection ({asked}) holds no frame of the {length}{float(info.fps):.4g} fps video "
+                         f"'{source}'")
     manifest = build_manifest(source, style_paths, settings, video, size)
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)

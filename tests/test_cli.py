@@ -51,6 +51,10 @@ def test_two_styles_blended(tmp_path, capsys):
     ("photo neither image nor video", 1, "'.*photo.heic' is neither an image nor a media file ffmpeg can read"),
     ("photo with a damaged header", 1, "'.*damaged.jpg' could not be read as a photo \\(damaged"),
     ("text named as a photo", 1, "'.*text.jpg' could not be read as a photo"),
+    ("output is the init image", 2, "is the input '.*init.png'"),
+    ("seed too large", 2, "--seed must be between 0 and 2\\*\\*64 - 1"),
+    ("unknown layer", 2, "--style-layers: unknown VGG19 layer 'relu9_9'"),
+    ("output name starting with a dash", 2, "required: OUTPUT .*write it as ./-out.png"),
     ("output is input", 2, "is the input"),
     ("output is input via ./", 2, "is the input"),
     ("output is input via symlink", 2, "is the input"),
@@ -72,6 +76,7 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     damaged = bytearray(PHOTO.read_bytes())
     damaged[2:400] = bytes(398)
     (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    Image.open(PHOTO).save(tmp_path / "init.png")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.png"
     args = {
@@ -80,6 +85,10 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
         "style not an image": [photo, "text.jpg", out],
         "photo neither image nor video": ["photo.heic", STYLE, out],
         "photo with a damaged header": ["damaged.jpg", STYLE, out],
+        "output is the init image": [photo, STYLE, "init.png", "--init", "init.png", "--overwrite"],
+        "seed too large": [photo, STYLE, out, "--seed", str(10**20)],
+        "unknown layer": [photo, STYLE, out, "--style-layers", "relu1_1,relu9_9", "--style-layer-weights", "1,1"],
+        "output name starting with a dash": [photo, STYLE, "-out.png"],
         "text named as a photo": ["text.jpg", STYLE, out],
         "output is input": [photo, STYLE, photo],
         "output is input via ./": [photo, STYLE, "./photo.jpg"],
@@ -100,6 +109,7 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     assert re.search(message, err), err
     assert sorted(os.listdir(tmp_path)) == before
     assert photo.read_bytes() == PHOTO.read_bytes()
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "init.png")), np.asarray(Image.open(PHOTO)))
 
 
 def test_an_existing_output_is_kept_unless_overwrite_is_asked(tmp_path, capsys):
@@ -191,6 +201,20 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_exits_130_with_one_line(tmp_path, signum):
+    # torch takes seconds to import. A Ctrl-C then used to print a traceback through `import torch`, or abort the
+    # process from inside torch's C++ start-up (SIGABRT); a SIGTERM killed it with 143.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", str(PHOTO), str(STYLE), str(tmp_path / "out.png"), *FAST],
+        stderr=subprocess.PIPE, text=True, cwd=SAMPLES.parent)
+    time.sleep(0.4)  # inside the imports
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err == "stylize-video: interrupted; nothing was written to the output\n"
     assert os.listdir(tmp_path) == []
 
 

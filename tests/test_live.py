@@ -293,6 +293,9 @@ def test_an_impossible_temporal_weight_is_a_usage_error_before_the_source_opens(
     assert code == 2 and err == f"stylize-video: error: --temporal-weight must be >= 0, got {float(weight)}\n"
     with pytest.raises(UsageError, match="--temporal-weight must be >= 0, got nan"):  # the library checks it too
         live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(temporal_weight=float("nan")), device="cpu")
+    # Its other checks name the options too, not LiveSettings' fields.
+    with pytest.raises(UsageError, match="^--fps must be a number > 0, got 0$"):
+        live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(fps=0), device="cpu")
 
 
 def test_a_style_folder_lists_phone_photos_too(tmp_path) -> None:

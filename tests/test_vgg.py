@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import vgg
-from pipeline.errors import WeightsError
+from pipeline.errors import UsageError, WeightsError
 
 
 def test_loader_matches_a_slow_reference_decode(caffe_weights):
@@ -40,7 +40,7 @@ def test_truncated_after_the_deepest_layer_and_frozen(caffe_weights):
 
 
 def test_unknown_layer_is_named(caffe_weights):
-    with pytest.raises(WeightsError, match="relu9_9"):
+    with pytest.raises(UsageError, match="relu9_9"):  # a wrong request (exit 2), not a weights problem
         vgg.VGGFeatures(caffe_weights, ["relu9_9"])
 
 

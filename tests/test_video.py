@@ -458,9 +458,11 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
     cases = [
         (tmp_path / "out.webm", VIDEO, r"'\.webm' cannot hold H\.264 video; use \.mp4, .*\.mkv or \.gif$"),
         (tmp_path / "out", VIDEO, r"output '.*out' has no extension; end it in one of \.mp4"),
-        (tmp_path / "out.mp4", replace(VIDEO, start=5.0), "holds no frame"),
-        (tmp_path / "out.mp4", replace(VIDEO, frame_iterations=0), "frame_iterations >= 1"),
-        (tmp_path / "out.mp4", replace(VIDEO, temporal_weight=float("nan")), "temporal_weight >= 0, got .* nan"),
+        (tmp_path / "out.mp4", replace(VIDEO, start=5.0), r"selection \(--start 5 s\) holds no frame of the 0.12 s, 25 fps video"),
+        # Shorter than a quarter of a frame: the message must name the duration, not only the start.
+        (tmp_path / "out.mp4", replace(VIDEO, duration=0.005), r"selection \(--start 0 s, --duration 0.005 s\) holds no"),
+        (tmp_path / "out.mp4", replace(VIDEO, frame_iterations=0), "^--frame-iterations must be at least 1, got 0$"),
+        (tmp_path / "out.mp4", replace(VIDEO, temporal_weight=float("nan")), "^--temporal-weight must be a number >= 0, got nan$"),
         (tmp_path / "out.mp4", replace(VIDEO, crf=52), "--crf must be between 0 and 51, got 52"),
     ]
     for output, video, message in cases:
