@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -15,7 +16,10 @@ from .errors import InputError, OutputError, UsageError
 from .frames import rgb_to_tensor, tensor_to_rgb
 from .paths import atomic_output, check_input
 
-# 64 megapixels: larger than any camera or painting scan a user stylizes, far below what would exhaust memory.
+# Images are used at 2048 px at most, so a larger one is reduced as it is read, to at most MAX_PIXELS (64 MP: a 48 or
+# 61 MP camera photo is read whole): a JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's draft, which also spares the
+# memory), other formats are reduced after decoding. Pillow itself refuses, before decoding, images of more than
+# twice Image.MAX_IMAGE_PIXELS (179 MP by default): decompression bombs, and 200 MP phone photos.
 MAX_PIXELS = 64_000_000
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
@@ -28,21 +32,26 @@ READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ".heic", ".heif", ".avif")
 pillow_heif.register_heif_opener()
 
 
+def _reduction(width: int, height: int) -> int:
+    """The integer factor (per side) that brings width x height to at most MAX_PIXELS; 1 if it is within."""
+    return max(1, math.ceil(math.sqrt(width * height / MAX_PIXELS)))
+
+
 def _open(path: Path, what: str) -> Image.Image:
-    """Open lazily (header only) and refuse bombs before any pixel is decoded."""
+    """Open lazily (header only), refuse bombs before any pixel is decoded, and set a JPEG larger than MAX_PIXELS to
+    decode at a reduced scale."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # within the hard limit: reduced below
             image = Image.open(path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InputError(f"{what} '{path}' could not be read (not an image?)") from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise InputError(f"{what} '{path}' is too large to decode safely (over {MAX_PIXELS // 10**6} megapixels)") from None
-    if image.width * image.height > MAX_PIXELS:
-        image.close()
-        raise InputError(
-            f"{what} '{path}' is {image.width}x{image.height}, over the {MAX_PIXELS // 10**6} megapixel limit"
-        )
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 10**6
+        raise InputError(f"{what} '{path}' is too large to decode safely (over {limit:g} megapixels)") from None
+    factor = _reduction(image.width, image.height)
+    if factor > 1 and image.format in ("JPEG", "MPO"):
+        image.draft(image.mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
     return image
 
 
@@ -78,7 +87,8 @@ def _deep_grey_to_8bit(image: Image.Image) -> Image.Image:
 
 
 def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """Read an image file as HxWx3 RGB uint8, upright per its EXIF orientation; transparency over white."""
+    """Read an image file as HxWx3 RGB uint8, upright per its EXIF orientation; transparency over white. An image
+    of more than MAX_PIXELS comes reduced by the smallest whole factor per side that brings it within."""
     p = check_input(path, what)
     with _open(p, what) as image:
         try:
@@ -89,7 +99,9 @@ def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)
-            return np.asarray(image.convert("RGB"))
+            rgb = image.convert("RGB")
+            factor = _reduction(rgb.width, rgb.height)  # what draft() left, or a format without it: box average
+            return np.asarray(rgb.reduce(factor) if factor > 1 else rgb)
         except (OSError, SyntaxError, ValueError):
             raise InputError(f"{what} '{path}' is damaged and could not be decoded") from None
 

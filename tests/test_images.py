@@ -37,9 +37,26 @@ def test_phone_formats_are_read_upright_with_their_colours(tmp_path, suffix):
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     Image.new("RGB", (200, 200)).save(tmp_path / "big.png")
-    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
-    with pytest.raises(InputError, match="megapixel"):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # Pillow refuses over twice this, before decoding
+    with pytest.raises(InputError, match="style image '.*big.png' is too large to decode safely \\(over 0.02 megapixels"):
         images.load_rgb(tmp_path / "big.png", "style image")
+
+
+@pytest.mark.parametrize("name", ["scan.jpg", "scan.png"])
+def test_an_image_over_the_pixel_budget_is_read_reduced(tmp_path, monkeypatch, name):
+    # A 100 MP phone photo or museum scan used to be refused ("over the 64 megapixel limit"); results are 2048 px
+    # at most, so it is now read reduced: a JPEG decoded at 1/4 scale (draft), a PNG box-averaged after decoding.
+    pixels = np.zeros((300, 400, 3), np.uint8)
+    pixels[:150] = (220, 40, 40)  # top half red, bottom half blue, as 8x8 JPEG blocks allow
+    pixels[150:] = (40, 40, 220)
+    Image.fromarray(pixels).save(tmp_path / name, quality=95)
+    exact = images.load_rgb(tmp_path / name)
+    assert exact.shape == (300, 400, 3)  # within the budget: read whole
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # 400x300 is 12 times that: a factor of 4 per side
+    reduced = images.load_rgb(tmp_path / name).astype(int)
+    assert reduced.shape == (75, 100, 3)
+    assert np.abs(reduced[:30].mean(axis=(0, 1)) - (220, 40, 40)).max() < 6
+    assert np.abs(reduced[45:].mean(axis=(0, 1)) - (40, 40, 220)).max() < 6
 
 
 def test_still_detection_by_content_not_name(tmp_path):
