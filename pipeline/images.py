@@ -48,7 +48,7 @@ def _open(path: Path, what: str) -> Image.Image:
         raise InputError(f"{what} '{path}' could not be read (not an image?)") from None
     except Image.DecompressionBombError:
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 10**6
-        raise InputError(f"{what} '{path}' is too large to decode safely (over {limit:g} megapixels)") from None
+        raise InputError(f"{what} '{path}' is too large to decode safely (over {limit:.3g} megapixels)") from None
     factor = _reduction(image.width, image.height)
     if factor > 1 and image.format in ("JPEG", "MPO"):
         image.draft(image.mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
