@@ -1,5 +1,5 @@
 import sys
 
-from . import entry
+from .main import main
 
-sys.exit(entry())
+sys.exit(main())

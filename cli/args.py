@@ -1,4 +1,4 @@
-"""The argument parser. Every default comes from pipeline.config; choices come from the pipeline's registries."""
+"""The argument parser. Every default and choice comes from pipeline.config, which needs no torch: --help is instant."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import os
 import sys
 from dataclasses import replace
 
-from pipeline.config import (DEFAULT_QUALITY, QUALITY, LossSettings, OptimSettings, StyleSettings,
-                             VideoSettings, with_quality)
-from pipeline.devices import DEVICE_CHOICES
+from pipeline.config import (DEFAULT_QUALITY, DEVICE_CHOICES, OPTIMIZER_NAMES, QUALITY, WEIGHT_NAMES, LossSettings,
+                             OptimSettings, StyleSettings, VideoSettings, with_quality)
 from pipeline.errors import UsageError
-from pipeline.optimize import OPTIMIZERS
-from pipeline.stylize import check_blend_weights
-from pipeline.vgg import WEIGHTS
 
 _LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
 
@@ -80,13 +76,13 @@ def build_parser() -> Parser:
     g.add_argument("--size", type=int, help="long side of the result in pixels (default: from --quality)")
     g.add_argument("--iterations", type=int, help="optimizer iterations per scale (default: from --quality)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
-    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=_OPTIM.optimizer, help="default %(default)s")
+    g.add_argument("--optimizer", choices=list(OPTIMIZER_NAMES), default=_OPTIM.optimizer, help="default %(default)s")
     g.add_argument("--lr", type=float, default=_OPTIM.lr, help="Adam's learning rate (default %(default)s)")
     g.add_argument("--scales", type=int, default=_OPTIM.max_scales,
                    help="coarse-to-fine scales, at most (default %(default)s; 1 = single scale)")
     g.add_argument("--seed", type=int, default=_STYLE.seed, help="random seed (default %(default)s)")
     g.add_argument("--weights", default=_STYLE.weights,
-                   help=f"VGG19 weights: {' or '.join(WEIGHTS)} or a state dict path (default %(default)s)")
+                   help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
     add_artist_controls(p.add_argument_group("artist controls"))
     v = p.add_argument_group("video")
     v.add_argument("--frame-iterations", type=int, default=_VIDEO.frame_iterations,
@@ -139,6 +135,8 @@ def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, f
     weights = blend if blend is not None else (1.0,) * len(paths)
     if len(weights) != len(paths):
         raise UsageError(f"--style-blend has {len(weights)} weights for {len(paths)} style images")
+    from pipeline.stylize import check_blend_weights  # here: torch takes seconds, and --help needs none of it
+
     check_blend_weights(list(weights))
     return list(zip(paths, weights))
 

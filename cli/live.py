@@ -16,11 +16,9 @@ from dataclasses import replace
 import cv2
 
 from pipeline.capture import STREAM_SCHEMES, parse_source
-from pipeline.config import LIVE_DEFAULT_SIZE, LiveSettings, StyleSettings
-from pipeline.devices import DEVICE_CHOICES
+from pipeline.config import DEVICE_CHOICES, LIVE_DEFAULT_SIZE, WEIGHT_NAMES, LiveSettings, StyleSettings
 from pipeline.errors import DisplayError, UsageError
 from pipeline.live import LiveFrame, LiveNotice, LiveResult, LiveStarted, NullDisplay, live
-from pipeline.vgg import WEIGHTS
 
 from .args import Parser, add_artist_controls, add_version, loss_settings, style_specs
 from .main import stop_on_signals
@@ -47,7 +45,7 @@ def build_live_parser() -> Parser:
                    help="target frames per second; sets each frame's time budget (default %(default)s)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
     g.add_argument("--weights", default=_STYLE.weights,
-                   help=f"VGG19 weights: {' or '.join(WEIGHTS)} or a state dict path (default %(default)s)")
+                   help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
     g.add_argument("--temporal-weight", type=float, default=_LIVE.temporal_weight,
                    help="steadiness between frames, 0 = off (default %(default)s)")
     add_artist_controls(p.add_argument_group("artist controls"), still=False)

@@ -14,10 +14,8 @@ from typing import Iterator
 from pipeline.errors import Interrupted, StylizeError, UsageError
 
 from .args import build_parser, style_settings, style_specs, video_settings
-from .progress import QuietDisplay, RichDisplay
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-INTERRUPTED_MESSAGE = "stylize-video: interrupted; nothing was written to the output"
 
 
 @contextmanager
@@ -39,19 +37,39 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM for the block, then raise Interrupted if one came. For `import torch` (seconds): a
+    KeyboardInterrupt raised inside torch's C++ start-up aborts the process (SIGABRT) instead of unwinding."""
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if held:
+        raise Interrupted("interrupted during start-up")
+
+
 def run(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["measure"]:
-        from .measure import run_measure
+        with signals_held():
+            from .measure import run_measure
 
         return run_measure(argv[1:])
     if "--live" in argv or any(a.startswith("--live=") for a in argv):
-        from .live import run_live
+        with signals_held():
+            from .live import run_live
 
         return run_live(argv)
-    ns = build_parser().parse_args(argv)
+    ns = build_parser().parse_args(argv)  # --help and usage errors end here, before torch is imported
+    with signals_held():
+        from .progress import QuietDisplay, RichDisplay
     settings = style_settings(ns)
     styles = style_specs(ns.style, ns.style_blend)
+
     display = QuietDisplay() if ns.quiet else RichDisplay()
     from pipeline.images import is_still_image
     from pipeline.paths import check_input
@@ -80,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stylize-video: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (Interrupted, KeyboardInterrupt):
-        print(INTERRUPTED_MESSAGE, file=sys.stderr)
+        print("stylize-video: interrupted; nothing was written to the output", file=sys.stderr)
         return EXIT_INTERRUPTED
     except StylizeError as exc:
         print(f"stylize-video: error: {exc}", file=sys.stderr)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+# The names the registries in devices.py, optimize.py and vgg.py answer to, here so that the command line can offer
+# them without importing torch (tests/test_cli.py checks that they agree).
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+OPTIMIZER_NAMES = ("lbfgs", "adam")
+WEIGHT_NAMES = ("caffe", "torchvision")
+
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .config import DEVICE_CHOICES
 from .errors import DeviceError
 
 
@@ -16,7 +17,6 @@ AVAILABLE = {
     "cuda": torch.cuda.is_available,
     "mps": _mps_available,
 }
-DEVICE_CHOICES = ("auto", *AVAILABLE)
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -204,6 +204,23 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_help_and_usage_errors_need_no_torch():
+    # torch takes seconds to import; --help, --version and argparse's errors are answered before it is.
+    code = ("import sys; from cli.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert main(['a.jpg', 'b.jpg']) == 2\n"
+            "print(sorted(m for m in ('torch', 'cv2', 'torchvision') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=SAMPLES.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("[]") and "usage: stylize-video" in done.stdout
+
+
+def test_the_names_the_parser_offers_are_the_registries():
+    from pipeline import config, devices, optimize, vgg
+    assert config.DEVICE_CHOICES == ("auto", *devices.AVAILABLE)
+    assert config.OPTIMIZER_NAMES == tuple(optimize.OPTIMIZERS) and config.WEIGHT_NAMES == tuple(vgg.WEIGHTS)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_exits_130_with_one_line(tmp_path, signum):
     # torch takes seconds to import. A Ctrl-C then used to print a traceback through `import torch`, or abort the
