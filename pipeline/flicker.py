@@ -18,10 +18,14 @@ import torch
 
 from pipeline.errors import InputError
 from pipeline.frames import bgr_to_tensor
+from pipeline.probe import MediaInfo
 from pipeline.sources import VideoReader
 from pipeline.temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, warp
 
 FRAME_COUNT_SLACK = 3  # containers often disagree by a frame or two (edit lists, a dropped last frame)
+# Display aspects may differ this much (relative): other tools round sizes to even numbers without a matching SAR,
+# which moves a 77 px side by 1.3%.
+ASPECT_SLACK = 0.03
 
 
 def _fit(bgr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -84,16 +88,30 @@ def _frames(reader: VideoReader, limit: int | None) -> Iterator[np.ndarray]:
 
 
 def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, max_frames: int | None) -> int | None:
-    """Number of frames to compare: the smaller frame count (and max_frames), or None if a count is unknown."""
-    counts = [reader.expected_frames for reader in (stylized, reference)]
+    """Number of frames to compare: the smaller frame count (and max_frames), or None if a count is unknown. Only
+    the first max_frames of each must match: a --frames preview is measured against the start of its input."""
+    totals = [reader.expected_frames for reader in (stylized, reference)]
+    counts = totals if max_frames is None else [None if n is None else min(n, max_frames) for n in totals]
     known = None if None in counts else min(counts)
     if known is not None and abs(counts[0] - counts[1]) > FRAME_COUNT_SLACK:
+        wanted = "equal counts" if max_frames is None else f"{max_frames} frames in each for --frames {max_frames}"
         raise InputError(
-            f"stylized video '{names[0]}' has {counts[0]} frames but reference '{names[1]}' has {counts[1]} "
-            f"(expected equal counts, give or take {FRAME_COUNT_SLACK})"
+            f"stylized video '{names[0]}' has {totals[0]} frames but reference '{names[1]}' has {totals[1]} "
+            f"(expected {wanted}, give or take {FRAME_COUNT_SLACK})"
         )
     limits = [n for n in (known, max_frames) if n is not None]
     return min(limits) if limits else None
+
+
+def _check_shapes(stylized: MediaInfo, reference: MediaInfo, names: tuple) -> None:
+    """A stylized video has its input's display aspect (to the rounding of even sizes): another aspect means the
+    wrong reference, and the numbers would mean nothing."""
+    aspects = [float(info.width * info.display_sar / info.height) for info in (stylized, reference)]
+    if abs(aspects[0] / aspects[1] - 1) > ASPECT_SLACK:
+        raise InputError(
+            f"stylized video '{names[0]}' is displayed {aspects[0]:.3f}:1 but reference '{names[1]}' {aspects[1]:.3f}:1: "
+            "is it the input it was made from?"
+        )
 
 
 def measure_video(
@@ -108,6 +126,7 @@ def measure_video(
     # Read as stylize_video reads its input (upright, at a constant rate, AV1 too), so frame k of the reference is the
     # picture that became frame k of the stylized video.
     with VideoReader(stylized_path) as stylized, VideoReader(reference_path) as reference:
+        _check_shapes(stylized.info, reference.info, (stylized_path, reference_path))
         limit = _frame_limit(stylized, reference, (stylized_path, reference_path), max_frames)
         pairs = zip(_frames(stylized, limit), _frames(reference, limit))
         try:

@@ -19,6 +19,7 @@ import cv2
 
 from .errors import InputError
 from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
+from .images import is_still_image
 from .paths import check_input
 
 PROBE_TIMEOUT_S = 60.0
@@ -112,8 +113,11 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         raise InputError(f"'{path}' is neither an image nor a media file ffmpeg can read ({ffmpeg_reason(lines)})")
     demuxers = _demuxers(lines)
     if any(name == "image2" or name.endswith("_pipe") for name in demuxers.split(",")):
-        # Pillow reads every still we take (and took this one for neither a still nor an animation), so a file that
-        # ffmpeg opens as one picture is a damaged photo, or one in a format only ffmpeg reads: not a 1-frame video.
+        # One picture is not a video. The command line sends every still Pillow reads to the still path, so there
+        # this is a damaged photo, or one in a format only ffmpeg reads; `measure` and library callers can get here
+        # with a good photo.
+        if is_still_image(source):
+            raise InputError(f"'{path}' is a still image, not a video")
         raise InputError(f"'{path}' could not be read as a photo (damaged, or a picture format we do not read: "
                          "convert it to PNG or JPEG)")
     streams = _streams(lines)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -52,12 +53,18 @@ def test_prints_the_stylized_error_and_the_reference_floor(clips, capsys) -> Non
     assert ratio == pytest.approx(expected / floor, rel=0.01)
 
 
-def test_frames_option_measures_only_the_first_frames(clips, capsys) -> None:
+def test_frames_option_measures_only_the_first_frames(clips, capsys, tmp_path) -> None:
     sty, ref, stylized, reference = clips
     code, out, _ = measure(capsys, sty, "--reference", ref, "--frames", 3)
     assert code == 0
     assert printed(out, "stylized") == pytest.approx(warping_error(stylized[:3], reference[:3]), abs=1e-6)
     assert printed(out, "stylized") != pytest.approx(warping_error(stylized, reference), abs=1e-6)
+    # A `--frames 3` preview against its whole input: only the first 3 frames of each need to be there (the whole
+    # files' counts used to be compared first, and refused).
+    preview = write_clip(tmp_path / "preview.avi", stylized[:3])
+    code, out, err = measure(capsys, preview, "--reference", ref, "--frames", 3)
+    assert code == 0, err
+    assert printed(out, "stylized") == pytest.approx(warping_error(stylized[:3], reference[:3]), abs=1e-6)
 
 
 @pytest.mark.parametrize(("case", "code", "message"), [
@@ -69,12 +76,16 @@ def test_frames_option_measures_only_the_first_frames(clips, capsys) -> None:
     ("missing reference", 1, "reference video '.*nope.mp4' does not exist"),
     ("not a video", 1, "'.*notes.mp4' is neither an image nor a media file ffmpeg can read"),
     ("frame counts differ", 1, r"has 8 frames but reference .* has 3"),
+    ("frame counts differ within --frames", 1, r"has 8 frames but reference .* has 3 \(expected 7 frames in each"),
+    ("another aspect", 1, r"stylized video .* is displayed 1.000:1 but reference .*wide.avi' 2.000:1: is it the input"),
+    ("a photo", 1, r"'.*photo.png' is a still image, not a video"),
 ])
 def test_errors_are_one_line_with_an_exit_code(clips, capsys, tmp_path, case, code, message) -> None:
     sty, ref, stylized, _ = clips
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
     short = write_clip(tmp_path / "short.avi", stylized[:3])
+    cv2.imwrite(str(tmp_path / "photo.png"), stylized[0])
     args = {
         "no reference": [sty],
         "one frame": [sty, "--reference", ref, "--frames", 1],
@@ -84,6 +95,9 @@ def test_errors_are_one_line_with_an_exit_code(clips, capsys, tmp_path, case, co
         "missing reference": [sty, "--reference", tmp_path / "nope.mp4"],
         "not a video": [text, "--reference", ref],
         "frame counts differ": [sty, "--reference", short],
+        "frame counts differ within --frames": [sty, "--reference", short, "--frames", 7],
+        "another aspect": [sty, "--reference", write_clip(tmp_path / "wide.avi", [np.hstack([f, f]) for f in stylized])],
+        "a photo": [sty, "--reference", tmp_path / "photo.png"],
     }[case]
     got, out, err = measure(capsys, *args)
     assert got == code and out == ""
