@@ -169,7 +169,7 @@ class Checkpoints:
                     "or remove it to start again"
                 )
             if not folder.is_dir():
-                raise UsageError(f"the work folder '{folder}' is not a folder: remove it or drop --resume")
+                raise UsageError(f"the work folder '{folder}' is not a folder: remove it to start again")
             cls._check_manifest(folder, manifest)
         return cls(folder, manifest)
 
@@ -179,15 +179,15 @@ class Checkpoints:
             old = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise UsageError(
-                f"the work folder '{folder}' has no readable {MANIFEST}: remove it or drop --resume"
+                f"the work folder '{folder}' has no readable {MANIFEST}: remove it to start again"
             ) from None
         differences = _differences(old, manifest)
         if differences:
             groups = dict.fromkeys(_DESCRIBE.get(name.split(".")[0], "other settings") for name in differences)
             detail = ", ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
             raise UsageError(
-                f"the work folder '{folder}' was made with {' and '.join(groups)} ({detail} differ); "
-                "remove it or drop --resume"
+                f"the work folder '{folder}' was made with {' and '.join(groups)} ({detail} differ): resume "
+                "with the settings it was made with, or remove it to start again"
             )
 
     def _finished_prefix(self) -> int:

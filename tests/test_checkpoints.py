@@ -93,7 +93,8 @@ def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
     with pytest.raises(UsageError, match="exists: add --resume"):
         Checkpoints.inspect(files.output, manifest(files), resume=False)
     refusals = [
-        (manifest(files, style=1), r"made with another style \(styles\.0\.sha256 differ\); remove it or drop --resume"),
+        (manifest(files, style=1), r"made with another style \(styles\.0\.sha256 differ\): resume with the settings it was made with, "
+                                     "or remove it to start again$"),
         (manifest(files, weight=2.0), r"another style \(styles\.0\.weight"),
         (manifest(files, settings=replace(SETTINGS, optim=replace(SETTINGS.optim, iterations=5))),
          r"other settings \(settings\.optim\.iterations"),
