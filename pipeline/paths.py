@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -112,6 +113,23 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = True) -> Iterator[P
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed run (SIGKILL, power loss: no cleanup ran) left beside `output`: those
+    atomic_output and video.py name after it, ".<stem>.XXXXXXXX.partial<suffix>" and ".<stem>.video.XXXXXXXX.partial
+    <suffix or .mkv>". For a run that continues that output (--resume), so none of them can still be in use.
+    Returns what was removed."""
+    out = Path(output)
+    suffixes = "|".join(re.escape(s) for s in dict.fromkeys((out.suffix, ".mkv")))
+    pattern = re.compile(rf"\.{re.escape(out.stem)}\.(video\.)?[a-z0-9_]{{8}}\.partial({suffixes})")
+    removed = []
+    for entry in out.parent.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
 
 
 def _move_if_absent(tmp: Path, target: Path) -> None:

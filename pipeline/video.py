@@ -40,7 +40,7 @@ from .color import luminance
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import load_image
 from .oom import MemoryFallback
-from .paths import atomic_output, check_input, check_output
+from .paths import atomic_output, check_input, check_output, remove_stale_partials
 from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_rate, is_gif, mux_audio,
                     write_gif)
 from .sources import VideoReader
@@ -437,6 +437,8 @@ def stylize_video(
     emit(VideoPlan(job.source, job.output, job.total, (info.width, info.height), job.size, info.fps,
                    tuple((s.index, s.codec, action) for s, action in plan), str(job.device), job.resume_from,
                    _estimate_seconds(job)))
+    if job.video.resume and job.checkpoints.existed:
+        remove_stale_partials(job.output)  # a killed run's, which no cleanup reached
     job.checkpoints.start()
     try:
         with atomic_output(job.output, job.video.overwrite) as final_tmp, \

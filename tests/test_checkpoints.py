@@ -187,11 +187,13 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path: Path, sty
         child.stderr.close()
     done = len(list(folder.glob("*.png")))
     assert not out.exists() and 3 <= done < 20
+    assert [p for p in tmp_path.iterdir() if ".partial" in p.name]  # the killed run's temporaries, never cleaned
 
     events: list[object] = []
     video = replace(VIDEO, resume=True, keep_frames=True)
     stylize_video(source, [(style, 1.0)], out, SETTINGS, video, "cpu", events.append)
     assert events[0].resumed == done and [e.index for e in events if isinstance(e, FrameStarted)][0] == done
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mp4.frames", "in.mp4", "out.mp4"]  # they are gone
 
     clean = tmp_path / "clean.mp4"
     stylize_video(source, [(style, 1.0)], clean, SETTINGS, replace(VIDEO, keep_frames=True), "cpu")

@@ -3,7 +3,8 @@ import os
 import pytest
 
 from pipeline.errors import InputError, OutputError, UsageError
-from pipeline.paths import TEMP_NAME_ROOM, atomic_output, check_input, check_output, same_file
+from pipeline.paths import (TEMP_NAME_ROOM, atomic_output, check_input, check_output, remove_stale_partials,
+                            same_file)
 
 
 def test_same_file_through_dot_symlink_and_hard_link(tmp_path, monkeypatch):
@@ -119,3 +120,14 @@ def test_a_failed_move_into_place_is_an_output_error(tmp_path, monkeypatch):
         with atomic_output(tmp_path / "out.png") as tmp:
             tmp.write_bytes(b"done")
     assert os.listdir(tmp_path) == []
+
+
+def test_remove_stale_partials_removes_only_a_killed_runs_temporaries(tmp_path):
+    ours = [".out.k2_x9aqz.partial.mp4", ".out.video.ouxfi7g6.partial.mp4", ".out.video.a1b2c3d4.partial.mkv"]
+    others = ["out.mp4", ".out.mp4.frames", ".out2.k2_x9aqz.partial.mp4", ".out.notes.partial.mp4",
+              ".out.k2_x9aqz.partial.mov", "x.out.k2_x9aqz.partial.mp4"]
+    for name in ours + others:
+        (tmp_path / name).write_bytes(b"")
+    removed = remove_stale_partials(tmp_path / "out.mp4")
+    assert sorted(p.name for p in removed) == sorted(ours)
+    assert sorted(os.listdir(tmp_path)) == sorted(others)
