@@ -69,7 +69,6 @@ def run(argv: list[str] | None) -> int:
         from .progress import QuietDisplay, RichDisplay
     settings = style_settings(ns)
     styles = style_specs(ns.style, ns.style_blend)
-
     display = QuietDisplay() if ns.quiet else RichDisplay()
     from pipeline.images import is_still_image
     from pipeline.paths import check_input
