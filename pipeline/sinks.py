@@ -338,8 +338,9 @@ class Recorder:
 
     Why constant rate with held frames: the stylizer shows frames irregularly (a few per second on a CPU), and the
     writer takes a constant rate. Each shown frame is written as many times as it stayed on screen, rounded to the
-    recording's frame grid, so the file plays at the session's real pace and a 30 s session lasts 30 s. A frame
-    shown for less than one frame interval may not appear (as on a screen refreshing at `fps`).
+    recording's frame grid, so the file plays at the session's real pace: 30 s of paintings on screen last 30 s. It
+    starts at the first painting; the moment before it (loading, the first frame's iterations) had nothing to show.
+    A frame shown for less than one frame interval may not appear (as on a screen refreshing at `fps`).
     """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str,
