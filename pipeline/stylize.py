@@ -17,7 +17,7 @@ from .errors import UsageError
 from .losses import content_loss, gram, style_loss, total_variation
 from .optimize import Callback, check_optimizer, optimize
 from .paths import check_input
-from .vgg import LAYER_NAMES, VGGFeatures, load_weights
+from .vgg import VGGFeatures, check_layer_names, load_weights
 
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]  # image at the final scale -> scalar (e.g. temporal loss)
 
@@ -123,9 +123,7 @@ def check_style_settings(settings: StyleSettings) -> None:
     for name, layers in (("--style-layers", loss.style_layers), ("--content-layers", loss.content_layers)):
         if not layers:
             raise UsageError(f"{name} needs at least one VGG19 layer, e.g. relu4_2")
-        unknown = [layer for layer in layers if layer not in LAYER_NAMES]
-        if unknown:
-            raise UsageError(f"{name}: unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
+        check_layer_names(layers, name)
     if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
         raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
     if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Callable
 
 import torch
@@ -214,6 +215,14 @@ class Preprocess(nn.Module):
         return x.flip(1) if self.flip else x
 
 
+def check_layer_names(layers: Iterable[str], option: str = "") -> None:
+    """UsageError naming the first of `layers` that VGG19 lacks; `option` ("--style-layers") prefixes the message."""
+    unknown = [name for name in layers if name not in LAYER_NAMES]
+    if unknown:
+        prefix = f"{option}: " if option else ""
+        raise UsageError(f"{prefix}unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
+
+
 class VGGFeatures(nn.Module):
     """Frozen VGG19 truncated after the deepest requested layer; forward returns {layer name: activation}.
 
@@ -223,9 +232,7 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, weights: VGGWeights, layers: list[str] | tuple[str, ...], pooling: str = "max") -> None:
         super().__init__()
-        unknown = [name for name in layers if name not in LAYER_NAMES]
-        if unknown:
-            raise UsageError(f"unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
+        check_layer_names(layers)
         self.layers = tuple(layers)
         self.preprocess = Preprocess(weights.preprocessing)
         deepest = max(LAYER_NAMES.index(name) for name in layers)
