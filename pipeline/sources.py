@@ -181,19 +181,24 @@ class VideoReader:
         clips, and when OpenCV cannot decode the first frame: its FFmpeg lacks some codecs (AV1, animated WebP).
         Decided once per reader. A file that neither decodes ends in InputError with ffmpeg's reason (raised by the
         first read)."""
-        if self._use_ffmpeg is None and self.info.hdr:
-            self._use_ffmpeg = True
         if self._use_ffmpeg is None:
-            trial = self._open_cv()
-            self._use_ffmpeg = trial is None or not trial.grab()
-            if trial is not None:
-                trial.release()  # reopened below: a grab cannot be taken back exactly
+            self._use_ffmpeg = bool(self.info.hdr) or not self._opencv_decodes()
         capture = FfmpegCapture(self.info) if self._use_ffmpeg else self._open_cv()
         if capture is None:
             raise InputError(f"video '{self.info.path}' could not be opened for decoding by OpenCV")
         capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1 if AUTO_ORIENT else 0)  # the default differs between versions
         self._auto_oriented = bool(capture.get(cv2.CAP_PROP_ORIENTATION_AUTO))
         return capture
+
+    def _opencv_decodes(self) -> bool:
+        """True if OpenCV opens the file and decodes its first frame (released after: a grab cannot be undone)."""
+        trial = self._open_cv()
+        if trial is None:
+            return False
+        try:
+            return trial.grab()
+        finally:
+            trial.release()
 
     def _open_cv(self) -> cv2.VideoCapture | None:
         # OpenCV's FFmpeg backend refuses CAP_PROP_ORIENTATION_AUTO as an open() parameter: set it after opening.
