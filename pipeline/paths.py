@@ -40,8 +40,8 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-# Bytes a name made beside an output adds to the output's own name: ".<stem>.video.XXXXXXXX.partial<suffix>" (video.py)
-# is the longest; ".<name>.frames" (checkpoints.py) and ".<stem>.XXXXXXXX.partial<suffix>" (atomic_output) are shorter.
+# Bytes a name made beside an output adds to the output's own name: partial_file's ".<stem>.video.XXXXXXXX.partial
+# <suffix>" (video.py) is the longest; ".<name>.frames" (checkpoints.py) and the untagged partial_file are shorter.
 TEMP_NAME_ROOM = 24
 
 
@@ -90,12 +90,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = True) -> Iterator[P
     Without `overwrite`, a file that appeared at `path` meanwhile is kept and OutputError raised.
     """
     target = Path(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
-    except OSError as error:
-        raise OutputError(f"cannot create a temporary file beside '{target}': {error.strerror or error}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = partial_file(target)
     # mkstemp makes the file 0600; the result should get the permissions any new file of the user gets.
     umask = os.umask(0)
     os.umask(umask)
@@ -115,14 +110,28 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = True) -> Iterator[P
         raise
 
 
-def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files a killed run (SIGKILL, power loss: no cleanup ran) left beside `output`: those
-    atomic_output and video.py name after it, ".<stem>.XXXXXXXX.partial<suffix>" and ".<stem>.video.XXXXXXXX.partial
-    <suffix or .mkv>". For a run that continues that output (--resume), so none of them can still be in use.
-    Returns what was removed."""
+def partial_file(target: Path, tag: str = "", suffix: str | None = None) -> Path:
+    """Create an empty temporary file beside `target`: ".<stem>.[<tag>.]XXXXXXXX.partial<suffix>", the suffix
+    `target`'s unless given. The only maker of such names: remove_stale_partials matches them, and TEMP_NAME_ROOM
+    bounds their length. OutputError if it cannot be created."""
+    prefix = f".{target.stem}." + (f"{tag}." if tag else "")
+    try:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=f".partial{target.suffix if suffix is None else suffix}",
+                                    dir=target.parent)
+    except OSError as error:
+        raise OutputError(f"cannot create a temporary file beside '{target}': {error.strerror or error}") from None
+    os.close(fd)
+    return Path(name)
+
+
+def remove_stale_partials(output: str | os.PathLike, tags: tuple[str, ...], suffixes: tuple[str, ...]) -> list[Path]:
+    """Delete the temporary files a killed run (SIGKILL, power loss: no cleanup ran) left beside `output`: the
+    partial_file names made for it, untagged or with one of `tags`, with its suffix or one of `suffixes`. For a run
+    that continues that output (--resume), so none of them can still be in use. Returns what was removed."""
     out = Path(output)
-    suffixes = "|".join(re.escape(s) for s in dict.fromkeys((out.suffix, ".mkv")))
-    pattern = re.compile(rf"\.{re.escape(out.stem)}\.(video\.)?[a-z0-9_]{{8}}\.partial({suffixes})")
+    tag_group = "|".join(re.escape(f"{tag}.") for tag in tags)
+    suffix_group = "|".join(re.escape(s) for s in dict.fromkeys((out.suffix, *suffixes)))
+    pattern = re.compile(rf"\.{re.escape(out.stem)}\.({tag_group})?[a-z0-9_]{{8}}\.partial({suffix_group})")
     removed = []
     for entry in out.parent.iterdir():
         if pattern.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():

@@ -19,7 +19,6 @@ import contextlib
 import math
 import os
 import queue
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from .color import luminance
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import load_image
 from .oom import MemoryFallback
-from .paths import atomic_output, check_input, check_output, remove_stale_partials
+from .paths import atomic_output, check_input, check_output, partial_file, remove_stale_partials
 from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_rate, is_gif, mux_audio,
                     write_gif)
 from .sources import VideoReader
@@ -386,6 +385,12 @@ def _estimate_seconds(job: _Job) -> float | None:
     return evaluations * per_eval * EVALS_PER_ITERATION.get(optim.optimizer, 1.0)
 
 
+# The encoder's own temporary file, when it is not the final one: ".<stem>.video.XXXXXXXX.partial<suffix>", and for
+# a GIF an H.264 Matroska file.
+VIDEO_TEMP_TAG = "video"
+GIF_SOURCE_SUFFIX = ".mkv"
+
+
 @contextlib.contextmanager
 def _video_temp(output: Path, final_tmp: Path, has_audio: bool) -> Iterator[Path]:
     """Where the encoder writes: the final temporary file, or another one beside it when audio is muxed in after or
@@ -394,11 +399,9 @@ def _video_temp(output: Path, final_tmp: Path, has_audio: bool) -> Iterator[Path
     if not has_audio and not gif:
         yield final_tmp
         return
-    suffix = ".mkv" if gif else output.suffix
-    fd, name = tempfile.mkstemp(prefix=f".{output.stem}.video.", suffix=f".partial{suffix}", dir=output.parent)
-    os.close(fd)
+    name = partial_file(output, VIDEO_TEMP_TAG, GIF_SOURCE_SUFFIX if gif else None)
     try:
-        yield Path(name)
+        yield name
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
@@ -438,7 +441,8 @@ def stylize_video(
                    tuple((s.index, s.codec, action) for s, action in plan), str(job.device), job.resume_from,
                    _estimate_seconds(job)))
     if job.video.resume and job.checkpoints.existed:
-        remove_stale_partials(job.output)  # a killed run's, which no cleanup reached
+        # A killed run's, which no cleanup reached.
+        remove_stale_partials(job.output, tags=(VIDEO_TEMP_TAG,), suffixes=(GIF_SOURCE_SUFFIX,))
     job.checkpoints.start()
     try:
         with atomic_output(job.output, job.video.overwrite) as final_tmp, \

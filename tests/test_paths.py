@@ -128,6 +128,6 @@ def test_remove_stale_partials_removes_only_a_killed_runs_temporaries(tmp_path):
               ".out.k2_x9aqz.partial.mov", "x.out.k2_x9aqz.partial.mp4"]
     for name in ours + others:
         (tmp_path / name).write_bytes(b"")
-    removed = remove_stale_partials(tmp_path / "out.mp4")
+    removed = remove_stale_partials(tmp_path / "out.mp4", tags=("video",), suffixes=(".mkv",))
     assert sorted(p.name for p in removed) == sorted(ours)
     assert sorted(os.listdir(tmp_path)) == sorted(others)
