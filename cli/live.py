@@ -8,69 +8,21 @@ The summary goes to stdout (one line, with the word "dropped"); everything else 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from dataclasses import replace
 
 import cv2
 
-from pipeline.capture import STREAM_SCHEMES, parse_source
-from pipeline.config import DEVICE_CHOICES, LIVE_DEFAULT_SIZE, WEIGHT_NAMES, LiveSettings, StyleSettings
-from pipeline.errors import DisplayError, UsageError
+from pipeline.capture import parse_source
+from pipeline.config import LiveSettings, StyleSettings
+from pipeline.errors import DisplayError
 from pipeline.live import LiveFrame, LiveNotice, LiveResult, LiveStarted, NullDisplay, live
 
-from .args import Parser, add_artist_controls, add_version, loss_settings, style_specs
+from .args import style_specs
 from .main import stop_on_signals
 
-_LIVE, _STYLE = LiveSettings(), StyleSettings()
 STATUS_EVERY_S = 5.0  # headless: one status line this often
-
-
-def build_live_parser() -> Parser:
-    p = Parser(
-        prog="stylize-video",
-        description="Stylize a webcam, a stream or a video file live, as it plays.",
-        epilog="Window keys: q/Esc quit, space pause, s snapshot, n/p next/previous style, +/- style weight.",
-    )
-    p.add_argument("--live", required=True, metavar="SOURCE",
-                   help=f"camera index (0), device path (/dev/video0), stream URL ({', '.join(STREAM_SCHEMES)}) "
-                        "or a video file played at its own pace")
-    p.add_argument("style", metavar="STYLE",
-                   help="style image; several as a,b,c or a folder of images (n/p switch between them)")
-    g = p.add_argument_group("speed")
-    sizes = ", ".join(f"{k} {v}" for k, v in LIVE_DEFAULT_SIZE.items())
-    g.add_argument("--size", type=int, help=f"long side of the stylized frames in pixels (default per device: {sizes})")
-    g.add_argument("--fps", type=float, default=_LIVE.fps,
-                   help="target frames per second; sets each frame's time budget (default %(default)s)")
-    g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
-    g.add_argument("--weights", default=_STYLE.weights,
-                   help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
-    g.add_argument("--temporal-weight", type=float, default=_LIVE.temporal_weight,
-                   help="steadiness between frames, 0 = off (default %(default)s)")
-    add_artist_controls(p.add_argument_group("artist controls"), still=False)
-    o = p.add_argument_group("output")
-    o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv)")
-    o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
-    o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
-    o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")
-    o.add_argument("--max-seconds", type=float, help="stop after this many seconds")
-    o.add_argument("--snapshots", default=".", metavar="DIR", help="folder for the s key's PNGs (default: here)")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    add_version(p)
-    return p
-
-
-def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
-    for name in ("fps", "max_seconds"):
-        value = getattr(ns, name)
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
-                       overwrite=ns.overwrite)
-    style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
-                    pooling=ns.pooling, loss=loss_settings(ns))
-    return settings, style
 
 
 class LiveReporter:
@@ -127,13 +79,8 @@ def open_display(ns: argparse.Namespace):
     return CvWindow(side_by_side=ns.side_by_side)
 
 
-def run_live(argv: list[str]) -> int:
-    parser = build_live_parser()
-    if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
-        parser.print_help()
-        return 0
-    ns = parser.parse_args(argv)
-    settings, style = settings_from(ns)
+def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSettings) -> int:
+    """Run the session cli.live_args.parse_live_args gave; returns the exit code."""
     styles = [path for path, _ in style_specs(ns.style, None)]
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages say what failed, once
     source = parse_source(ns.live)  # a missing device path or file fails here, before anything slow

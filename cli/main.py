@@ -55,15 +55,17 @@ def signals_held() -> Iterator[None]:
 def run(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["measure"]:
-        with signals_held():
-            from .measure import run_measure
+        from .measure import run_measure
 
         return run_measure(argv[1:])
     if "--live" in argv or any(a.startswith("--live=") for a in argv):
+        from .live_args import parse_live_args
+
+        live_args = parse_live_args(argv)  # --help and usage errors end here, before torch is imported
         with signals_held():
             from .live import run_live
 
-        return run_live(argv)
+        return run_live(*live_args)
     ns = build_parser().parse_args(argv)  # --help and usage errors end here, before torch is imported
     with signals_held():
         from .progress import QuietDisplay, RichDisplay

@@ -9,10 +9,10 @@ exit 2 for a bad command line, 1 for a file that cannot be measured.
 from __future__ import annotations
 
 from pipeline.errors import UsageError
-from pipeline.flicker import measure_video
 from pipeline.paths import check_input
 
 from .args import Parser
+from .main import signals_held
 
 MIN_FRAMES = 2  # one pair of frames at least
 
@@ -38,6 +38,9 @@ def run_measure(argv: list[str]) -> int:
         raise UsageError(f"--frames must be at least {MIN_FRAMES} (one pair of frames), got {ns.frames}")
     stylized = check_input(ns.stylized, "stylized video")
     reference = check_input(ns.reference, "reference video")
+    with signals_held():  # torch takes seconds to import, and --help and usage errors need none of it
+        from pipeline.flicker import measure_video
+
     error, floor = measure_video(stylized, reference, ns.frames)
     ratio = f"{error / floor:.2f}x the floor" if floor > 0 else "the floor is 0"
     print("warping error (Lai et al. 2018; mean squared difference in [0, 1] units, lower is steadier)")

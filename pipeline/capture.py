@@ -21,13 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import LiveSettings
+from .config import STREAM_SCHEMES, LiveSettings
 from .errors import InputError, UsageError
 from .paths import check_input
 from .sources import VideoReader
 
 # URL schemes OpenCV's FFmpeg backend reads as live streams; the keys make the error message.
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtp", "srt", "udp", "tcp", "http", "https")
 JOIN_TIMEOUT_S = 2.0
 
 

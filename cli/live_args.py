@@ -1,0 +1,73 @@
+"""The `--live` command line: its parser and the settings it gives, without torch, so `--live --help` and usage errors
+come at once (importing the painting side takes seconds)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+
+from pipeline.config import (DEVICE_CHOICES, LIVE_DEFAULT_SIZE, STREAM_SCHEMES, WEIGHT_NAMES, LiveSettings,
+                             StyleSettings)
+from pipeline.errors import UsageError
+
+from .args import Parser, add_artist_controls, add_version, loss_settings
+
+_LIVE, _STYLE = LiveSettings(), StyleSettings()
+
+
+def build_live_parser() -> Parser:
+    p = Parser(
+        prog="stylize-video",
+        description="Stylize a webcam, a stream or a video file live, as it plays.",
+        epilog="Window keys: q/Esc quit, space pause, s snapshot, n/p next/previous style, +/- style weight.",
+    )
+    p.add_argument("--live", required=True, metavar="SOURCE",
+                   help=f"camera index (0), device path (/dev/video0), stream URL ({', '.join(STREAM_SCHEMES)}) "
+                        "or a video file played at its own pace")
+    p.add_argument("style", metavar="STYLE",
+                   help="style image; several as a,b,c or a folder of images (n/p switch between them)")
+    g = p.add_argument_group("speed")
+    sizes = ", ".join(f"{k} {v}" for k, v in LIVE_DEFAULT_SIZE.items())
+    g.add_argument("--size", type=int, help=f"long side of the stylized frames in pixels (default per device: {sizes})")
+    g.add_argument("--fps", type=float, default=_LIVE.fps,
+                   help="target frames per second; sets each frame's time budget (default %(default)s)")
+    g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    g.add_argument("--weights", default=_STYLE.weights,
+                   help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
+    g.add_argument("--temporal-weight", type=float, default=_LIVE.temporal_weight,
+                   help="steadiness between frames, 0 = off (default %(default)s)")
+    add_artist_controls(p.add_argument_group("artist controls"), still=False)
+    o = p.add_argument_group("output")
+    o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv)")
+    o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
+    o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
+    o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")
+    o.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    o.add_argument("--snapshots", default=".", metavar="DIR", help="folder for the s key's PNGs (default: here)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_version(p)
+    return p
+
+
+def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
+    for name in ("fps", "max_seconds"):
+        value = getattr(ns, name)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
+                       overwrite=ns.overwrite)
+    style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
+                    pooling=ns.pooling, loss=loss_settings(ns))
+    return settings, style
+
+
+def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, StyleSettings]:
+    """The parsed `--live` command line and its settings. --help prints and exits 0; a bad command line exits 2
+    (argparse) or raises UsageError."""
+    parser = build_live_parser()
+    if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
+        parser.print_help()
+        parser.exit()
+    ns = parser.parse_args(argv)
+    return (ns, *settings_from(ns))
