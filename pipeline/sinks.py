@@ -93,7 +93,8 @@ def video_args(
     preset: str = "medium",
     loglevel: str = "error",
 ) -> list[str]:
-    """The full ffmpeg argv that reads width x height bgr24 frames on stdin and writes `path` as H.264 High."""
+    """The full ffmpeg argv that reads width x height bgr24 frames on stdin and writes `path` as H.264 High (High
+    4:4:4 Predictive for the lossless crf 0), 4:2:0, BT.709."""
     fps, sar = Fraction(fps), Fraction(sar)
     rate = f"{fps.numerator}/{fps.denominator}"
     stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=rate)
@@ -110,7 +111,9 @@ def video_args(
     muxer = container_of(path)
     options: dict[str, object] = {
         "vcodec": "libx264",
-        "profile:v": "high",
+        # crf 0 is lossless, which x264 codes only in the High 4:4:4 Predictive profile (it refuses High); that
+        # plays in ffmpeg-based players and editors, not in browsers or QuickTime.
+        "profile:v": "high444" if crf == 0 else "high",
         "preset": preset,
         "crf": crf,
         "pix_fmt": "yuv420p",

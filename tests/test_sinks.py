@@ -69,6 +69,24 @@ def test_video_args_are_complete(tmp_path: Path) -> None:
     assert "setsar=2/1" in graph and "out_color_matrix=bt709" in graph and "crop" not in graph
 
 
+def test_crf_0_writes_a_lossless_video(tmp_path: Path) -> None:
+    # x264 codes lossless only in High 4:4:4 Predictive; with High forced, --crf 0 failed ("Error setting profile
+    # high") after the first frames were painted.
+    rng = np.random.default_rng(0)
+    sources = [np.repeat(rng.integers(16, 236, (48, 64, 1), dtype=np.uint8), 3, axis=2) for _ in range(3)]  # greys:
+    error = {}  # 4:2:0 loses nothing of them, so all a lossless code may leave is the limited-range rounding
+    for crf in (0, 18):
+        path = tmp_path / f"crf{crf}.mp4"
+        with VideoWriter(path, 64, 48, Fraction(10), crf=crf) as writer:
+            for frame in sources:
+                writer.write(frame)
+        with VideoReader(path) as reader:
+            decoded = [frame.pixels.astype(int) for frame in reader]
+        assert len(decoded) == 3
+        error[crf] = max(np.abs(d - s).max() for d, s in zip(decoded, sources))
+    assert error[0] <= 1 < error[18], error
+
+
 def test_video_args_odd_size_names_and_containers(tmp_path: Path) -> None:
     odd = video_args(tmp_path / "-x.mkv", 33, 21, Fraction(25))
     assert "crop=32:20:0:0" in option(odd, "-filter_complex")[0]
