@@ -101,9 +101,11 @@ class VideoReader:
                 return
             yield Frame(self.frames_read, max(0.0, time - self.start), self._upright(pixels))
             self.frames_read += 1
-        # The file ran out before the selection did (counted in decoded pictures, as the probe's estimate is).
+        # The file ran out before the selection did. The probe's estimate counts pictures (the container's count) or
+        # frames at the rate (its duration x fps): a variable-rate file has fewer pictures than frames.
         expected = self.expected_frames
-        self.truncated = expected is not None and self._pictures < expected and self.frames_read < limit
+        short = expected is not None and max(self._pictures, self.frames_read) < expected
+        self.truncated = short and self.frames_read < limit
 
     def _in_range(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
         """The decoded (time, picture) pairs of the time selection."""
@@ -121,8 +123,8 @@ class VideoReader:
     def _constant_rate(self, pictures: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
         """(slot time, picture) at info.fps from the first picture's time: slot k shows the last picture that started
         by then (to a quarter of a frame). A picture's last slot is known when the next one arrives; the last
-        picture is taken to last as long as the one before it, or in an animation until the file's end (a GIF
-        often holds its last picture longest)."""
+        picture is taken to last as long as the one before it, but not past the file's end; in an animation until the
+        file's end (a GIF often holds its last picture longest)."""
         period = 1.0 / float(self.info.fps)
         origin, held, held_time, gap, slot = None, None, 0.0, period, 0
         end = math.inf if self.duration is None else self.start + self.duration
@@ -142,8 +144,11 @@ class VideoReader:
             held, held_time = pixels, time
         if held is not None:
             held_end = held_time + gap
-            if self.info.animation and self.info.duration:
-                held_end = max(held_end, self.info.duration)
+            container_end = self.info.duration
+            if container_end and held_time < container_end:
+                # Never past the container's end (a variable-rate file's last gap can be long), and in an animation
+                # until it exactly. The end can lie later, with a longer audio track: then the gap rule stands.
+                held_end = container_end if self.info.animation else min(held_end, container_end)
             count = max(1, slots_until(held_end)) if slot == 0 else slots_until(held_end)
             yield from ((origin + (slot + k) * period, held) for k in range(count))
             self.repeated, self.dropped = self.repeated + max(0, count - 1), self.dropped + (count == 0)

@@ -237,6 +237,28 @@ def test_a_gif_keeps_its_length_when_its_last_picture_lasts_longest(tmp_path: Pa
     assert shown[0] == 0 and shown.count(4) >= 0.7 * len(frames) - 1  # the pause holds 5/7 of the time
 
 
+def test_a_gif_with_a_long_gap_before_its_last_picture_keeps_its_length(tmp_path: Path, decoder: str) -> None:
+    # The last picture (100 ms) came after a 500 ms one: it was held 500 ms too, and 1.2 s came out as 1.6 s.
+    pictures = [texture(24, 32, seed) for seed in range(6)]
+    images = [Image.fromarray(p[:, :, ::-1]) for p in pictures]
+    images[0].save(tmp_path / "uneven.gif", save_all=True, append_images=images[1:],
+                   duration=[100, 100, 300, 100, 500, 100], loop=0)
+    reader, frames = read_all(tmp_path / "uneven.gif")
+    assert len(frames) / float(reader.info.fps) == pytest.approx(1.2, abs=0.01)
+    assert not reader.truncated
+
+
+def test_a_variable_rate_mkv_keeps_its_length_and_is_not_called_truncated(tmp_path: Path, decoder: str) -> None:
+    # 10 pictures in 1 s, in bursts, the last at 29/30 s after a 7/30 s gap; the container says 30 fps. The last
+    # picture was held for the gap (36 frames, 1.2 s), and 10 pictures against ~30 frames read as a truncated file.
+    source = make_clip(tmp_path / "cfr.mkv", frames=30, fps="30", audio=())
+    ffmpeg("-i", f"file:{source}", "-vf", r"select='lt(mod(n\,10)\,3)+eq(n\,29)'", "-fps_mode", "passthrough",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", f"file:{tmp_path / 'vfr.mkv'}")
+    reader, frames = read_all(tmp_path / "vfr.mkv")
+    assert reader.info.fps == 30 and len(frames) == 30
+    assert not reader.truncated and (reader.repeated, reader.dropped) == (20, 0)
+
+
 def test_a_file_neither_decoder_reads_is_named(clips: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(VideoReader, "_open_cv", lambda self: None)
     original = FfmpegCapture._args
