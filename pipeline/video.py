@@ -338,6 +338,10 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
     job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, pick_device(device))
+    display_w, display_h = round(info.width * info.display_sar), info.height
+    if settings.size > max(display_w, display_h):
+        emit(VideoWarning(f"the video is {display_w}x{display_h}: it is painted at that size, not enlarged to "
+                          f"--size {settings.size} (videos are never enlarged)"))
     if info.hdr:
         # Tone-mapped by the reader (ffmpeg_capture.py): mid-tones keep their SDR levels, highlights are rolled off.
         emit(VideoWarning(f"the input is HDR ({info.hdr}, {info.bit_depth}-bit); it is tone-mapped to SDR (8-bit "

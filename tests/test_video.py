@@ -172,6 +172,15 @@ def gif_matches(gif: list[np.ndarray], plain: list[np.ndarray]) -> list[int]:
     return matches
 
 
+def test_a_video_smaller_than_size_is_painted_at_its_own_size_with_a_warning(tmp_path: Path, style: Path) -> None:
+    # Photos are enlarged to --size, videos are not; that used to happen without a word.
+    source = make_clip(tmp_path / "in.mp4", width=40, height=30, frames=2, audio=())
+    result, _ = run(source, style, tmp_path / "out.mp4")
+    assert (probe(tmp_path / "out.mp4").width, probe(tmp_path / "out.mp4").height) == (40, 30)
+    assert result.warnings == ("the video is 40x30: it is painted at that size, not enlarged to --size 48 (videos "
+                               "are never enlarged)",)
+
+
 def test_gif_output_keeps_frames_timing_and_colours(tmp_path: Path, style: Path, monkeypatch) -> None:
     monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)  # the colours can be compared with the input
     source, plain = textured_clip(tmp_path / "in.mp4", frames=12, fps="30000/1001", audio=True)
