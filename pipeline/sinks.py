@@ -263,6 +263,11 @@ def mux_args(
         for number, (stream, action) in enumerate(audio_plan(audio, output_path)):
             streams.append(source[str(stream.index)])
             options[f"c:a:{number}"] = action
+            if action == "copy" and start > 0 and muxer not in _MOV_FAMILY:
+                # A seek lands on the video's keyframe before `start`, and copied audio keeps the packets from
+                # there with negative times. MP4/MOV hide them with an edit list; Matroska has none and shifted the
+                # whole file instead (seconds of sound before the first picture). Drop them.
+                options[f"copypriorss:a:{number}"] = 0
             if action == "aac":
                 kbps = AAC_KBPS_PER_CHANNEL * min(stream.channels or 2, 8)
                 options[f"b:a:{number}"] = f"{kbps}k"

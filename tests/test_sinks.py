@@ -273,6 +273,27 @@ def test_mux_trims_audio_to_the_selection(tmp_path: Path) -> None:
     assert float((original[first].pts - kept[0].pts) * timebase) == pytest.approx(0.52, abs=1e-3)
 
 
+def test_mux_into_matroska_starts_audio_and_video_together_after_a_seek(tmp_path: Path) -> None:
+    # Matroska has no edit list: the copied audio from the keyframe before the start (0 s here) used to come first,
+    # with the pictures 0.5 s later and the file 1.5 s long.
+    source = make_clip(tmp_path / "src.mp4", frames=50, fps="25", audio=("aac",))  # 2 s, one keyframe at 0
+    video, reader = _stylize(source, tmp_path / "video.mp4", start=0.5, duration=1.0)
+    out = tmp_path / "out.mkv"
+    mux_audio(video, source, out, reader.info.audio, start=reader.first_time, duration=1.0)
+    assert decoded_count(out) == 25 and probe(out).duration == pytest.approx(1.0, abs=0.05)
+    pictures = framemd5(out, "v:0")[1]
+    timebase, kept = framemd5(out, "a:0")
+    original = framemd5(source, "a:0")[1]
+    assert pictures[0].pts == 0 and 0 <= float(kept[0].pts * timebase) < 0.03  # from the first packet after 0.52
+    # The packets are the source's from there, each 0.52 s earlier (a sine repeats packets: match by time).
+    source_timebase = framemd5(source, "a:0")[0]
+    times = np.array([float(p.pts * source_timebase) for p in original])
+    for packet in kept[:-1]:  # (Matroska keeps milliseconds)
+        nearest = int(np.argmin(np.abs(times - float(packet.pts * timebase) - 0.52)))
+        assert abs(times[nearest] - float(packet.pts * timebase) - 0.52) < 1.5e-3
+        assert original[nearest].md5 == packet.md5
+
+
 def test_mux_audio_shorter_than_video_keeps_every_frame(tmp_path: Path) -> None:
     source = make_clip(tmp_path / "src.mp4", frames=25, fps="25", audio=("aac",), audio_seconds=0.4)
     video, reader = _stylize(source, tmp_path / "video.mp4")
