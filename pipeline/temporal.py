@@ -29,6 +29,7 @@ DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 # while its 5 cuts score 1.12 or more, splices with tubingen.jpg or golden_gate.jpg 1.05 or more, frames of different
 # bikes shots 0.99 or more, and two unrelated gray textures (same histograms) 0.96 or more.
 CUT_THRESHOLD = 0.85
+DIS_MIN_SIDE = 16  # px; see estimate_flow
 _CUT_WIDTH = 64  # frames are compared at this width, so the score does not depend on resolution
 _HIST_BINS = (16, 16)  # hue, saturation
 
@@ -61,7 +62,16 @@ def estimate_flow(src_bgr: np.ndarray, dst_bgr: np.ndarray) -> np.ndarray:
     """
     if src_bgr.shape[:2] != dst_bgr.shape[:2]:
         raise ValueError(f"flow needs frames of one size, got {src_bgr.shape[:2]} and {dst_bgr.shape[:2]}")
-    return _dis().calc(_gray(src_bgr), _gray(dst_bgr), None)
+    src, dst = _gray(src_bgr), _gray(dst_bgr)
+    h, w = src.shape
+    if min(h, w) < DIS_MIN_SIDE:
+        # DIS crashes the process (SIGSEGV) on some images with a side under 16 px, e.g. 64x8 or 100x12: the
+        # scene-cut check's 64-px-wide copy of a panorama. Edges repeated to 16 px, then the flow cropped back.
+        pad = dict(top=0, left=0, bottom=max(0, DIS_MIN_SIDE - h), right=max(0, DIS_MIN_SIDE - w),
+                   borderType=cv2.BORDER_REPLICATE)
+        src, dst = cv2.copyMakeBorder(src, **pad), cv2.copyMakeBorder(dst, **pad)
+    flow = _dis().calc(src, dst, None)
+    return flow if flow.shape[:2] == (h, w) else np.ascontiguousarray(flow[:h, :w])
 
 
 def flow_to_tensor(flow: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:

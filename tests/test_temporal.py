@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,6 +104,24 @@ def test_estimate_flow_recovers_translation(dx, dy):
     assert flow.shape == (64, 80, 2) and flow.dtype == np.float32
     assert np.abs(interior[..., 0] - dx).max() < 0.5
     assert np.abs(interior[..., 1] - dy).max() < 0.5
+
+
+def test_flow_and_scene_cuts_of_thin_frames_do_not_crash():
+    # OpenCV's DIS killed the process (SIGSEGV) on 64x8, 100x12 or 9x7 images: a panorama's processing size, or the
+    # 64-px-wide copy the scene-cut check makes of it. In a child process, so a crash fails this test only.
+    code = ("import numpy as np\n"
+            "from pipeline.temporal import estimate_flow, scene_cut\n"
+            "rng = np.random.default_rng(0)\n"
+            "for w, h in [(64, 8), (100, 12), (9, 7), (5000, 10), (8, 64)]:\n"
+            "    a, b = (rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(2))\n"
+            "    flow = estimate_flow(a, np.roll(a, 1, axis=1))\n"
+            "    assert flow.shape == (h, w, 2) and flow.flags.c_contiguous, flow.shape\n"
+            "pano = rng.integers(0, 255, (120, 1280, 3), dtype=np.uint8)\n"
+            "print(scene_cut(pano, pano), scene_cut(pano, 255 - pano))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_flow_and_warp_conventions_agree():
