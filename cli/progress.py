@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
@@ -60,11 +61,13 @@ class RichDisplay:
 
     def say(self, message: str) -> None:
         self._start()
-        self.progress.console.print(message)
+        # Plain text (a file name like "take[2].mp4" is not markup), and one line however narrow the terminal: a
+        # pipe is 80 columns to rich, which would break the line inside a word.
+        self.progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
         self._start()
-        self.progress.console.print(f"[yellow]warning:[/] {message}")
+        self.progress.console.print(Text.assemble(("warning:", "yellow"), " ", message), soft_wrap=True)
 
     def __call__(self, event: object) -> None:
         self._start()
@@ -91,12 +94,13 @@ class RichDisplay:
     def _on_VideoPlan(self, event) -> None:
         (iw, ih), (w, h) = event.input_size, event.size
         audio = ", ".join(f"#{i} {codec} ({how})" for i, codec, how in event.audio) or "none"
-        frames = "?" if event.frames is None else str(event.frames)
+        frames = "? frames" if event.frames is None else f"{event.frames} frame{'s' * (event.frames != 1)}"
         eta = "" if event.estimated_seconds is None else f", about {_duration(event.estimated_seconds)}"
-        self.say(f"Stylizing {frames} frames of {iw}x{ih} as {w}x{h} at {float(event.fps):.3f} fps on {event.device}"
+        self.say(f"Stylizing {frames} of {iw}x{ih} as {w}x{h} at {float(event.fps):.3f} fps on {event.device}"
                  f"{eta}; audio: {audio}")
         if event.resumed:
-            self.say(f"Resuming: {event.resumed} frames were already done")
+            done = "1 frame was" if event.resumed == 1 else f"{event.resumed} frames were"
+            self.say(f"Resuming: {done} already done")
         self.frames_task = self.progress.add_task("frames", total=event.frames, loss="-", completed=event.resumed)
 
     def _on_FrameStarted(self, event) -> None:
@@ -115,7 +119,9 @@ class RichDisplay:
 
 
 def _duration(seconds: float) -> str:
-    """'2 h 05 min', '7 min', '40 s'."""
+    """'2 h 05 min', '7 min', '40 s', 'under 1 s'."""
+    if seconds < 0.5:
+        return "under 1 s"
     if seconds >= 3600:
         return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
     return f"{round(seconds / 60)} min" if seconds >= 90 else f"{round(seconds)} s"

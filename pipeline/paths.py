@@ -65,7 +65,8 @@ def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike], ove
     out = Path(output).expanduser()
     for inp in inputs:
         if same_file(out, inp):
-            raise UsageError(f"output '{output}' is the input '{inp}': choose another output path")
+            # inputs holds the photo or video, the styles and the --init image: the message names none of them wrongly
+            raise UsageError(f"output '{output}' is '{inp}', which this run reads: choose another output path")
     if out.is_dir():
         raise OutputError(f"output '{output}' is a folder, expected a file name")
     folder = out.resolve().parent

@@ -458,7 +458,8 @@ def stylize_video(
                 emit(VideoWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}"))
             if job.reader.repeated or job.reader.dropped:
                 emit(VideoWarning(f"the input has a variable frame rate: converted to a constant {float(info.fps):.4g} "
-                                  f"fps ({job.reader.repeated} frames repeated, {job.reader.dropped} dropped) so the "
+                                  f"fps ({job.reader.repeated} frame{'s' * (job.reader.repeated != 1)} repeated, "
+                                  f"{job.reader.dropped} dropped) so the "
                                   "sound stays in sync"))
             duration = float(count / info.fps)
             if is_gif(job.output):

@@ -51,13 +51,13 @@ def test_two_styles_blended(tmp_path, capsys):
     ("photo neither image nor video", 1, "'.*photo.heic' is neither an image nor a media file ffmpeg can read"),
     ("photo with a damaged header", 1, "'.*damaged.jpg' could not be read as a photo \\(damaged"),
     ("text named as a photo", 1, "'.*text.jpg' could not be read as a photo"),
-    ("output is the init image", 2, "is the input '.*init.png'"),
+    ("output is the init image", 2, "is '.*init.png', which this run reads"),
     ("seed too large", 2, "--seed must be between 0 and 2\\*\\*64 - 1"),
     ("unknown layer", 2, "--style-layers: unknown VGG19 layer 'relu9_9'"),
     ("output name starting with a dash", 2, "required: OUTPUT .*write it as ./-out.png"),
-    ("output is input", 2, "is the input"),
-    ("output is input via ./", 2, "is the input"),
-    ("output is input via symlink", 2, "is the input"),
+    ("output is input", 2, "which this run reads"),
+    ("output is input via ./", 2, "which this run reads"),
+    ("output is input via symlink", 2, "which this run reads"),
     ("no output folder", 1, "folder .* does not exist"),
     ("size 0", 2, "--size must be between"),
     ("size 100000", 2, "--size must be between"),
@@ -293,3 +293,23 @@ def test_out_of_memory_anywhere_else_is_still_one_line(capsys, monkeypatch):
     monkeypatch.setattr(cli.main, "run", raising(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         main(["x"])
+
+
+def test_video_messages_are_whole_lines_of_plain_text(capsys):
+    # Rich took "[1]" in a folder name for markup and dropped it, broke the plan line at 80 columns inside a pipe
+    # ("audio: #1\naac (copy)"), and said "1 frames" and "about 0 s".
+    from fractions import Fraction
+    from pathlib import Path
+
+    from cli.progress import RichDisplay
+    from pipeline.events import VideoPlan, VideoWarning
+
+    audio = tuple((i, "aac", "copy") for i in range(1, 6))
+    with RichDisplay() as display:
+        display(VideoPlan(Path("in.mp4"), Path("out.mp4"), 1, (1920, 1080), (512, 288), Fraction(30), audio, "cpu",
+                          1, 0.2))
+        display(VideoWarning("nothing to resume in '/videos/take[1]/.out.mp4.frames'; starting from the first frame"))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("Stylizing 1 frame of 1920x1080 as 512x288") and "under 1 s" in lines[0]
+    assert lines[0].endswith("#5 aac (copy)") and lines[1] == "Resuming: 1 frame was already done"
+    assert "warning: nothing to resume in '/videos/take[1]/.out.mp4.frames'; starting from the first frame" in lines

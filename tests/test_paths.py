@@ -15,7 +15,7 @@ def test_same_file_through_dot_symlink_and_hard_link(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for spelling in ("./in.mp4", "sym.mp4", "hard.mp4", f"../{tmp_path.name}/in.mp4"):
         assert same_file(spelling, src)
-        with pytest.raises(UsageError, match="is the input"):
+        with pytest.raises(UsageError, match="which this run reads"):
             check_output(spelling, [src])
     assert not same_file("other.mp4", src)
     assert src.read_bytes() == b"x"

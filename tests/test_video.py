@@ -439,12 +439,12 @@ def test_output_equal_to_input_is_refused(tmp_path: Path, style: Path, monkeypat
     os.link(source, tmp_path / "hard.mp4")
     monkeypatch.chdir(tmp_path)
     for output in ("./in.mp4", tmp_path / "link.mp4", tmp_path / "hard.mp4"):
-        with pytest.raises(UsageError, match="is the input"):
+        with pytest.raises(UsageError, match="which this run reads"):
             run(Path("in.mp4"), style, Path(output))
     assert sha(source) == before
     # The style counts as an input too, whatever its name says (content decides), even with overwrite.
     shutil.copy(style, tmp_path / "look.mkv")
-    with pytest.raises(UsageError, match="is the input"):
+    with pytest.raises(UsageError, match="which this run reads"):
         run(Path("in.mp4"), tmp_path / "look.mkv", tmp_path / "look.mkv", video=replace(VIDEO, overwrite=True))
     assert (tmp_path / "look.mkv").read_bytes() == style.read_bytes()
     assert leftovers(tmp_path, {"in.mp4", "link.mp4", "hard.mp4", "look.mkv"}) == set()
