@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"stylize-video: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (Interrupted, KeyboardInterrupt):
-        print("stylize-video: interrupted; nothing was written to the output", file=sys.stderr)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        print(f"stylize-video: interrupted; nothing was written to the output{_kept(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except StylizeError as exc:
-        print(f"stylize-video: error: {exc}", file=sys.stderr)
+        print(f"stylize-video: error: {exc}{_kept(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except MemoryError:
         print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
@@ -117,3 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("stylize-video: error: out of GPU memory; try a smaller --size or --device cpu", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _kept(exc: BaseException) -> str:
+    """"; <what survived>" for an error after which work was kept (StylizeError.kept), else ""."""
+    kept = getattr(exc, "kept", "")
+    return f"; {kept}" if kept else ""

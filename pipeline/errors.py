@@ -7,7 +7,13 @@ from __future__ import annotations
 
 
 class StylizeError(Exception):
-    """Base of every error the pipeline raises on purpose (never a bug)."""
+    """Base of every error the pipeline raises on purpose (never a bug).
+
+    `kept`: what of the work survived the error, as a clause to add to the message ("" if nothing): a video run
+    that stops keeps its finished frames for --resume. Set on KeyboardInterrupt too (see video.stylize_video).
+    """
+
+    kept: str = ""
 
 
 class UsageError(StylizeError):

@@ -33,7 +33,7 @@ import torch
 from .checkpoints import Checkpoints, build_manifest, check_free_space
 from .config import EVALS_PER_ITERATION, StyleSettings, VideoSettings
 from .devices import pick_device
-from .errors import InputError, Interrupted, UsageError
+from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
 from .color import luminance
 from .frames import bgr_to_tensor, tensor_to_bgr
@@ -466,9 +466,13 @@ def stylize_video(
                 write_gif(video_tmp, final_tmp, info.fps)
             elif plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
-    except BaseException:
-        if not job.checkpoints.existed and job.checkpoints.frames_on_disk() == 0:
+    except BaseException as exc:
+        finished = job.checkpoints.frames_on_disk()
+        if not job.checkpoints.existed and finished == 0:
             job.checkpoints.remove()  # nothing finished: leave no folder that a rerun would have to --resume
+        elif finished and isinstance(exc, (StylizeError, KeyboardInterrupt)):
+            frames = "1 finished frame is" if finished == 1 else f"{finished} finished frames are"
+            exc.kept = f"{frames} kept in '{job.checkpoints.folder}': the same command with --resume continues"
         raise
     if not video.keep_frames:
         job.checkpoints.remove()

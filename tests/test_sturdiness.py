@@ -383,7 +383,10 @@ def test_16_interrupts_leave_nothing_broken_and_resume_gives_the_same_video(tmp_
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130 and "interrupted" in err, err
     assert not out.exists() and sorted(os.listdir(tmp_path)) == [work_folder(out).name]  # no partial file
-    assert 2 <= len(list(work_folder(out).glob("*.png"))) < 24
+    kept = len(list(work_folder(out).glob("*.png")))
+    assert 2 <= kept < 24
+    assert err.strip().endswith(f"nothing was written to the output; {kept} finished frames are kept in "
+                                f"'{work_folder(out)}': the same command with --resume continues"), err
     namespace = {"time": time, "DELAY": 0}
     exec(BLEND, namespace)
     monkeypatch.setattr(video_module, "Stylizer", namespace["Blend"])
