@@ -64,7 +64,8 @@ def build_parser() -> Parser:
         description="Repaint a video, a photo or a live stream in the style of a painting.",
         epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video (.mp4, .mov, .mkv) "
                "or an animated GIF without sound (.gif). "
-               "Live: stylize-video --live SOURCE STYLE [options]; see stylize-video --live 0 --help.",
+               "Live: stylize-video --live SOURCE STYLE [options]; see stylize-video --live 0 --help. "
+               "Flicker: stylize-video measure STYLIZED --reference INPUT; see stylize-video measure --help.",
     )
     p.add_argument("input", metavar="INPUT", help="photo or video file (decided by its content)")
     p.add_argument("style", metavar="STYLE", help="style image; several as a,b,c (see --style-blend)")
