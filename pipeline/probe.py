@@ -57,6 +57,8 @@ class MediaInfo:
     transfer: the stream's transfer characteristic as ffmpeg names it ("bt709", "arib-std-b67" ...; "" if untagged);
     primaries, matrix: its colour primaries and YUV matrix, likewise ("bt2020", "bt2020nc" ...; "" if untagged).
     demuxers: the names of ffmpeg's demuxer for the file ("gif", "mov,mp4,m4a,3gp,3g2,mj2" ...).
+    extras: what the file holds besides its picture and sound, which a stylized video does not carry:
+    ("2 subtitle streams", "1 data stream", "chapters") and the like; () if nothing.
     """
 
     path: Path
@@ -74,6 +76,7 @@ class MediaInfo:
     primaries: str = ""
     matrix: str = ""
     demuxers: str = ""
+    extras: tuple[str, ...] = ()
 
     @property
     def hdr(self) -> str | None:
@@ -126,7 +129,22 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     if not videos:
         found = ", ".join(f"{s.kind.lower()} {s.desc.split()[0]}" for s in streams) or "no streams"
         raise InputError(f"video '{path}' has no video stream (found: {found})")
-    return replace(_media_info(source, videos[0], _container_duration(lines), audio), demuxers=demuxers)
+    info = _media_info(source, videos[0], _container_duration(lines), audio)
+    return replace(info, demuxers=demuxers, extras=_extras(lines, streams, videos[0]))
+
+
+def _extras(lines: list[str], streams: list[_RawStream], video: _RawStream) -> tuple[str, ...]:
+    """MediaInfo.extras: counts of the other video, subtitle, data and attachment streams, and the chapters
+    (cover art, an "attached pic" video stream, is not counted: a player shows no picture of it)."""
+    kinds = {"Video": "video", "Subtitle": "subtitle", "Data": "data", "Attachment": "attachment"}
+    found = []
+    for kind, name in kinds.items():
+        count = sum(1 for s in streams if s.kind == kind and s is not video and "(attached pic)" not in s.desc)
+        if count:
+            found.append(f"{count} {'other ' if kind == 'Video' else ''}{name} stream{'s' * (count != 1)}")
+    if any(line.strip() == "Chapters:" for line in lines):
+        found.append("chapters")
+    return tuple(found)
 
 
 def _demuxers(lines: list[str]) -> str:

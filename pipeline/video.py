@@ -80,6 +80,11 @@ def processing_size(width: int, height: int, sar: Fraction, long_side: int) -> t
     return (w, h), restoring
 
 
+def _listed(items: tuple[str, ...]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 @dataclass
 class _Item:
     """One decoded frame for the stylizer: pixels at the processing size; flow (t -> t-1, on frame t's grid) and
@@ -348,6 +353,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
                           "BT.709): mid-tones keep their levels, highlights are compressed"))
     elif info.bit_depth > 8:
         emit(VideoWarning(f"the input is {info.bit_depth}-bit ({info.pix_fmt}); it is processed and written in 8-bit"))
+    if info.extras:
+        emit(VideoWarning(f"only the picture and the sound are kept; left out: the input's {_listed(info.extras)}"))
     if gif and info.audio:
         streams = "audio stream is" if len(info.audio) == 1 else f"{len(info.audio)} audio streams are"
         emit(VideoWarning(f"a GIF holds no sound: the input's {streams} left out"))

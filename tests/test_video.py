@@ -181,6 +181,21 @@ def test_a_video_smaller_than_size_is_painted_at_its_own_size_with_a_warning(tmp
                                "are never enlarged)",)
 
 
+def test_subtitles_and_chapters_are_named_when_they_are_left_out(tmp_path: Path, style: Path) -> None:
+    # They were dropped without a word (only a docstring said so).
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=("aac",))
+    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:00,060\nhello\n")
+    (tmp_path / "chapters.txt").write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=40\ntitle=one\n")
+    ffmpeg("-i", f"file:{clip}", "-i", f"file:{tmp_path / 's.srt'}", "-i", f"file:{tmp_path / 'chapters.txt'}",
+           "-map", "0", "-map", "1", "-map_chapters", "2", "-c", "copy", "-y", f"file:{tmp_path / 'in.mkv'}")
+    assert probe(tmp_path / "in.mkv").extras == ("1 subtitle stream", "chapters")
+    assert probe(clip).extras == ()
+    result, _ = run(tmp_path / "in.mkv", style, tmp_path / "out.mkv")
+    assert "only the picture and the sound are kept; left out: the input's 1 subtitle stream and chapters" in \
+        result.warnings
+    assert probe(tmp_path / "out.mkv").extras == () and len(probe(tmp_path / "out.mkv").audio) == 1
+
+
 def test_gif_output_keeps_frames_timing_and_colours(tmp_path: Path, style: Path, monkeypatch) -> None:
     monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)  # the colours can be compared with the input
     source, plain = textured_clip(tmp_path / "in.mp4", frames=12, fps="30000/1001", audio=True)
