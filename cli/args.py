@@ -85,7 +85,7 @@ def build_parser() -> Parser:
     g.add_argument("--weights", default=_STYLE.weights,
                    help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
     add_artist_controls(p.add_argument_group("artist controls"))
-    v = p.add_argument_group("video")
+    v = p.add_argument_group(VIDEO_GROUP)
     v.add_argument("--frame-iterations", type=int, default=_VIDEO.frame_iterations,
                    help="at most this many iterations for each frame after the first; fewer on still scenes (default %(default)s)")
     v.add_argument("--temporal-weight", type=float, default=_VIDEO.temporal_weight,
@@ -153,6 +153,15 @@ def style_settings(ns: argparse.Namespace) -> StyleSettings:
     return replace(base, size=ns.size if ns.size is not None else base.size, style_scale=ns.style_scale,
                    preserve_colors=ns.preserve_colors, init=ns.init, seed=ns.seed, weights=ns.weights,
                    pooling=ns.pooling, loss=loss, optim=optim)
+
+
+VIDEO_GROUP = "video"
+
+
+def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> list[str]:
+    """The options of the video group that `ns` sets away from their defaults, e.g. ["--crf", "--frames"]."""
+    group = next(g for g in parser._action_groups if g.title == VIDEO_GROUP)
+    return [a.option_strings[0] for a in group._group_actions if getattr(ns, a.dest) != a.default]
 
 
 def video_settings(ns: argparse.Namespace) -> VideoSettings:

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from pipeline.errors import Interrupted, StylizeError, UsageError
 
-from .args import build_parser, style_settings, style_specs, video_settings
+from .args import build_parser, style_settings, style_specs, video_options_given, video_settings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -66,7 +66,8 @@ def run(argv: list[str] | None) -> int:
             from .live import run_live
 
         return run_live(*live_args)
-    ns = build_parser().parse_args(argv)  # --help and usage errors end here, before torch is imported
+    parser = build_parser()
+    ns = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
     with signals_held():
         from .progress import QuietDisplay, RichDisplay
     settings = style_settings(ns)
@@ -79,6 +80,11 @@ def run(argv: list[str] | None) -> int:
     with stop_on_signals() as stop, display:
         if is_still_image(ns.input):
             from pipeline.still import stylize_image_file
+
+            ignored = video_options_given(parser, ns)
+            if ignored:
+                display.warn(f"{', '.join(ignored)} {'is a video option' if len(ignored) == 1 else 'are video options'}"
+                             f": ignored for the photo '{ns.input}'")
 
             out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop, ns.overwrite)
         else:

@@ -77,7 +77,8 @@ class RichDisplay:
 
     def _on_StillPlan(self, event: StillPlan) -> None:
         h, w = event.size
-        self.say(f"Painting a {w}x{h} image on {event.device} with {event.styles} style(s)")
+        styles = "1 style" if event.styles == 1 else f"{event.styles} styles"
+        self.say(f"Painting a {w}x{h} image on {event.device} with {styles}")
 
     def _on_IterationEvent(self, event: IterationEvent) -> None:
         total = event.iterations * event.scales

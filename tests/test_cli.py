@@ -33,6 +33,16 @@ def test_contract_command_writes_an_image_of_the_asked_size(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["out.png"]
 
 
+def test_video_options_on_a_photo_are_named_as_ignored(tmp_path, capsys):
+    # --crf, --frames... on a photo were ignored without a word.
+    loud = [a for a in FAST if a != "--quiet"]
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *loud, "--crf", "20", "--frames", "3")
+    assert code == 0 and f"warning: --frames, --crf are video options: ignored for the photo '{PHOTO}'" in err
+    assert any(line.endswith("image on cpu with 1 style") for line in err.splitlines())  # not "1 style(s)"
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out2.png", *loud, "--crf", "18")  # the default: not named
+    assert code == 0 and "warning" not in err
+
+
 def test_two_styles_blended(tmp_path, capsys):
     styles = f"{STYLE},{SAMPLES / 'styles' / 'the_scream.jpg'}"
     code, _ = run(capsys, PHOTO, styles, tmp_path / "out.jpg", "--style-blend", "3,1", *FAST)
