@@ -18,9 +18,10 @@ from .paths import atomic_output, check_input
 
 # A larger image is reduced as it is read, by the smallest whole factor per side that brings it to at most MAX_PIXELS
 # (64 MP: a 48 or 61 MP camera photo is read whole, a 108 MP one at half size, 6000x4500, more than the presets' 256
-# to 768 px need; only a --size above its reduced long side is painted from enlarged pixels): a JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's draft, which also spares the
-# memory), other formats are reduced after decoding. Pillow itself refuses, before decoding, images of more than
-# twice Image.MAX_IMAGE_PIXELS (179 MP by default): decompression bombs, and 200 MP phone photos.
+# to 768 px need; only a --size above its reduced long side is painted from enlarged pixels). A JPEG is decoded at
+# 1/2, 1/4 or 1/8 scale (Pillow's draft, which also spares the memory), other formats are reduced after decoding.
+# Pillow itself refuses, before decoding, images of more than twice Image.MAX_IMAGE_PIXELS (179 MP by default):
+# decompression bombs, and 200 MP phone photos.
 MAX_PIXELS = 64_000_000
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
