@@ -85,7 +85,7 @@ def build_parser() -> Parser:
     g.add_argument("--weights", default=_STYLE.weights,
                    help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
     add_artist_controls(p.add_argument_group("artist controls"))
-    v = p.add_argument_group(VIDEO_GROUP)
+    v = p.add_argument_group("video")  # VIDEO_OPTIONS
     v.add_argument("--frame-iterations", type=int, default=_VIDEO.frame_iterations,
                    help="at most this many iterations for each frame after the first; fewer on still scenes (default %(default)s)")
     v.add_argument("--temporal-weight", type=float, default=_VIDEO.temporal_weight,
@@ -155,13 +155,13 @@ def style_settings(ns: argparse.Namespace) -> StyleSettings:
                    pooling=ns.pooling, loss=loss, optim=optim)
 
 
-VIDEO_GROUP = "video"
+# The options of the "video" group, which a photo ignores.
+VIDEO_OPTIONS = ("frame_iterations", "temporal_weight", "start", "duration", "frames", "crf", "resume", "keep_frames")
 
 
 def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> list[str]:
-    """The options of the video group that `ns` sets away from their defaults, e.g. ["--crf", "--frames"]."""
-    group = next(g for g in parser._action_groups if g.title == VIDEO_GROUP)
-    return [a.option_strings[0] for a in group._group_actions if getattr(ns, a.dest) != a.default]
+    """The video options that `ns` sets away from their defaults, as written: e.g. ["--frames", "--crf"]."""
+    return [f"--{dest.replace('_', '-')}" for dest in VIDEO_OPTIONS if getattr(ns, dest) != parser.get_default(dest)]
 
 
 def video_settings(ns: argparse.Namespace) -> VideoSettings:

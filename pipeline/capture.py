@@ -26,7 +26,6 @@ from .errors import InputError, UsageError
 from .paths import check_input
 from .sources import VideoReader
 
-# URL schemes OpenCV's FFmpeg backend reads as live streams; the keys make the error message.
 JOIN_TIMEOUT_S = 2.0
 
 

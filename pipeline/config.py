@@ -128,7 +128,7 @@ EVALS_PER_ITERATION = {"lbfgs": 1.05, "adam": 1.0}
 # Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU
 # only about 64-128 px at a few frames per second (see README, "Live").
 LIVE_DEFAULT_SIZE = {"cuda": 256, "mps": 256, "cpu": 128}
-# The URL schemes a live source may have (OpenCV/ffmpeg read them); anything else with :// is refused.
+# URL schemes OpenCV's FFmpeg backend reads as live streams; anything else with :// is refused (they make the message).
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtp", "srt", "udp", "tcp", "http", "https")
 
 

@@ -43,6 +43,15 @@ def test_video_options_on_a_photo_are_named_as_ignored(tmp_path, capsys):
     assert code == 0 and "warning" not in err
 
 
+def test_video_options_are_the_help_s_video_group():
+    import re
+
+    from cli.args import VIDEO_OPTIONS, build_parser
+    text = build_parser().format_help()
+    section = text.split("\nvideo:\n")[1].split("\n\n")[0]
+    assert re.findall(r"^  (--[\w-]+)", section, re.MULTILINE) == [f"--{d.replace('_', '-')}" for d in VIDEO_OPTIONS]
+
+
 def test_two_styles_blended(tmp_path, capsys):
     styles = f"{STYLE},{SAMPLES / 'styles' / 'the_scream.jpg'}"
     code, _ = run(capsys, PHOTO, styles, tmp_path / "out.jpg", "--style-blend", "3,1", *FAST)
