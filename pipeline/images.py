@@ -39,6 +39,11 @@ def _reduction(width: int, height: int) -> int:
     return max(1, math.ceil(math.sqrt(width * height / MAX_PIXELS)))
 
 
+def check_image(path: str | os.PathLike, what: str) -> None:
+    """InputError unless `path` is an image Pillow can decode (read from its header only: cheap)."""
+    _open(check_input(path, what), what).close()
+
+
 def _open(path: Path, what: str) -> Image.Image:
     """Open lazily (header only), refuse bombs before any pixel is decoded, and set a JPEG larger than MAX_PIXELS to
     decode at a reduced scale."""

@@ -16,7 +16,6 @@ from .config import MAX_SIZE, MIN_SIZE, StyleSettings
 from .errors import UsageError
 from .losses import content_loss, gram, style_loss, total_variation
 from .optimize import Callback, check_optimizer, optimize
-from .paths import check_input
 from .vgg import VGGFeatures, check_layer_names, load_weights
 
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]  # image at the final scale -> scalar (e.g. temporal loss)
@@ -131,7 +130,9 @@ def check_style_settings(settings: StyleSettings) -> None:
     if not (math.isfinite(optim.lr) and optim.lr > 0):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
     if settings.init not in ("content", "noise"):
-        check_input(settings.init, "init image")
+        from .images import check_image
+
+        check_image(settings.init, "init image")  # now, not after the plan and the network are out
     check_optimizer(optim.optimizer)
 
 

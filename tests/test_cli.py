@@ -67,6 +67,7 @@ def test_two_styles_blended(tmp_path, capsys):
     ("missing photo", 1, "does not exist"),
     ("missing style", 1, "style image .* does not exist"),
     ("style not an image", 1, "could not be read \\(not an image\\?\\)"),
+    ("init not an image", 1, "init image '.*text.jpg' could not be read \\(not an image\\?\\)"),
     ("photo neither image nor video", 1, "'.*photo.heic' is neither an image nor a media file ffmpeg can read"),
     ("photo with a damaged header", 1, "'.*damaged.jpg' could not be read as a photo \\(damaged"),
     ("text named as a photo", 1, "'.*text.jpg' could not be read as a photo"),
@@ -102,6 +103,7 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
         "missing photo": ["nope.jpg", STYLE, out],
         "missing style": [photo, "nope.jpg", out],
         "style not an image": [photo, "text.jpg", out],
+        "init not an image": [photo, STYLE, out, "--init", "text.jpg"],  # refused before the "Painting" line
         "photo neither image nor video": ["photo.heic", STYLE, out],
         "photo with a damaged header": ["damaged.jpg", STYLE, out],
         "output is the init image": [photo, STYLE, "init.png", "--init", "init.png", "--overwrite"],
