@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from . import color
 from .config import MAX_SIZE, MIN_SIZE, StyleSettings
 from .errors import UsageError
+from .images import check_image, load_image
 from .losses import content_loss, gram, style_loss, total_variation
 from .optimize import Callback, check_optimizer, optimize
 from .vgg import VGGFeatures, check_layer_names, load_weights
@@ -129,10 +130,8 @@ def check_style_settings(settings: StyleSettings) -> None:
         raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {settings.seed}")
     if not (math.isfinite(optim.lr) and optim.lr > 0):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
-    if settings.init not in ("content", "noise"):
-        from .images import check_image
-
-        check_image(settings.init, "init image")  # now, not after the plan and the network are out
+    for path in init_path(settings):
+        check_image(path, "init image")  # now, not after the plan and the network are out
     check_optimizer(optim.optimizer)
 
 
@@ -226,9 +225,7 @@ class Stylizer:
         if init == "noise":
             gen = torch.Generator().manual_seed(self.settings.seed)
             return torch.rand(content.shape, generator=gen).to(content)
-        from .images import load_image  # a path; loaded (and checked) like any other image
-
-        return resize(load_image(init, "init image", self.device), (content.shape[2], content.shape[3]))
+        return resize(load_image(init, "init image", self.device), (content.shape[2], content.shape[3]))  # a path
 
     def stylize(
         self,
