@@ -99,6 +99,7 @@ def run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; never lets a traceback reach the user for an expected failure."""
+    _print_names_as_bytes()
     try:
         return run(argv)
     except UsageError as exc:
@@ -129,3 +130,11 @@ def _kept(exc: BaseException) -> str:
     """"; <what survived>" for an error after which work was kept (StylizeError.kept), else ""."""
     kept = getattr(exc, "kept", "")
     return f"; {kept}" if kept else ""
+
+
+def _print_names_as_bytes() -> None:
+    """Print a file name that is not UTF-8 as its own bytes, the way `ls` does, rather than as '\\udcff' (stderr's
+    escape) or a UnicodeEncodeError (stdout's): Python holds such bytes as lone surrogates (PEP 383)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # a real text stream, not a test's capture
+            stream.reconfigure(errors="surrogateescape")

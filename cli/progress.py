@@ -96,7 +96,7 @@ class RichDisplay:
         (iw, ih), (w, h) = event.input_size, event.size
         audio = ", ".join(f"#{i} {codec} ({how})" for i, codec, how in event.audio) or "none"
         frames = "? frames" if event.frames is None else f"{event.frames} frame{'s' * (event.frames != 1)}"
-        eta = "" if event.estimated_seconds is None else f", about {_duration(event.estimated_seconds)}"
+        eta = "" if event.estimated_seconds is None else f", {_estimate(event.estimated_seconds)}"
         self.say(f"Stylizing {frames} of {iw}x{ih} as {w}x{h} at {float(event.fps):.3f} fps on {event.device}"
                  f"{eta}; audio: {audio}")
         if event.resumed:
@@ -119,10 +119,10 @@ class RichDisplay:
         self.warn(event.message)
 
 
-def _duration(seconds: float) -> str:
-    """'2 h 05 min', '7 min', '40 s', 'under 1 s'."""
+def _estimate(seconds: float) -> str:
+    """'about 2 h 05 min', 'about 7 min', 'about 40 s', 'under 1 s'."""
     if seconds < 0.5:
         return "under 1 s"
     if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
-    return f"{round(seconds / 60)} min" if seconds >= 90 else f"{round(seconds)} s"
+        return f"about {int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    return f"about {round(seconds / 60)} min" if seconds >= 90 else f"about {round(seconds)} s"

@@ -238,7 +238,11 @@ class Checkpoints:
     def load(self, index: int, size: tuple[int, int]) -> np.ndarray:
         """Frame `index` as HxWx3 BGR uint8; OutputError if it is missing, damaged or not `size` (width, height)."""
         path = self.folder / frame_name(index)
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        try:  # read by Python, decoded by OpenCV: cv2.imread crashes on a folder name that is not UTF-8
+            data = np.fromfile(path, np.uint8)
+        except OSError:
+            data = np.empty(0, np.uint8)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
         if bgr is None or bgr.shape != (size[1], size[0], 3):
             got = "unreadable" if bgr is None else f"{bgr.shape[1]}x{bgr.shape[0]}"
             raise OutputError(

@@ -24,9 +24,32 @@ def check_input(path: str | os.PathLike, what: str) -> Path:
         raise InputError(f"{what} '{path}' is a folder, expected a file")
     if not os.access(p, os.R_OK):
         raise InputError(f"{what} '{path}' cannot be read (permission denied)")
+    if not p.is_file():  # a pipe or a device has no size to check, and is read more than once: it cannot work
+        raise InputError(f"{what} '{path}' is not a regular file (a pipe or a device?): give a file")
     if p.stat().st_size == 0:
         raise InputError(f"{what} '{path}' is empty (0 bytes)")
     return p.resolve()
+
+
+@contextlib.contextmanager
+def opencv_name(path: Path) -> Iterator[str]:
+    """A name under which OpenCV can open `path`, valid inside the `with`.
+
+    OpenCV takes names as UTF-8 and crashes (SIGSEGV) on one that is not: a file name with bytes that are not UTF-8,
+    which Python carries as lone surrogates (PEP 383). Such a file is reached through a symlink with a plain name in a
+    temporary folder; whatever OpenCV opened stays open after the link is gone.
+    """
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        with tempfile.TemporaryDirectory(prefix="stylize-video-") as folder:
+            suffix = path.suffix if path.suffix.isascii() else ""  # the format may be guessed from it
+            link = Path(folder) / f"input{suffix}"
+            link.symlink_to(path.resolve())
+            yield str(link)
+        return
+    yield name
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

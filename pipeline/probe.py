@@ -20,7 +20,7 @@ import cv2
 from .errors import InputError
 from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
 from .images import is_still_image
-from .paths import check_input
+from .paths import check_input, opencv_name
 
 PROBE_TIMEOUT_S = 60.0
 
@@ -256,7 +256,8 @@ def snap_rate(rounded: float) -> Fraction:
 
 def _opencv_rate_and_count(source: Path) -> tuple[float, int]:
     """(fps as a double, container frame count or 0). OpenCV reads nb_frames where the container has it (MP4/MOV)."""
-    capture = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)
+    with opencv_name(source) as name:
+        capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     try:
         if not capture.isOpened():
             return 0.0, 0

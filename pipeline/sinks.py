@@ -83,6 +83,25 @@ def even_size(width: int, height: int) -> tuple[int, int]:
     return width - width % 2, height - height % 2
 
 
+class _FileUrls:
+    """`file:` URLs for an ffmpeg-python graph, put in only when it is compiled.
+
+    ffmpeg-python hashes every argument as UTF-8, which a file name that is not UTF-8 (bytes Python holds as lone
+    surrogates, PEP 383) cannot be: the graph gets a plain stand-in, the compiled argv the real URL.
+    """
+
+    def __init__(self) -> None:
+        self._real: dict[str, str] = {}
+
+    def __call__(self, path: str | os.PathLike) -> str:
+        stand_in = f"file:stylize-video-url-{len(self._real)}"
+        self._real[stand_in] = input_url(Path(path))
+        return stand_in
+
+    def compile(self, node: ffmpeg.nodes.OutputStream) -> list[str]:
+        return [self._real.get(arg, arg) for arg in node.compile(cmd=ffmpeg_exe())]
+
+
 def video_args(
     path: str | os.PathLike,
     width: int,
@@ -96,6 +115,7 @@ def video_args(
     """The full ffmpeg argv that reads width x height bgr24 frames on stdin and writes `path` as H.264 High (High
     4:4:4 Predictive for the lossless crf 0), 4:2:0, BT.709."""
     fps, sar = Fraction(fps), Fraction(sar)
+    urls = _FileUrls()
     rate = f"{fps.numerator}/{fps.denominator}"
     stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=rate)
     out_w, out_h = even_size(width, height)
@@ -126,9 +146,9 @@ def video_args(
     }
     if muxer in _MOV_FAMILY:
         options["movflags"] = "+faststart"
-    output = stream.output(input_url(Path(path)), **options)
+    output = stream.output(urls(path), **options)
     output = output.global_args("-hide_banner", "-nostats", "-loglevel", f"level+{loglevel}").overwrite_output()
-    return output.compile(cmd=ffmpeg_exe())
+    return urls.compile(output)
 
 
 class VideoWriter:
@@ -253,12 +273,12 @@ def mux_args(
     duration: float,
 ) -> list[str]:
     """ffmpeg argv of mux_audio: the video copied, every audio stream of the source in order, cut on the input side."""
-    muxer = container_of(output_path)
-    video = ffmpeg.input(input_url(Path(video_path)), protocol_whitelist="file")
+    muxer, urls = container_of(output_path), _FileUrls()
+    video = ffmpeg.input(urls(video_path), protocol_whitelist="file")
     streams, options = [video["v:0"]], {"c:v": "copy", "map_chapters": -1, "format": muxer}
     if audio:
         cut = {"ss": f"{start:.6f}"} if start > 0 else {}
-        source = ffmpeg.input(input_url(Path(source_path)), protocol_whitelist="file", t=f"{duration:.6f}", **cut)
+        source = ffmpeg.input(urls(source_path), protocol_whitelist="file", t=f"{duration:.6f}", **cut)
         options["map_metadata"] = 1  # the source's title, date... (the video-only file has none)
         for number, (stream, action) in enumerate(audio_plan(audio, output_path)):
             streams.append(source[str(stream.index)])
@@ -273,9 +293,9 @@ def mux_args(
                 options[f"b:a:{number}"] = f"{kbps}k"
     if muxer in _MOV_FAMILY:
         options["movflags"] = "+faststart"
-    output = ffmpeg.output(*streams, input_url(Path(output_path)), **options)
+    output = ffmpeg.output(*streams, urls(output_path), **options)
     output = output.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error")
-    return output.overwrite_output().compile(cmd=ffmpeg_exe())
+    return urls.compile(output.overwrite_output())
 
 
 def mux_audio(
@@ -314,8 +334,8 @@ def gif_args(video_path: str | os.PathLike, output_path: str | os.PathLike, fps:
     picture, where ordered dithering leaves still areas identical from frame to frame. Loops forever (the gif muxer's
     default). The pixel aspect ratio is dropped: GIF viewers ignore it, and ours is within 1% of square.
     """
-    step = int(Fraction(fps) / gif_rate(fps))
-    stream = ffmpeg.input(input_url(Path(video_path)), protocol_whitelist="file").video
+    step, urls = int(Fraction(fps) / gif_rate(fps)), _FileUrls()
+    stream = ffmpeg.input(urls(video_path), protocol_whitelist="file").video
     if step > 1:
         # By frame number, not with the fps filter: the Matroska file's millisecond timestamps make that pick unevenly.
         stream = stream.filter("select", f"not(mod(n,{step}))")
@@ -325,10 +345,10 @@ def gif_args(video_path: str | os.PathLike, output_path: str | os.PathLike, fps:
     # The output rate gives every frame, the last one included, its full delay (the gif muxer takes the last
     # frame's from its duration, which select leaves at one input frame: 10 ms, not 40, from 120 fps).
     rate = gif_rate(fps)
-    output = stream.output(input_url(Path(output_path)), format="gif", map_metadata=-1,
+    output = stream.output(urls(output_path), format="gif", map_metadata=-1,
                            r=f"{rate.numerator}/{rate.denominator}")
     output = output.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error")
-    return output.overwrite_output().compile(cmd=ffmpeg_exe())
+    return urls.compile(output.overwrite_output())
 
 
 def write_gif(video_path: str | os.PathLike, output_path: str | os.PathLike, fps: Fraction) -> None:

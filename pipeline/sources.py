@@ -13,6 +13,7 @@ from .errors import InputError, UsageError
 from .ffmpeg_capture import FfmpegCapture
 from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
 from .frames import Frame
+from .paths import opencv_name
 from .probe import MediaInfo, probe
 
 # Starts later than this are reached by seeking (to SEEK_PREROLL_S before the start, then decoding forward);
@@ -207,7 +208,8 @@ class VideoReader:
 
     def _open_cv(self) -> cv2.VideoCapture | None:
         # OpenCV's FFmpeg backend refuses CAP_PROP_ORIENTATION_AUTO as an open() parameter: set it after opening.
-        capture = cv2.VideoCapture(str(self.info.path), cv2.CAP_FFMPEG)
+        with opencv_name(self.info.path) as name:
+            capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
         if not capture.isOpened():
             capture.release()
             return None

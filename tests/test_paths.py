@@ -66,8 +66,10 @@ def test_output_folder_checks(tmp_path):
 
 def test_input_checks(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.jpg")  # a device like /dev/zero has no size either: it used to be called "empty"
     for path, message in ((tmp_path / "missing.jpg", "does not exist"), (tmp_path, "is a folder"),
-                          (tmp_path / "empty.jpg", "is empty")):
+                          (tmp_path / "empty.jpg", "is empty"), (tmp_path / "pipe.jpg", "not a regular file"),
+                          ("/dev/zero", "not a regular file")):
         with pytest.raises(InputError, match=message):
             check_input(path, "photo")
 

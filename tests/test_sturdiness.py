@@ -459,6 +459,23 @@ def test_20_odd_names_are_plain_local_files(tmp_path: Path, style: Path, monkeyp
     assert sorted(os.listdir(tmp_path / "work")) == [name] and not (tmp_path / "p").exists()
 
 
+def test_20_a_name_that_is_not_utf8_works_and_is_printed_as_its_bytes(tmp_path: Path, style: Path) -> None:
+    # OpenCV crashed (SIGSEGV) on such a name and ffmpeg-python raised UnicodeEncodeError; a child process, so a
+    # crash fails this test only. The second run resumes from the kept frames, which reads them back.
+    source, out = bytes(tmp_path) + b"/in\xff.mp4", bytes(tmp_path) + b"/out\xe9.mp4"
+    os.rename(make_clip(tmp_path / "clip.mp4", frames=3, audio=("aac",)), source)
+    command = [sys.executable, "-m", "cli", source, bytes(style), out, *CONTRACT[:-1], "--keep-frames"]
+    for extra in ([], ["--resume", "--overwrite"]):
+        done = subprocess.run(command + extra, capture_output=True, cwd=ROOT, timeout=300)
+        assert done.returncode == 0 and done.stderr.splitlines()[-1] == b"wrote " + out, done.stderr[-400:]
+    assert b"Resuming: 3 frames were already done" in done.stderr
+    out_path = Path(os.fsdecode(out))
+    assert decoded_count(out_path) == 3 and probe(out_path).audio[0].codec == "aac"
+    done = subprocess.run([sys.executable, "-m", "cli", "measure", out, "--reference", source], capture_output=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0 and b"  stylized " in done.stdout and out in done.stdout, done.stderr[-400:]
+
+
 def bomb(path: Path, side: int = 30_000) -> Path:
     """A valid 1-bit PNG of side x side black pixels (900 megapixels): about 100 KB on disk."""
     def chunk(kind: bytes, data: bytes) -> bytes:
