@@ -135,7 +135,8 @@ def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, f
     paths = [text] if os.path.exists(text) or "," not in text else [x for x in text.split(",") if x]
     weights = blend if blend is not None else (1.0,) * len(paths)
     if len(weights) != len(paths):
-        raise UsageError(f"--style-blend has {len(weights)} weights for {len(paths)} style images")
+        raise UsageError(f"--style-blend has {len(weights)} weight{'s' * (len(weights) != 1)} for {len(paths)} style "
+                         f"image{'s' * (len(paths) != 1)}: give one weight per image")
     from pipeline.stylize import check_blend_weights  # here: torch takes seconds, and --help needs none of it
 
     check_blend_weights(list(weights))

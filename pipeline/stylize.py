@@ -4,6 +4,7 @@ coarse to fine."""
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import color
-from .config import MAX_SIZE, MIN_SIZE, StyleSettings
+from .config import MAX_SIZE, MIN_SIZE, LossSettings, StyleSettings
 from .errors import UsageError
 from .images import check_image, load_image
 from .losses import content_loss, gram, style_loss, total_variation
@@ -107,6 +108,14 @@ def init_path(settings: StyleSettings) -> list[str]:
     return [] if settings.init in ("content", "noise") else [settings.init]
 
 
+def check_layer_weights(loss: LossSettings) -> None:
+    """UsageError unless there is one style layer weight per style layer."""
+    weights, layers = len(loss.style_layer_weights), len(loss.style_layers)
+    if weights != layers:
+        raise UsageError(f"--style-layer-weights has {weights} weight{'s' * (weights != 1)} for the {layers} "
+                         f"--style-layers ({','.join(loss.style_layers)}): give one weight per layer")
+
+
 def check_style_settings(settings: StyleSettings) -> None:
     """UsageError for settings no image can be painted with, raised before anything is loaded (NaN included)."""
     loss, optim = settings.loss, settings.optim
@@ -124,6 +133,7 @@ def check_style_settings(settings: StyleSettings) -> None:
         if not layers:
             raise UsageError(f"{name} needs at least one VGG19 layer, e.g. relu4_2")
         check_layer_names(layers, name)
+    check_layer_weights(loss)
     if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
         raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
     if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range
@@ -131,6 +141,8 @@ def check_style_settings(settings: StyleSettings) -> None:
     if not (math.isfinite(optim.lr) and optim.lr > 0):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
     for path in init_path(settings):
+        if not os.path.lexists(path):  # a typo of a keyword ("Noise") reads as a missing file: name the keywords too
+            raise UsageError(f"--init '{path}' is not content, noise or an existing image file")
         check_image(path, "init image")  # now, not after the plan and the network are out
     check_optimizer(optim.optimizer)
 
@@ -144,10 +156,7 @@ class Stylizer:
 
     def __init__(self, styles: list[tuple[torch.Tensor, float]], settings: StyleSettings, device: torch.device) -> None:
         loss = settings.loss
-        if len(loss.style_layer_weights) != len(loss.style_layers):
-            raise UsageError(
-                f"{len(loss.style_layer_weights)} style layer weights given for {len(loss.style_layers)} style layers"
-            )
+        check_layer_weights(loss)
         self.settings, self.device = settings, device
         self.set_styles(styles)
         layers = tuple(dict.fromkeys(loss.style_layers + loss.content_layers))

@@ -57,7 +57,7 @@ def test_two_styles_blended(tmp_path, capsys):
     code, _ = run(capsys, PHOTO, styles, tmp_path / "out.jpg", "--style-blend", "3,1", *FAST)
     assert code == 0 and (tmp_path / "out.jpg").stat().st_size > 0
     code, err = run(capsys, PHOTO, styles, tmp_path / "o.png", "--style-blend", "1", *FAST)
-    assert code == 2 and "1 weights for 2 style images" in err
+    assert code == 2 and "--style-blend has 1 weight for 2 style images: give one weight per image" in err
     for weights in ("1,nan", "1,inf", "1,0"):
         code, err = run(capsys, PHOTO, styles, tmp_path / "o.png", "--style-blend", weights, *FAST)
         assert code == 2 and "--style-blend weights must be positive numbers" in err
@@ -74,6 +74,9 @@ def test_two_styles_blended(tmp_path, capsys):
     ("output is the init image", 2, "is '.*init.png', which this run reads"),
     ("seed too large", 2, "--seed must be between 0 and 2\\*\\*64 - 1"),
     ("unknown layer", 2, "--style-layers: unknown VGG19 layer 'relu9_9'"),
+    ("layer weights do not match the layers", 2, "--style-layer-weights has 2 weights for the 5 --style-layers "
+                                                 "\\(relu1_1,relu2_1,relu3_1,relu4_1,relu5_1\\)"),
+    ("init keyword misspelt", 2, "--init 'Noise' is not content, noise or an existing image file"),
     ("output name starting with a dash", 2, "required: OUTPUT .*write it as ./-out.png"),
     ("output is input", 2, "which this run reads"),
     ("output is input via ./", 2, "which this run reads"),
@@ -109,6 +112,8 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
         "output is the init image": [photo, STYLE, "init.png", "--init", "init.png", "--overwrite"],
         "seed too large": [photo, STYLE, out, "--seed", str(10**20)],
         "unknown layer": [photo, STYLE, out, "--style-layers", "relu1_1,relu9_9", "--style-layer-weights", "1,1"],
+        "layer weights do not match the layers": [photo, STYLE, out, "--style-layer-weights", "1,2"],
+        "init keyword misspelt": [photo, STYLE, out, "--init", "Noise"],
         "output name starting with a dash": [photo, STYLE, "-out.png"],
         "text named as a photo": ["text.jpg", STYLE, out],
         "output is input": [photo, STYLE, photo],
