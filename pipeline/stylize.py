@@ -141,7 +141,9 @@ def check_style_settings(settings: StyleSettings) -> None:
     if not (math.isfinite(optim.lr) and optim.lr > 0):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
     for path in init_path(settings):
-        if not os.path.lexists(path):  # a typo of a keyword ("Noise") reads as a missing file: name the keywords too
+        # A typo of a keyword ("Noise") reads as a missing file: name the keywords too. "~" is the user's home, as for
+        # every input path (paths.check_input).
+        if not os.path.lexists(os.path.expanduser(path)):
             raise UsageError(f"--init '{path}' is not content, noise or an existing image file")
         check_image(path, "init image")  # now, not after the plan and the network are out
     check_optimizer(optim.optimizer)

@@ -2,12 +2,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+from PIL import Image
 
 from pipeline import color
 from pipeline.config import OptimSettings, StyleSettings
+from pipeline.errors import UsageError
 from pipeline.losses import content_loss, gram, style_loss
 from pipeline.optimize import IterationEvent
-from pipeline.stylize import ScaleDone, Stylizer, resize, scale_schedule
+from pipeline.stylize import ScaleDone, Stylizer, check_style_settings, resize, scale_schedule
 from pipeline.vgg import VGGFeatures
 
 TINY = StyleSettings(size=64, optim=OptimSettings(iterations=40, max_scales=1, plateau_tolerance=0.0))
@@ -109,3 +111,12 @@ def test_coarse_to_fine_schedule():
     assert scale_schedule(300, 1000, 2, 128) == [(150, 500), (300, 1000)]
     # A panorama: halving 512x40 would leave 20 px, then 10 px, under the 16 px VGG19 can take.
     assert scale_schedule(40, 512, 3, 128) == [(20, 256), (40, 512)]
+
+
+def test_init_path_may_start_with_home_but_a_misspelt_keyword_is_named(tmp_path, monkeypatch):
+    # "~/..." is the home folder for --init as for every input; the check that names the keywords once refused it.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    Image.new("RGB", (8, 8)).save(tmp_path / "init.png")
+    check_style_settings(StyleSettings(init="~/init.png"))
+    with pytest.raises(UsageError, match="--init 'Noise' is not content, noise or an existing image file"):
+        check_style_settings(StyleSettings(init="Noise"))
