@@ -11,6 +11,7 @@ Weights come from a registry of named loaders (`WEIGHTS`), or from a file path:
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from importlib import resources
@@ -71,7 +72,12 @@ _TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check
 def _load_failure(exc: Exception) -> str:
     """The informative line of a torch.load failure: e.g. 'Trying to load unsupported GLOBAL posix.system whose
     module posix is blocked.' for pickled code, 'Unsupported operand 255' for a JPEG."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = str(exc)
+    # The unpickler's reason follows its label: on a line of its own since torch 2.6, after the advice before.
+    reason = re.search(r"WeightsUnpickler error:(.*)", text)
+    if reason and reason.group(1).strip():
+        return reason.group(1).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(_TORCH_BOILERPLATE)]
     return (useful or lines or [type(exc).__name__])[0].removeprefix("WeightsUnpickler error:").strip()
 

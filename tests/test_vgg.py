@@ -82,6 +82,17 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, recwarn):
     assert not recwarn.list, "torch's pickle-protocol warning would print above the one-line message"
 
 
+def test_the_refusal_reason_is_found_in_torch_2_3s_one_line_message():
+    # torch 2.3-2.5 wrote the advice and the reason on one line (copied from torch 2.3.0); the test above sees only
+    # the installed torch's layout.
+    message = (
+        "Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` will likely succeed, "
+        "but it can result in arbitrary code execution.Do it only if you get the file from a trusted source. "
+        "WeightsUnpickler error: Unsupported class posix.system"
+    )
+    assert vgg._load_failure(RuntimeError(message)) == "Unsupported class posix.system"
+
+
 def test_wrong_shapes_and_names_are_refused(tmp_path):
     torch.save({"conv1_1.weight": torch.zeros(3, 3)}, tmp_path / "w.pth")
     with pytest.raises(WeightsError, match="no layer|shape"):
