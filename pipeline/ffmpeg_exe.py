@@ -7,6 +7,7 @@ Every child runs in its own session: a terminal's Ctrl-C reaches only Python, wh
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -27,25 +28,60 @@ _CONTEXT = re.compile(r"^(\[[^\]]*\] )+")
 _NOISE = ("Conversion failed", "Nothing was written into output file", "Exiting normally")
 
 
+# The oldest ffmpeg the test suite passes with (7.0, bundled by imageio-ffmpeg 0.6-0.7; 9.0 from 0.8 on). 5.1 gives
+# animated GIFs the wrong length and 4.2 misreads rotation, HDR and variable-rate files: quietly wrong videos.
+# Animated WebP needs 8.0 (its decoder came then); older builds say they cannot read it.
+MIN_VERSION = (7, 0)
+_WANTED = ".".join(map(str, MIN_VERSION))
+_VERSION = re.compile(r"^ffmpeg version n?(\d+)\.(\d+)")
+
+
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary: $STYLIZE_VIDEO_FFMPEG, else imageio-ffmpeg's bundled one, else `ffmpeg` on PATH."""
+    """Path of the ffmpeg binary: $STYLIZE_VIDEO_FFMPEG, else imageio-ffmpeg's bundled one, else `ffmpeg` on PATH.
+
+    StylizeError if there is none, or if it is older than MIN_VERSION (checked once per binary)."""
     override = os.environ.get(ENV_VAR)
     if override:
         if os.path.isfile(override) and os.access(override, os.X_OK):
-            return override
+            return _checked(override, f"point {ENV_VAR} at ffmpeg {_WANTED} or newer, or unset it to use the bundled one")
         raise StylizeError(f"{ENV_VAR}='{override}' is not an executable file: point it at ffmpeg or unset it")
     try:
         import imageio_ffmpeg
 
         bundled = imageio_ffmpeg.get_ffmpeg_exe()
         if bundled and os.path.isfile(bundled):
-            return bundled
+            return _checked(bundled, "run pip install --upgrade imageio-ffmpeg")
     except (ImportError, RuntimeError, OSError):
         pass  # imageio-ffmpeg without a binary for this platform: try the system one
     system = shutil.which("ffmpeg")
     if system:
-        return system
+        return _checked(system, f"install ffmpeg {_WANTED} or newer, or imageio-ffmpeg")
     raise StylizeError(f"ffmpeg not found: install imageio-ffmpeg or ffmpeg, or set {ENV_VAR} to an ffmpeg binary")
+
+
+def ffmpeg_version(banner: str) -> tuple[int, int] | None:
+    """(major, minor) from the first line of `ffmpeg -version`, e.g. "ffmpeg version n9.0.2-17-g2a5..." -> (9, 0);
+    None for a build that names no release (a git snapshot: "ffmpeg version N-117000-g..." is newer than any)."""
+    match = _VERSION.match(banner)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+@functools.lru_cache(maxsize=None)
+def _checked(path: str, advice: str) -> str:
+    """`path` if it runs as an ffmpeg of at least MIN_VERSION; else StylizeError naming it and `advice`."""
+    try:
+        completed = subprocess.run(
+            [path, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False
+        )
+        banner = completed.stdout.decode("utf-8", "replace").strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StylizeError(f"ffmpeg '{path}' does not run ({exc}): {advice}") from None
+    if not banner.startswith("ffmpeg version"):
+        raise StylizeError(f"'{path}' does not answer -version as ffmpeg does: {advice}")
+    version = ffmpeg_version(banner)
+    if version is not None and version < MIN_VERSION:
+        raise StylizeError(f"ffmpeg {version[0]}.{version[1]} at '{path}' is too old for stylize-video: {advice}")
+    return path
 
 
 def input_url(path: str | os.PathLike) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from media import FFMPEG, make_clip
 from pipeline.errors import InputError, StylizeError
-from pipeline.ffmpeg_exe import ffmpeg_exe, ffmpeg_reason
+from pipeline.ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, ffmpeg_version
 from pipeline.probe import bit_depth, channel_count, probe, snap_rate
 
 
@@ -55,6 +55,41 @@ def test_ffmpeg_exe_falls_back_to_path_then_fails(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(StylizeError, match="ffmpeg not found") as error:
         ffmpeg_exe()
     assert "\n" not in str(error.value)
+
+
+def fake_ffmpeg(folder: Path, name: str, banner: str) -> Path:
+    """An executable that prints `banner` as `ffmpeg -version` would."""
+    script = folder / name
+    script.write_text(f"#!/bin/sh\necho '{banner}'\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_ffmpeg_version_reads_release_numbers() -> None:
+    assert ffmpeg_version("ffmpeg version n9.0.2-17-g2a571b6068-20260930 Copyright (c) 2000-2026") == (9, 0)
+    assert ffmpeg_version("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026 the FFmpeg developers") == (5, 1)
+    assert ffmpeg_version("ffmpeg version 4.2.2-static https://johnvansickle.com/ffmpeg/") == (4, 2)
+    assert ffmpeg_version("ffmpeg version 10.1 Copyright") == (10, 1)
+    assert ffmpeg_version("ffmpeg version N-117000-g1234abcd Copyright") is None  # a git snapshot
+
+
+def test_an_ffmpeg_too_old_or_not_ffmpeg_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # 5.1 (Debian 12's) gives animated GIFs the wrong length and 4.2 misreads rotation: refused before any work.
+    old = fake_ffmpeg(tmp_path, "ffmpeg-5.1", "ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026")
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(old))
+    with pytest.raises(StylizeError, match=r"ffmpeg 5\.1 at .*ffmpeg-5\.1' is too old .* at ffmpeg 7\.0 or newer") as error:
+        ffmpeg_exe()
+    assert "\n" not in str(error.value)
+    other = fake_ffmpeg(tmp_path, "not-ffmpeg", "usage: something else")
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(other))
+    with pytest.raises(StylizeError, match="does not answer -version as ffmpeg does"):
+        ffmpeg_exe()
+    for name, banner in (("ffmpeg-7.0", "ffmpeg version 7.0.2-static"), ("ffmpeg-git", "ffmpeg version N-117000-g12")):
+        accepted = fake_ffmpeg(tmp_path, name, banner)
+        monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(accepted))
+        assert ffmpeg_exe() == str(accepted)
 
 
 def test_ffmpeg_reason_prefers_the_first_error_over_the_epilogue() -> None:
