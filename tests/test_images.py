@@ -15,7 +15,7 @@ def test_exif_orientation_and_transparency(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "r.jpg", exif=exif)
     assert images.load_rgb(tmp_path / "r.jpg").shape == (20, 10, 3)
     rgba = np.zeros((4, 4, 4), np.uint8)  # fully transparent black
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(rgba).save(tmp_path / "a.png")
     assert (images.load_rgb(tmp_path / "a.png") == 255).all()
 
 
