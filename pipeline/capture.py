@@ -205,6 +205,12 @@ class LatestFrameCapture:
         elif self.frame_size is not None:
             self._source.close()
 
+    @property
+    def last_delivery(self) -> float | None:
+        """time.monotonic() when the source last delivered a frame (None before the first)."""
+        with self._cond:
+            return None if self._latest is None else self._latest.time
+
     def take(self, after: int, timeout: float) -> Captured | None:
         """The newest frame if its index is above `after`, waiting up to `timeout` s; None if none came (or the
         capture ended: see `ended`). A taken frame no longer counts as dropped when replaced."""

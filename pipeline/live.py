@@ -322,7 +322,7 @@ def run_live(
         session.run(deadline)
         ended = time.monotonic()
         if session.recorder is not None:
-            session.recorder.finish(ended)
+            session.recorder.finish(_recording_end(session, capture, ended, settings.fps))
     captured = capture.captured
     recorded_frames = session.recorder.frames if session.recorder is not None else 0
     span = session.last_shown - session.first_shown
@@ -335,6 +335,16 @@ def run_live(
         recorded=record if recorded_frames else None, recorded_frames=recorded_frames,
         end=session.end if not capture.lost else (capture.end_reason or "the source was lost"), lost=capture.lost,
     )
+
+
+def _recording_end(session: _Session, capture: LatestFrameCapture, ended: float, fps: float) -> float:
+    """When the recording's last frame leaves the screen: the session's end, unless the source was lost. Then it
+    is one frame after the source's last picture was shown, so the recording does not end in the seconds of
+    retries (reconnect_give_up, 30 s by default) that showed the same painting."""
+    delivered = capture.last_delivery
+    if not capture.lost or delivered is None or not session.shown:
+        return ended
+    return min(ended, max(delivered, session.last_shown) + 1.0 / fps)
 
 
 # ---- everything before the loop ----

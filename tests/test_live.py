@@ -229,6 +229,26 @@ def test_a_camera_that_comes_back_keeps_delivering() -> None:
     assert list(capture.notices)[1].startswith("camera 0 is back after")
 
 
+def test_a_lost_source_ends_the_recording_where_its_pictures_stopped(tmp_path: Path) -> None:
+    # 100 frames in about 0.5 s, then a second and a half of failed retries: the recording must not hold the last
+    # painting through the retries (it did, for the default 30 s).
+    class TimedSource(FlakySource):
+        def read(self):
+            pixels = super().read()
+            if pixels is not None:
+                self.last_read = time.monotonic()
+            return pixels
+
+    source, out = TimedSource(frames=100, failures=10**6), tmp_path / "rec.mp4"
+    settings = LiveSettings(fps=10)
+    began = time.monotonic()
+    result = run_live(flaky_capture(source, give_up=1.5), SlowPainter(0.02), settings, (16, 16), record=out)
+    assert result.lost and "gave up after 1.5 s" in result.end and result.seconds >= 1.5
+    delivering = source.last_read - began  # about 0.5 s
+    assert decoded_count(out) == result.recorded_frames
+    assert 1 <= result.recorded_frames <= round(delivering * 10) + 2, (result.recorded_frames, delivering)
+
+
 def test_sources_are_told_apart_and_bad_ones_fail_at_once(tmp_path: Path) -> None:
     assert parse_source("0").kind == "camera" and parse_source("rtsp://cam/stream").kind == "stream"
     with pytest.raises(UsageError, match="scheme 'ftp' is not one of rtsp"):
