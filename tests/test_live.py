@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from media import decode_bgr, decoded_count, header, make_clip
+from media import FFMPEG, decode_bgr, decoded_count, header, make_clip
 from pipeline.capture import LatestFrameCapture, parse_source
 from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import InputError, UsageError
@@ -279,6 +280,42 @@ def test_contract_command_records_and_reports_dropped(clip: Path, tmp_path: Path
     dropped = int(line.split(" dropped")[0].split()[-1])
     assert shown >= 1 and dropped >= 1 and "mean latency" in line and "fps" in line
     assert decoded_count(out) > 0 and "64x48" in header(out) and os.listdir(tmp_path) == ["out.mp4"]
+
+
+def listening(port: int) -> bool:
+    """True once a local TCP socket listens on `port` (Linux: /proc/net/tcp, state 0A)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in rows.readlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                if int(local.rsplit(":", 1)[1], 16) == port and state == "0A":
+                    return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="finds the server's socket in /proc/net/tcp (Linux)")
+def test_a_network_stream_is_painted_live_and_recorded(clip: Path, tmp_path: Path, capsys) -> None:
+    # ffmpeg serves the clip over TCP as MPEG-TS at its real pace, as a camera or an encoder on the network would.
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    server = subprocess.Popen([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy",
+                               "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"], stdin=subprocess.DEVNULL)
+    try:
+        began = time.monotonic()
+        while not listening(port) and time.monotonic() - began < 10:
+            time.sleep(0.05)
+        out = tmp_path / "out.mp4"
+        code = main(["--live", f"tcp://127.0.0.1:{port}", str(STYLE), "--record", str(out), "--no-window",
+                     "--size", "64", "--device", "cpu", "--max-seconds", "3"])
+    finally:
+        server.kill()
+        server.wait()
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"stream tcp://127.0.0.1:{port} 64x48" in captured.err  # the plan line names the stream and its size
+    shown = int(captured.out.split(" frames shown")[0].split()[-1])
+    assert shown >= 2 and decoded_count(out) > 0 and "64x48" in header(out)
 
 
 def test_recording_keeps_the_sources_aspect_after_even_rounding(tmp_path: Path) -> None:
