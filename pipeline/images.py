@@ -1,7 +1,9 @@
-"""Still images: reading (with EXIF orientation and a decompression-bomb guard) and atomic writing."""
+"""Still images: reading (with EXIF orientation, the embedded colour profile and a decompression-bomb guard) and
+atomic writing."""
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pillow_heif
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, OutputError, UsageError
 from .frames import rgb_to_tensor, tensor_to_rgb
@@ -29,6 +31,10 @@ IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
 ANIMATION_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
 # What a folder of styles may hold: the formats we write, and HEIC/HEIF (phones' photos) and AVIF, read only.
 READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ".heic", ".heif", ".avif")
+
+# The image modes an embedded ICC profile of each colour space describes; the first is what littleCMS converts from.
+_PROFILE_MODES = {"RGB": ("RGB", "RGBA"), "CMYK": ("CMYK",), "GRAY": ("L", "LA")}
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 # iPhones save photos as HEIC, which Pillow cannot read by itself; the plugin also applies the file's rotation.
 pillow_heif.register_heif_opener()
@@ -93,11 +99,30 @@ def _deep_grey_to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
 
 
+def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """`image` as RGB in sRGB, converted from its embedded ICC profile `icc` by littleCMS (perceptual intent), as a
+    colour-managed viewer shows it: an iPhone's Display P3 photo or an Adobe RGB scan read as if sRGB looks dull.
+    An image without a profile is taken as sRGB; a profile littleCMS cannot read or that does not fit the image's
+    mode is ignored, as browsers do."""
+    if icc:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            modes = _PROFILE_MODES.get(profile.profile.xcolor_space.strip(), ())
+            if image.mode in modes:
+                source = image.convert(modes[0]) if image.mode != modes[0] else image
+                return ImageCms.profileToProfile(source, profile, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass
+    return image.convert("RGB")
+
+
 def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """Read an image file as HxWx3 RGB uint8, upright per its EXIF orientation; transparency over white. An image
-    of more than MAX_PIXELS comes reduced by the smallest whole factor per side that brings it within."""
+    """Read an image file as HxWx3 RGB uint8 in sRGB (converted from an embedded colour profile), upright per its
+    EXIF orientation; transparency over white. An image of more than MAX_PIXELS comes reduced by the smallest whole
+    factor per side that brings it within."""
     p = check_input(path, what)
     with _open(p, what) as image:
+        icc = image.info.get("icc_profile")  # read first: the conversions below return images without it
         try:
             image = ImageOps.exif_transpose(image)
             if image.mode.startswith("I") or image.mode == "F":
@@ -106,7 +131,7 @@ def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)
-            rgb = image.convert("RGB")
+            rgb = _to_srgb(image, icc)
             factor = _reduction(rgb.width, rgb.height)  # what draft() left, or a format without it: box average
             return np.asarray(rgb.reduce(factor) if factor > 1 else rgb)
         except (OSError, SyntaxError, ValueError):

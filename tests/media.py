@@ -24,6 +24,40 @@ def texture(height: int, width: int, seed: int = 0, blur: float = 1.5) -> np.nda
     return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), blur), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
 
 
+# Display P3's primaries as an ICC profile stores them: XYZ, adapted to the D50 white (Bradford), as in Apple's
+# "Display P3" profile; and sRGB's, as in littleCMS's built-in sRGB.
+P3_D50 = ((0.5151, 0.2412, -0.0011), (0.2919, 0.6922, 0.0419), (0.1572, 0.0666, 0.7841))
+SRGB_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+
+
+def icc_profile(primaries: Sequence[Sequence[float]], gamma: float, name: str = "test RGB") -> bytes:
+    """A minimal ICC v2 RGB display profile (matrix and a pure-gamma curve per channel): the kind a camera, a phone
+    or a scanner embeds. `primaries`: the XYZ (D50) of full red, green and blue."""
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def pad(data: bytes) -> bytes:
+        return data + b"\0" * (-len(data) % 4)
+
+    ascii_name = name.encode("ascii") + b"\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(ascii_name)) + ascii_name + b"\0" * 8 + b"\0" * 3 + b"\0" * 67
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0test\0"),
+            (b"wtpt", b"XYZ \0\0\0\0" + s15(0.9642) + s15(1.0) + s15(0.8249))]
+    tags += [(tag, b"XYZ \0\0\0\0" + b"".join(s15(v) for v in xyz)) for tag, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), primaries)]
+    tags += [(tag, curve) for tag in (b"rTRC", b"gTRC", b"bTRC")]
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for tag, data in tags:
+        table += tag + struct.pack(">II", offset + len(body), len(data))
+        body += pad(data)
+    size = offset + len(body)
+    header = struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + b"\0" * 12
+    header += b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    header += b"\0" * (128 - len(header))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
 def ffmpeg(*args: str, stdout: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[bytes]:
     """Run the bundled ffmpeg; fail the test with its stderr if it fails."""
     argv = [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *args]

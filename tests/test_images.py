@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from media import P3_D50, SRGB_D50, icc_profile
 from pipeline import images
 from pipeline.errors import InputError
 
@@ -33,6 +34,39 @@ def test_phone_formats_are_read_upright_with_their_colours(tmp_path, suffix):
     assert rgb.shape == (64, 32, 3)
     top, bottom = rgb[4:28].mean(axis=(0, 1)), rgb[36:60].mean(axis=(0, 1))
     assert np.abs(top - (200, 40, 40)).max() < 12 and np.abs(bottom - (40, 40, 200)).max() < 12
+
+
+def p3_to_srgb(values: np.ndarray) -> np.ndarray:
+    """The sRGB numbers of Display P3 (gamma 2.2) numbers, by the book: decode, P3 -> XYZ (D50) -> sRGB, encode."""
+    linear = (values / 255.0) ** 2.2
+    xyz = linear @ np.array(P3_D50)  # each row of P3_D50: the XYZ of one primary
+    srgb = np.clip(xyz @ np.linalg.inv(np.array(SRGB_D50)), 0.0, 1.0)
+    encoded = np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
+    return encoded * 255.0
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".heic"])
+def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path, suffix):
+    # An iPhone photo is Display P3: the same numbers mean more saturated colours than in sRGB, and read as sRGB
+    # they look dull. A red, a green and a grey patch, tagged P3 and untagged.
+    colours = np.array([(200, 60, 40), (60, 180, 70), (128, 128, 128)], np.uint8)
+    pixels = np.repeat(np.repeat(colours[None], 16, axis=0), 16, axis=1)  # 16x48, three 16x16 patches
+    options = {"quality": 98, "subsampling": 0} if suffix == ".jpg" else {"quality": -1} if suffix == ".heic" else {}
+    Image.fromarray(pixels).save(tmp_path / f"p3{suffix}", icc_profile=icc_profile(P3_D50, 2.2), **options)
+    Image.fromarray(pixels).save(tmp_path / f"plain{suffix}", **options)
+    tolerance = 2 if suffix == ".png" else 4  # lossy formats
+    centres = (slice(4, 12), slice(4, 12)), (slice(4, 12), slice(20, 28)), (slice(4, 12), slice(36, 44))
+
+    def patches(name: str) -> np.ndarray:
+        rgb = images.load_rgb(tmp_path / name).astype(float)
+        return np.array([rgb[rows, cols].mean(axis=(0, 1)) for rows, cols in centres])
+
+    assert np.abs(patches(f"plain{suffix}") - colours).max() <= tolerance  # no profile: the numbers are sRGB
+    p3 = patches(f"p3{suffix}")
+    assert np.abs(p3 - p3_to_srgb(colours.astype(float))).max() <= tolerance + 1, p3
+    spread, raw_spread = p3.max(axis=1) - p3.min(axis=1), np.ptp(colours.astype(float), axis=1)
+    assert (spread[:2] > raw_spread[:2] + 40).all(), spread  # more saturated: red 160 -> 206, green 120 -> 185
+    assert spread[2] <= tolerance and abs(p3[2].mean() - 128) <= tolerance + 1  # grey stays grey (same white)
 
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
