@@ -24,6 +24,15 @@ ExtraLoss = Callable[[torch.Tensor], torch.Tensor]  # image at the final scale -
 
 
 @dataclass(frozen=True)
+class ScalePlan:
+    """Sent before the first scale: the (height, width) of each scale, coarse to fine, and the iterations each may
+    run. An iteration costs about in proportion to its scale's pixels, so a display can weigh them for its ETA."""
+
+    sizes: tuple[tuple[int, int], ...]
+    iterations: int
+
+
+@dataclass(frozen=True)
 class ScaleDone:
     """One scale of the coarse-to-fine schedule finished after `iterations_run` iterations."""
 
@@ -277,6 +286,8 @@ class Stylizer:
         h, w = content.shape[2], content.shape[3]
         sizes = scale_schedule(h, w, optim.max_scales if coarse_to_fine else 1, optim.min_scale_side)
         image = resize(start, sizes[0])
+        if on_event is not None:
+            on_event(ScalePlan(tuple(sizes), iterations))
         for k, size in enumerate(sizes):
             image = resize(image, size)
             last = k == len(sizes) - 1

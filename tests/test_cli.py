@@ -339,3 +339,29 @@ def test_video_messages_are_whole_lines_of_plain_text(capsys):
     assert lines[0].startswith("Stylizing 1 frame of 1920x1080 as 512x288 at 30.000 fps on cpu, under 1 s; ")
     assert lines[0].endswith("#5 aac (copy)") and lines[1] == "Resuming: 1 frame was already done"
     assert "warning: nothing to resume in '/videos/take[1]/.out.mp4.frames'; starting from the first frame" in lines
+
+
+def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
+    # The default still paints 128, 256 and 512 px scales of 200 iterations; a 128-px iteration costs about 1/16
+    # of a 512-px one. Counted by iterations, the first scale filled a third of the bar and the ETA said 1 min 20 s
+    # for a 10-minute job.
+    import io
+
+    from rich.console import Console
+
+    from cli.progress import RichDisplay
+    from pipeline.optimize import IterationEvent
+    from pipeline.stylize import ScaleDone, ScalePlan
+
+    sizes = ((96, 128), (192, 256), (384, 512))
+    work = 200 * (1 / 16 + 1 / 4 + 1)  # in 512-px iterations
+    with RichDisplay(Console(file=io.StringIO())) as display:
+        display(ScalePlan(sizes, 200))
+        display(IterationEvent(0, 3, sizes[0], 200, 200, 1.0))
+        (task,) = display.progress.tasks
+        assert task.total == pytest.approx(work) and task.completed == pytest.approx(200 / 16)
+        assert task.fields["count"] == "200/200" and task.description == "scale 1/3 128x96"
+        display(ScaleDone(0, 3, 150, 200, 1.0))  # a plateau stop still completes the scale's share
+        display(IterationEvent(2, 3, sizes[2], 100, 200, 1.0))
+        assert task.completed == pytest.approx(200 / 16 + 200 / 4 + 100)
+        assert task.fields["count"] == "100/200"
