@@ -39,7 +39,7 @@ def build_live_parser() -> Parser:
                    help="steadiness between frames, 0 = off (default %(default)s)")
     add_artist_controls(p.add_argument_group("artist controls"), still=False)
     o = p.add_argument_group("output")
-    o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv)")
+    o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv) or a GIF (.gif)")
     o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
     o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
     o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")

@@ -35,7 +35,7 @@ from .errors import InputError, Interrupted, OutputError, UsageError
 from .images import READABLE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
-from .sinks import Recorder, check_video_name
+from .sinks import Recorder, check_animation_name
 from .stylize import check_network_size, check_style_settings
 from .video import processing_size
 
@@ -395,7 +395,7 @@ def live(
     if record is not None:
         inputs = [*style_paths, *([spec.target] if spec.kind == "file" else [])]
         record_path = check_output(record, inputs, settings.overwrite)
-        check_video_name(record_path)
+        check_animation_name(record_path)
     snapshot_dir = Path(snapshots).expanduser()
     if not snapshot_dir.is_dir():  # found out now, not when the s key is pressed
         raise OutputError(f"snapshot folder '{snapshots}' does not exist")

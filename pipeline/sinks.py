@@ -18,7 +18,7 @@ import ffmpeg
 import numpy as np
 
 from .errors import OutputError, UsageError
-from .paths import atomic_output
+from .paths import atomic_output, partial_file
 from .ffmpeg_exe import StderrDrain, ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
 from .probe import AudioStream
 
@@ -369,6 +369,8 @@ class Recorder:
     recording's frame grid, so the file plays at the session's real pace: 30 s of paintings on screen last 30 s. It
     starts at the first painting; the moment before it (loading, the first frame's iterations) had nothing to show.
     A frame shown for less than one frame interval may not appear (as on a screen refreshing at `fps`).
+    A `.gif` path is made at the end from an H.264 recording beside it (one palette for the whole session, see
+    gif_args), at gif_rate(fps).
     """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str,
@@ -388,7 +390,19 @@ class Recorder:
     def __enter__(self) -> Recorder:
         with self._stack as stack:
             tmp = stack.enter_context(atomic_output(self.path, self.overwrite))
-            writer = VideoWriter(tmp, *self.size, self.fps, self._crf, self.sar, preset=self._preset)
+            encoded = tmp
+            if is_gif(self.path):
+                encoded = partial_file(self.path, "video", ".mkv")
+                stack.callback(_remove_quietly, encoded)
+
+                def make_gif(kind: type[BaseException] | None, *exc: object) -> bool:
+                    # After the writer has closed, before atomic_output commits; not when an error passes.
+                    if kind is None:
+                        write_gif(encoded, tmp, self.fps)
+                    return False
+
+                stack.push(make_gif)
+            writer = VideoWriter(encoded, *self.size, self.fps, self._crf, self.sar, preset=self._preset)
             self._writer = stack.enter_context(writer)
             self._stack = stack.pop_all()
         return self
@@ -424,3 +438,8 @@ class Recorder:
 
 class _NothingRecorded(Exception):
     pass
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -120,6 +120,20 @@ def test_end_of_stream_stops_cleanly_with_a_complete_recording(short_clip: Path,
     assert 6 <= result.recorded_frames <= 12
 
 
+def test_a_recording_can_be_a_gif(short_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rec.gif"
+    settings = LiveSettings(fps=10)
+    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowPainter(0.05), settings, (64, 48),
+                      record=out)
+    assert result.recorded == out and os.listdir(tmp_path) == ["rec.gif"]  # the H.264 file it came from is gone
+    assert out.read_bytes()[:6] == b"GIF89a" and "64x48" in header(out)
+    assert decoded_count(out) == result.recorded_frames >= 6  # every held frame, at 10 fps: about the clip's 1 s
+    # Its pictures are the painter's (here the clip's own frames), through a 256-colour palette.
+    recorded, source = decode_bgr(out, 64, 48).astype(float), decode_bgr(short_clip, 64, 48).astype(float)
+    middle = recorded[len(recorded) // 2]
+    assert min(np.abs(middle - frame).mean() for frame in source) < 8
+
+
 def test_stop_event_ends_the_session_and_keeps_the_recording(clip: Path, tmp_path: Path) -> None:
     stop, out = threading.Event(), tmp_path / "rec.mkv"
     threading.Timer(1.0, stop.set).start()
