@@ -20,7 +20,7 @@ from pipeline.errors import DisplayError
 from pipeline.live import LiveFrame, LiveNotice, LiveResult, LiveStarted, NullDisplay, live
 
 from .args import style_specs
-from .main import stop_on_signals
+from .main import print_result, stop_on_signals
 
 STATUS_EVERY_S = 5.0  # headless: one status line this often
 
@@ -91,7 +91,7 @@ def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSetting
                       snapshots=ns.snapshots, on_event=reporter, stop=stop)
     if stop.is_set() and result.end == "stopped":
         result = replace(result, end="stopped by a signal")
-    print(summary(result), flush=True)
+    print_result(summary(result))
     if result.lost:
         print(f"stylize-video: error: {result.end}", file=sys.stderr)
         return 1

@@ -5,17 +5,38 @@ Exit codes: 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 130 i
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from pipeline.errors import Interrupted, StylizeError, UsageError
+from pipeline.errors import Interrupted, OutputError, StylizeError, UsageError
 
 from .args import build_parser, style_settings, style_specs, video_options_given, video_settings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class StdoutClosed(Exception):
+    """The reader of standard output has gone away (`stylize-video measure ... | head -1`)."""
+
+
+def print_result(*lines: str) -> None:
+    """Print result lines on stdout (for scripts) and flush. A reader that has gone away ends the run quietly
+    (StdoutClosed), as it ends other Unix tools; another failure (a full disk) is an OutputError. Either way stdout
+    is pointed at /dev/null, or Python's own flush at exit would fail again with a traceback (see the Python
+    documentation's "Note on SIGPIPE")."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except OSError as exc:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if isinstance(exc, BrokenPipeError):
+            raise StdoutClosed from None
+        raise OutputError(f"could not write to standard output: {exc.strerror or exc}") from None
 
 
 @contextmanager
@@ -105,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"stylize-video: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StdoutClosed:
+        return EXIT_FAILED
     except (Interrupted, KeyboardInterrupt) as exc:
         print(f"stylize-video: interrupted; nothing was written to the output{_kept(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -12,7 +12,7 @@ from pipeline.errors import UsageError
 from pipeline.paths import check_input
 
 from .args import Parser
-from .main import signals_held
+from .main import print_result, signals_held
 
 MIN_FRAMES = 2  # one pair of frames at least
 
@@ -43,8 +43,8 @@ def run_measure(argv: list[str]) -> int:
 
     error, floor = measure_video(stylized, reference, ns.frames)
     ratio = f"{error / floor:.2f}x the floor" if floor > 0 else "the floor is 0"
-    print("warping error (Lai et al. 2018; mean squared difference in [0, 1] units, lower is steadier)")
-    print(f"  stylized   {error:.6f}  {ns.stylized}")
-    print(f"  reference  {floor:.6f}  {ns.reference}  (the input's own: the floor)")
-    print(f"  stylized / reference: {ratio}")
+    print_result("warping error (Lai et al. 2018; mean squared difference in [0, 1] units, lower is steadier)",
+                 f"  stylized   {error:.6f}  {ns.stylized}",
+                 f"  reference  {floor:.6f}  {ns.reference}  (the input's own: the floor)",
+                 f"  stylized / reference: {ratio}")
     return 0

@@ -114,3 +114,17 @@ def test_the_installed_command_runs_it(clips) -> None:
     done = subprocess.run([sys.executable, "-m", "cli", "measure"], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_reader_that_goes_away_or_a_full_disk_is_not_a_traceback(clips) -> None:
+    # `stylize-video measure ... | head -1` closes the pipe early: Python raised BrokenPipeError with a traceback.
+    sty, ref, _, _ = clips
+    argv = [sys.executable, "-m", "cli", "measure", str(sty), "--reference", str(ref)]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    child.stdout.close()  # the reader has gone before the first line
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 1 and err == b"", err  # quiet, as other Unix tools end on a closed pipe
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == "stylize-video: error: could not write to standard output: No space left on device\n"
