@@ -32,8 +32,9 @@ ANIMATION_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
 # What a folder of styles may hold: the formats we write, and HEIC/HEIF (phones' photos) and AVIF, read only.
 READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ".heic", ".heif", ".avif")
 
-# The image modes an embedded ICC profile of each colour space describes; the first is what littleCMS converts from.
-_PROFILE_MODES = {"RGB": ("RGB", "RGBA"), "CMYK": ("CMYK",), "GRAY": ("L", "LA")}
+# The image modes (after transparency is laid on white: RGBA) an embedded ICC profile of each colour space can
+# describe; the first is what littleCMS converts from.
+_PROFILE_MODES = {"RGB": ("RGB", "RGBA"), "CMYK": ("CMYK",), "GRAY": ("L",)}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 # iPhones save photos as HEIC, which Pillow cannot read by itself; the plugin also applies the file's rotation.
