@@ -32,8 +32,8 @@ ANIMATION_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
 # What a folder of styles may hold: the formats we write, and HEIC/HEIF (phones' photos) and AVIF, read only.
 READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ".heic", ".heif", ".avif")
 
-# The image modes (after transparency is laid on white: RGBA) an embedded ICC profile of each colour space can
-# describe; the first is what littleCMS converts from.
+# The image modes (after transparency is laid on white: RGBA, or L for LA) an embedded ICC profile of each colour
+# space can describe; the first is what littleCMS converts from.
 _PROFILE_MODES = {"RGB": ("RGB", "RGBA"), "CMYK": ("CMYK",), "GRAY": ("L",)}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -128,7 +128,11 @@ def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
             image = ImageOps.exif_transpose(image)
             if image.mode.startswith("I") or image.mode == "F":
                 image = _deep_grey_to_8bit(image)
-            if image.mode in ("RGBA", "LA", "P", "PA"):
+            if image.mode == "LA":  # stays grey, so that a grey profile still describes it
+                white = Image.new("L", image.size, 255)
+                white.paste(image.getchannel("L"), mask=image.getchannel("A"))
+                image = white
+            elif image.mode in ("RGBA", "P", "PA"):
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)

@@ -33,27 +33,40 @@ SRGB_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606,
 def icc_profile(primaries: Sequence[Sequence[float]], gamma: float, name: str = "test RGB") -> bytes:
     """A minimal ICC v2 RGB display profile (matrix and a pure-gamma curve per channel): the kind a camera, a phone
     or a scanner embeds. `primaries`: the XYZ (D50) of full red, green and blue."""
+    curve = _curve(gamma)
+    tags = [(tag, b"XYZ \0\0\0\0" + b"".join(_s15(v) for v in xyz))
+            for tag, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), primaries)]
+    tags += [(tag, curve) for tag in (b"rTRC", b"gTRC", b"bTRC")]
+    return _icc(b"RGB ", name, tags)
 
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
 
-    def pad(data: bytes) -> bytes:
-        return data + b"\0" * (-len(data) % 4)
+def grey_icc_profile(gamma: float, name: str = "test grey") -> bytes:
+    """A minimal ICC v2 greyscale display profile: one pure-gamma curve (kTRC), as Photoshop's "Gray Gamma 2.2"."""
+    return _icc(b"GRAY", name, [(b"kTRC", _curve(gamma))])
 
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _curve(gamma: float) -> bytes:
+    return b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+
+
+def _icc(colour_space: bytes, name: str, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC v2 display profile of `colour_space` (4 bytes) with a description, a copyright, a D50 white point and
+    `tags`."""
     ascii_name = name.encode("ascii") + b"\0"
     desc = b"desc\0\0\0\0" + struct.pack(">I", len(ascii_name)) + ascii_name + b"\0" * 8 + b"\0" * 3 + b"\0" * 67
-    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
-    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0test\0"),
-            (b"wtpt", b"XYZ \0\0\0\0" + s15(0.9642) + s15(1.0) + s15(0.8249))]
-    tags += [(tag, b"XYZ \0\0\0\0" + b"".join(s15(v) for v in xyz)) for tag, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), primaries)]
-    tags += [(tag, curve) for tag in (b"rTRC", b"gTRC", b"bTRC")]
+    white = b"XYZ \0\0\0\0" + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0test\0"), (b"wtpt", white), *tags]
     offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
     for tag, data in tags:
         table += tag + struct.pack(">II", offset + len(body), len(data))
-        body += pad(data)
+        body += data + b"\0" * (-len(data) % 4)
     size = offset + len(body)
-    header = struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + b"\0" * 12
-    header += b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    header = struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntr" + colour_space + b"XYZ "
+    header += b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
     header += b"\0" * (128 - len(header))
     return header + struct.pack(">I", len(tags)) + table + body
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from media import P3_D50, SRGB_D50, icc_profile
+from media import P3_D50, SRGB_D50, grey_icc_profile, icc_profile
 from pipeline import images
 from pipeline.errors import InputError
 
@@ -67,6 +67,31 @@ def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path, suffix):
     spread, raw_spread = p3.max(axis=1) - p3.min(axis=1), np.ptp(colours.astype(float), axis=1)
     assert (spread[:2] > raw_spread[:2] + 40).all(), spread  # more saturated: red 160 -> 206, green 120 -> 185
     assert spread[2] <= tolerance and abs(p3[2].mean() - 128) <= tolerance + 1  # grey stays grey (same white)
+
+
+def test_a_grey_profile_is_used_with_or_without_transparency(tmp_path):
+    # A greyscale scan tagged with a linear grey profile (gamma 1): its numbers are light, not sRGB-encoded. With an
+    # alpha channel (LA, as Photoshop saves a grey layer) it must read the same where it is opaque.
+    ramp = np.repeat(np.array([[13, 64, 128, 200]], np.uint8).repeat(4, axis=1), 4, axis=0)  # 4x16
+    opaque, half = np.full_like(ramp, 255), np.full_like(ramp, 255)
+    half[:, 8:] = 128  # the right half is half transparent: laid on white, then converted
+    profile = grey_icc_profile(1.0)
+    Image.fromarray(ramp).save(tmp_path / "l.png", icc_profile=profile)
+    Image.fromarray(np.dstack([ramp, opaque]), "LA").save(tmp_path / "la.png", icc_profile=profile)
+    Image.fromarray(np.dstack([ramp, half]), "LA").save(tmp_path / "half.png", icc_profile=profile)
+    Image.fromarray(ramp).save(tmp_path / "plain.png")
+
+    def encode(linear: np.ndarray) -> np.ndarray:  # sRGB's curve, by the book
+        return 255.0 * np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+    expected = encode(ramp / 255.0)
+    for name in ("l.png", "la.png"):
+        rgb = images.load_rgb(tmp_path / name).astype(float)
+        assert np.abs(rgb - expected[..., None]).max() <= 1.5, (name, rgb[0, ::4, 0])
+    assert np.array_equal(images.load_rgb(tmp_path / "plain.png")[..., 0], ramp)  # untagged: taken as sRGB
+    half_rgb = images.load_rgb(tmp_path / "half.png").astype(float)
+    blended = np.rint((ramp[:, 8:].astype(float) * 128 + 255 * 127) / 255)  # on white, in the file's own numbers
+    assert np.abs(half_rgb[:, 8:, 0] - encode(blended / 255.0)).max() <= 1.5
 
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
