@@ -27,7 +27,9 @@ def print_result(*lines: str) -> None:
     """Print result lines on stdout (for scripts) and flush. A reader that has gone away ends the run quietly
     (StdoutClosed), as it ends other Unix tools; another failure (a full disk) is an OutputError. Either way stdout
     is pointed at /dev/null, or Python's own flush at exit would fail again with a traceback (see the Python
-    documentation's "Note on SIGPIPE")."""
+    documentation's "Note on SIGPIPE"). Python has no sys.stdout when started with it closed (`>&-`)."""
+    if sys.stdout is None:
+        raise OutputError("could not write to standard output: it is closed")
     try:
         for line in lines:
             print(line)

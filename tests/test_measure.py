@@ -128,3 +128,7 @@ def test_a_reader_that_goes_away_or_a_full_disk_is_not_a_traceback(clips) -> Non
         done = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 1
     assert done.stderr == "stylize-video: error: could not write to standard output: No space left on device\n"
+    closed = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", *argv], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            timeout=120)  # started with no stdout at all: Python's sys.stdout is None
+    assert closed.returncode == 1
+    assert closed.stderr == "stylize-video: error: could not write to standard output: it is closed\n"
