@@ -65,21 +65,18 @@ class VGGWeights:
     preprocessing: str
 
 
-# The paragraphs torch wraps around the one line that names what its weights-only unpickler refused.
-_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch 2.6")
-
-
-def _load_failure(exc: Exception) -> str:
-    """The informative line of a torch.load failure: e.g. 'Trying to load unsupported GLOBAL posix.system whose
-    module posix is blocked.' for pickled code, 'Unsupported operand 255' for a JPEG."""
-    text = str(exc)
-    # The unpickler's reason follows its label: on a line of its own since torch 2.6, after the advice before.
-    reason = re.search(r"WeightsUnpickler error:(.*)", text)
-    if reason and reason.group(1).strip():
-        return reason.group(1).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(_TORCH_BOILERPLATE)]
-    return (useful or lines or [type(exc).__name__])[0].removeprefix("WeightsUnpickler error:").strip()
+def _refused_code(exc: Exception) -> str | None:
+    """What torch's weights-only unpickler refused, when the file holds pickled code or objects: e.g. 'Unsupported
+    global: GLOBAL print was not an allowed global by default'. None for a file that is not a torch file at all, or
+    is damaged: torch's reasons for those ('Unsupported operand 255', '1785425525', a zip error) mean nothing to a
+    user. Only the reason's first sentence is kept: the rest tells developers how to allow the code to run."""
+    # torch names the refused code on a line of its own (2.6 on: after the label "WeightsUnpickler error:"; for a
+    # legacy pickle without it), or after the label on the same line as its advice (2.3-2.5).
+    for line in str(exc).splitlines():
+        reason = line.split("WeightsUnpickler error:")[-1].strip()
+        if re.search(r"GLOBAL|Unsupported (class|global)", reason):
+            return re.split(r"(?<=\.)\s", reason, maxsplit=1)[0].rstrip(".")
+    return None
 
 
 def _torch_load(path: str | os.PathLike) -> dict:
@@ -93,8 +90,12 @@ def _torch_load(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise WeightsError(f"weights file '{path}' does not exist") from None
     except Exception as exc:  # the unpickler raises many types for foreign or hostile files
+        refused = _refused_code(exc)
+        if refused is None:
+            raise WeightsError(f"weights file '{path}' is not a PyTorch state dict, or it is damaged") from None
         raise WeightsError(
-            f"weights file '{path}' is not a weights-only PyTorch state dict ({_load_failure(exc)})"
+            f"weights file '{path}' is not a weights-only PyTorch state dict: it holds code or objects, which are "
+            f"never loaded ({refused})"
         ) from None
     if not isinstance(data, dict):
         raise WeightsError(f"weights file '{path}' holds a {type(data).__name__}, expected a state dict")

@@ -68,16 +68,17 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, recwarn):
     _Payload.marker = tmp_path / "pwned"
     raw, saved = tmp_path / "evil.pth", tmp_path / "evil_torch.pth"
     with open(raw, "wb") as f:
-        pickle.dump({"conv1_1.weight": _Payload()}, f)
+        pickle.dump({"conv1_1.weight": _Payload()}, f, protocol=2)  # as torch's legacy format; 4 reads as junk
     torch.save({"conv1_1.weight": _Payload()}, saved)
     reasons = []
     for path in (raw, saved):
         with pytest.raises(WeightsError, match="weights-only") as refused:
             vgg.load_weights(str(path))
-        reasons.append(str(refused.value).split("state dict (", 1)[1])
+        reasons.append(str(refused.value).split("never loaded (", 1)[1])
     assert not (tmp_path / "pwned").exists()
-    # The message keeps torch's one informative line (what it refused), not its paragraphs of advice.
+    # The message keeps what torch refused, not its paragraphs of advice, nor (torch 2.6+) how to allow the code.
     assert all("Weights only load failed" not in r and "\n" not in r for r in reasons)
+    assert all("safe_globals" not in r and "Please" not in r for r in reasons), reasons
     assert "system" in reasons[1]  # the blocked global: os.system
     assert not recwarn.list, "torch's pickle-protocol warning would print above the one-line message"
 
@@ -90,7 +91,20 @@ def test_the_refusal_reason_is_found_in_torch_2_3s_one_line_message():
         "but it can result in arbitrary code execution.Do it only if you get the file from a trusted source. "
         "WeightsUnpickler error: Unsupported class posix.system"
     )
-    assert vgg._load_failure(RuntimeError(message)) == "Unsupported class posix.system"
+    assert vgg._refused_code(RuntimeError(message)) == "Unsupported class posix.system"
+
+
+def test_a_file_that_is_not_a_state_dict_is_named_so(tmp_path):
+    # torch's own reasons for these mean nothing to a user: 'Unsupported operand 255' (a JPEG), '1785425525', ''.
+    torch.save({"conv1_1.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "good.pth")
+    whole = (tmp_path / "good.pth").read_bytes()
+    files = {"photo.pth": b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "text.pth": b"hello world\n" * 20,
+             "junk.pth": b"junk" * 100, "empty.pth": b"", "cut.pth": whole[: len(whole) // 2]}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(WeightsError) as refused:
+            vgg.load_weights(str(tmp_path / name))
+        assert str(refused.value) == f"weights file '{tmp_path / name}' is not a PyTorch state dict, or it is damaged"
 
 
 def test_wrong_shapes_and_names_are_refused(tmp_path):
