@@ -58,8 +58,9 @@ class VideoWarning:
 
 @dataclass(frozen=True)
 class VideoResult:
-    """output: the file written; frames: frames in it; seconds: wall time of the run; duration: the output's
-    length in seconds (frames / fps); warnings: every VideoWarning message, in order."""
+    """output: the file written; frames: frames in it (a GIF of a video over 50 fps keeps every 2nd or 4th one);
+    seconds: wall time of the run; duration: the output's length in seconds (frames / its fps); warnings: every
+    VideoWarning message, in order."""
 
     output: Path
     frames: int

@@ -326,6 +326,13 @@ def gif_rate(fps: Fraction) -> Fraction:
     return rate
 
 
+def gif_frame_count(frames: int, fps: Fraction) -> int:
+    """Frames in the GIF that write_gif makes from `frames` frames at `fps`: every `fps / gif_rate(fps)`-th one,
+    the first included."""
+    step = int(Fraction(fps) / gif_rate(fps))
+    return -(-frames // step)
+
+
 def gif_args(video_path: str | os.PathLike, output_path: str | os.PathLike, fps: Fraction) -> list[str]:
     """ffmpeg argv of write_gif.
 
@@ -385,7 +392,9 @@ class Recorder:
 
     @property
     def frames(self) -> int:
-        return 0 if self._writer is None else self._writer.frames_written
+        """Frames in the recording (for a GIF, those its lower rate keeps)."""
+        written = 0 if self._writer is None else self._writer.frames_written
+        return gif_frame_count(written, Fraction(self.fps)) if is_gif(self.path) else written
 
     def __enter__(self) -> Recorder:
         with self._stack as stack:

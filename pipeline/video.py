@@ -40,8 +40,8 @@ from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import load_image
 from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output, partial_file, remove_stale_partials
-from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_rate, is_gif, mux_audio,
-                    write_gif)
+from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_frame_count, gif_rate, is_gif,
+                    mux_audio, write_gif)
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       init_path, scale_schedule)
@@ -476,6 +476,8 @@ def stylize_video(
             duration = float(count / info.fps)
             if is_gif(job.output):
                 write_gif(video_tmp, final_tmp, info.fps)
+                count = gif_frame_count(count, info.fps)  # what the GIF holds: at most 50 fps
+                duration = float(count / gif_rate(info.fps))
             elif plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
     except BaseException as exc:

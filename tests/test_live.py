@@ -134,6 +134,15 @@ def test_a_recording_can_be_a_gif(short_clip: Path, tmp_path: Path) -> None:
     assert min(np.abs(middle - frame).mean() for frame in source) < 8
 
 
+def test_a_gif_recording_at_over_50_fps_counts_the_frames_it_holds(short_clip: Path, tmp_path: Path) -> None:
+    # Browsers play GIFs at most at 50 fps, so a 60 fps session is recorded at 30: the summary counts those frames.
+    out = tmp_path / "rec.gif"
+    settings = LiveSettings(fps=60)
+    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowPainter(0.01), settings, (64, 48),
+                      record=out)
+    assert decoded_count(out) == result.recorded_frames >= 15  # about the clip's 1 s at 30 fps
+
+
 def test_stop_event_ends_the_session_and_keeps_the_recording(clip: Path, tmp_path: Path) -> None:
     stop, out = threading.Event(), tmp_path / "rec.mkv"
     threading.Timer(1.0, stop.set).start()
