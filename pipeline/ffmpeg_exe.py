@@ -42,9 +42,12 @@ def ffmpeg_exe() -> str:
     StylizeError if there is none, or if it is older than MIN_VERSION (checked once per binary)."""
     override = os.environ.get(ENV_VAR)
     if override:
-        if os.path.isfile(override) and os.access(override, os.X_OK):
-            return _checked(override, f"point {ENV_VAR} at ffmpeg {_WANTED} or newer, or unset it to use the bundled one")
-        raise StylizeError(f"{ENV_VAR}='{override}' is not an executable file: point it at ffmpeg or unset it")
+        # A bare name ("ffmpeg") is looked up on PATH, as a shell would; "~" is the home folder, even when quoted.
+        path = os.path.expanduser(override) if os.sep in override else shutil.which(override) or override
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return _checked(path, f"point {ENV_VAR} at ffmpeg {_WANTED} or newer, or unset it to use the bundled one")
+        problem = "is not an executable file" if os.path.exists(path) else "does not exist"
+        raise StylizeError(f"{ENV_VAR}='{override}' {problem}: point it at ffmpeg or unset it")
     try:
         import imageio_ffmpeg
 

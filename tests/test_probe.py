@@ -33,7 +33,21 @@ def test_ffmpeg_exe_prefers_the_environment_variable(monkeypatch: pytest.MonkeyP
 
 def test_ffmpeg_exe_rejects_a_bad_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(tmp_path / "missing"))
-    with pytest.raises(StylizeError, match="STYLIZE_VIDEO_FFMPEG=.* is not an executable file"):
+    with pytest.raises(StylizeError, match="STYLIZE_VIDEO_FFMPEG=.*missing' does not exist"):
+        ffmpeg_exe()
+    (tmp_path / "plain").write_text("not a program")
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", str(tmp_path / "plain"))
+    with pytest.raises(StylizeError, match="STYLIZE_VIDEO_FFMPEG=.*plain' is not an executable file"):
+        ffmpeg_exe()
+
+
+def test_ffmpeg_exe_takes_a_bare_name_from_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "ffmpeg7").symlink_to(FFMPEG)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", "ffmpeg7")  # as `STYLIZE_VIDEO_FFMPEG=ffmpeg7 stylize-video ...`
+    assert ffmpeg_exe() == str(tmp_path / "ffmpeg7")
+    monkeypatch.setenv("STYLIZE_VIDEO_FFMPEG", "ffmpeg-nowhere")
+    with pytest.raises(StylizeError, match="STYLIZE_VIDEO_FFMPEG='ffmpeg-nowhere' does not exist"):
         ffmpeg_exe()
 
 
