@@ -77,8 +77,8 @@ def test_a_grey_profile_is_used_with_or_without_transparency(tmp_path):
     half[:, 8:] = 128  # the right half is half transparent: laid on white, then converted
     profile = grey_icc_profile(1.0)
     Image.fromarray(ramp).save(tmp_path / "l.png", icc_profile=profile)
-    Image.fromarray(np.dstack([ramp, opaque]), "LA").save(tmp_path / "la.png", icc_profile=profile)
-    Image.fromarray(np.dstack([ramp, half]), "LA").save(tmp_path / "half.png", icc_profile=profile)
+    Image.fromarray(np.dstack([ramp, opaque])).save(tmp_path / "la.png", icc_profile=profile)
+    Image.fromarray(np.dstack([ramp, half])).save(tmp_path / "half.png", icc_profile=profile)
     Image.fromarray(ramp).save(tmp_path / "plain.png")
 
     def encode(linear: np.ndarray) -> np.ndarray:  # sRGB's curve, by the book
