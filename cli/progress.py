@@ -136,6 +136,9 @@ class RichDisplay:
     def _on_VideoWarning(self, event) -> None:
         self.warn(event.message)
 
+    def _on_StillWarning(self, event) -> None:
+        self.warn(event.message)
+
 
 def _count(done: int, total: int | None) -> str:
     """'12/46', or '12/?' while the total is unknown."""

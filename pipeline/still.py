@@ -16,9 +16,17 @@ from .images import image_format, load_image, save_image
 from .oom import free_cache, is_out_of_memory
 from .optimize import Callback
 from .paths import check_input, check_output
-from .stylize import Stylizer, check_network_size, check_style_settings, fit_long_side, init_path, resize
+from .stylize import (Stylizer, check_network_size, check_style_settings, fit_long_side, init_path, resize,
+                      soft_style_warning)
 
 StyleSpec = tuple[str | os.PathLike, float]  # style image path, blend weight
+
+
+@dataclass(frozen=True)
+class StillWarning:
+    """Something the user should know that does not stop the run (a one-line message)."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,11 @@ def stylize_image_file(
     dev = pick_device(device)
     photo = load_image(photo_file, "photo", dev)
     style_images = load_styles(styles, dev)
+    size = fit_long_side(photo.shape[2], photo.shape[3], settings.size)
+    for (path, _), (image, _) in zip(styles, style_images):
+        warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size, settings.style_scale)
+        if warning is not None and on_event is not None:
+            on_event(StillWarning(warning))
     result = stylize_image(photo, style_images, settings, dev, on_event, stop)
     save_image(result, output, overwrite)
     return output

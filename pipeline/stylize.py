@@ -80,6 +80,24 @@ def min_long_side(height: float, width: float) -> int:
     return math.ceil(MIN_SIZE * max(height, width) / min(height, width))
 
 
+# A style image enlarged more than this for its Gram targets has soft strokes: the painting's brushwork is then
+# finer than its pixels, and the result shows the blur of the enlargement instead.
+SOFT_STYLE_ENLARGEMENT = 2.0
+
+
+def soft_style_warning(name: str, style_hw: tuple[int, int], content_hw: tuple[int, int],
+                       style_scale: float) -> str | None:
+    """A one-line warning when the style image `name` of (height, width) px is enlarged more than
+    SOFT_STYLE_ENLARGEMENT times for a result of `content_hw` at `style_scale` (as Stylizer.style_targets does);
+    None otherwise."""
+    target = max(1, round(max(content_hw) * style_scale), min_long_side(*style_hw))
+    factor = target / max(style_hw)
+    if factor <= SOFT_STYLE_ENLARGEMENT:
+        return None
+    return (f"the style image '{name}' is only {style_hw[1]}x{style_hw[0]} px: it is enlarged {factor:.1f}x to "
+            f"{target} px, so its strokes come out soft; give a larger copy or a smaller --style-scale")
+
+
 def _shrunk(side: int, scale: float) -> int:
     """`side` px times `scale`, never thinner than VGG19 can take unless it already was."""
     return max(round(side * scale), min(side, MIN_SIZE))

@@ -44,7 +44,7 @@ from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, 
                     mux_audio, write_gif)
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
-                      init_path, scale_schedule)
+                      init_path, scale_schedule, soft_style_warning)
 from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
                        warp)
 from .workers import POLL_S, Worker, get, put
@@ -364,8 +364,12 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
                           "dropped evenly)"))
     if video.resume and not checkpoints.existed:
         emit(VideoWarning(f"nothing to resume in '{checkpoints.folder}'; starting from the first frame"))
-    job.stylizer = Stylizer([(load_image(p, "style image", job.device), w) for p, w in style_paths], settings,
-                            job.device)
+    style_images = [(load_image(p, "style image", job.device), w) for p, w in style_paths]
+    for (path, _), (image, _) in zip(style_paths, style_images):
+        warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), job.size[::-1], settings.style_scale)
+        if warning is not None:
+            emit(VideoWarning(warning))
+    job.stylizer = Stylizer(style_images, settings, job.device)
     job.memory = MemoryFallback(job.device, lambda: _move_to_cpu(job), lambda message: emit(VideoWarning(message)))
     return job, plan
 

@@ -223,6 +223,15 @@ def test_gif_of_a_fast_video_is_halved_to_at_most_50_fps(tmp_path: Path, style: 
                                "frames dropped evenly)",)
 
 
+def test_a_small_style_image_is_a_warning(tmp_path: Path, style: Path) -> None:
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(style)), (16, 16), interpolation=cv2.INTER_AREA))
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=2, fps="25", audio=())
+    result, _ = run(source, small, tmp_path / "out.mp4")  # painted at 48x36: the 16 px style is enlarged 3x
+    assert result.warnings == (f"the style image '{small}' is only 16x16 px: it is enlarged 3.0x to 48 px, so its "
+                               "strokes come out soft; give a larger copy or a smaller --style-scale",)
+
+
 def test_ntsc_rate_display_aspect_and_no_audio(tmp_path: Path, style: Path) -> None:
     # Displayed 92x42: at 48 px that is 48x21.9, coded as 48x22 with a 253/252 SAR that keeps the 46/21 on screen.
     source = make_clip(tmp_path / "in.mkv", width=46, height=42, frames=6, fps="30000/1001", audio=(), sar="2/1")
