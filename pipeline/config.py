@@ -120,9 +120,11 @@ class VideoSettings:
 # work folder's manifest, so e.g. a resumed run may use another --crf. A field added later counts as pixel-relevant
 # until listed here, which refuses a resume rather than mixing frames made two ways.
 VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "overwrite", "queue_size")
-# Evaluations of the objective per optimizer iteration, for the time estimate of a video run. L-BFGS's line search
-# mostly accepts the first trial (measured: 203 evaluations for 200 iterations at 128 px) but now and then needs more.
-EVALS_PER_ITERATION = {"lbfgs": 1.05, "adam": 1.0}
+# Evaluations of the objective an optimizer run costs beyond one per iteration, for the time estimate of a video
+# run. L-BFGS's first line search starts from a tiny step and needs about 3 more trials; later ones mostly accept
+# their first (measured: 203 evaluations for 200 iterations of a 128 px still, and 19 for 16 iterations, 21 for
+# 18, on every warm 256x108 frame of the bikes sample). Counted per iteration (1.05) they made the plan 8% short.
+EXTRA_EVALS_PER_RUN = {"lbfgs": 3, "adam": 0}
 
 
 # Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU

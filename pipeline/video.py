@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .checkpoints import Checkpoints, build_manifest, check_free_space
-from .config import EVALS_PER_ITERATION, StyleSettings, VideoSettings
+from .config import EXTRA_EVALS_PER_RUN, OptimSettings, StyleSettings, VideoSettings
 from .devices import pick_device
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
@@ -384,7 +384,6 @@ def _estimate_seconds(job: _Job) -> float | None:
     if job.total is None or job.stylizer is None:
         return None
     width, height = job.size
-    optim = job.settings.optim
     gray = torch.full((1, 3, height, width), 0.5, device=job.device)
     objective = job.stylizer.objective(gray)
     image = gray.clone().requires_grad_(True)
@@ -396,13 +395,22 @@ def _estimate_seconds(job: _Job) -> float | None:
             torch.cuda.synchronize()  # the kernels run asynchronously: wait, or only their launch is timed
         timings.append(time.perf_counter() - began)
     per_eval = min(timings[1:])
+    return planned_evaluations(job.total, job.resume_from, job.size, job.settings.optim, job.video) * per_eval
+
+
+def planned_evaluations(frames: int, resume_from: int, size: tuple[int, int], optim: OptimSettings,
+                        video: VideoSettings) -> float:
+    """Forward/backward passes, in passes at `size` = (width, height), that painting frames resume_from..frames-1
+    will take: the first frame's coarse-to-fine runs (coarse passes count by their pixels), then one run per warm
+    frame. A guess where adaptive effort decides: a warm frame is taken to need the middle of its iteration range."""
+    width, height = size
+    extra = EXTRA_EVALS_PER_RUN.get(optim.optimizer, 0)
     scales = scale_schedule(height, width, optim.max_scales, optim.min_scale_side)
-    first = optim.iterations * sum(h * w for h, w in scales) / (height * width)
-    warm_frames = max(0, job.total - max(1, job.resume_from))
-    # Adaptive effort spends between the floor and the cap on a warm frame; take the middle (it is a rough guess).
-    per_warm = (min(job.video.min_frame_iterations, job.video.frame_iterations) + job.video.frame_iterations) / 2
-    evaluations = (first if job.resume_from == 0 else 0) + warm_frames * per_warm
-    return evaluations * per_eval * EVALS_PER_ITERATION.get(optim.optimizer, 1.0)
+    first = (optim.iterations + extra) * sum(h * w for h, w in scales) / (height * width)  # a run per scale
+    warm_frames = max(0, frames - max(1, resume_from))
+    # On the bikes sample the warm frames averaged 20.1 iterations of 10-30.
+    per_warm = (min(video.min_frame_iterations, video.frame_iterations) + video.frame_iterations) / 2
+    return (first if resume_from == 0 else 0) + warm_frames * (per_warm + extra)
 
 
 # The encoder's own temporary file, when it is not the final one: ".<stem>.video.XXXXXXXX.partial<suffix>", and for
