@@ -11,7 +11,7 @@ from pipeline.config import (DEVICE_CHOICES, LIVE_DEFAULT_SIZE, STREAM_SCHEMES, 
                              StyleSettings)
 from pipeline.errors import UsageError
 
-from .args import Parser, add_artist_controls, add_version, loss_settings
+from .args import Parser, add_artist_controls, add_precision, add_version, loss_settings
 
 _LIVE, _STYLE = LiveSettings(), StyleSettings()
 
@@ -33,6 +33,7 @@ def build_live_parser() -> Parser:
     g.add_argument("--fps", type=float, default=_LIVE.fps,
                    help="target frames per second; sets each frame's time budget (default %(default)s)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    add_precision(g)
     g.add_argument("--weights", default=_STYLE.weights,
                    help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
     g.add_argument("--temporal-weight", type=float, default=_LIVE.temporal_weight,
@@ -58,7 +59,7 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
     settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
                        overwrite=ns.overwrite)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
-                    pooling=ns.pooling, loss=loss_settings(ns))
+                    pooling=ns.pooling, loss=loss_settings(ns), optim=replace(_STYLE.optim, amp=ns.precision == "auto"))
     return settings, style
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 # The names the registries in devices.py, optimize.py and vgg.py answer to, here so that the command line can offer
 # them without importing torch (tests/test_cli.py checks that they agree).
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("auto", "float32")
 OPTIMIZER_NAMES = ("lbfgs", "adam")
 WEIGHT_NAMES = ("caffe", "torchvision")
 
@@ -35,6 +36,9 @@ class OptimSettings:
     much per halving). report_every: iterations between progress events; it is also the only point where the loss
     is read back to the host (one sync per report). Early stop: when the loss improved by less than
     plateau_tolerance (relative) over one report interval, after at least min_fraction of the iterations.
+    amp: lower precision where it was measured to be safe: VGG19 in bfloat16 on a CPU that computes it natively
+    (AVX512-BF16 or AMX; 1.6-1.9x faster, see devices.native_bfloat16), and float16 autocast for Adam on CUDA.
+    False: float32 everywhere (--precision float32).
     """
 
     optimizer: str = "lbfgs"
@@ -45,7 +49,9 @@ class OptimSettings:
     report_every: int = 10
     plateau_tolerance: float = 1e-3
     min_fraction: float = 0.4
-    amp: bool = True  # Adam on CUDA only: L-BFGS's line search is not robust to float16 gradient noise
+    # Not float16 for L-BFGS on CUDA: its line search was not robust to float16 gradient noise. bfloat16 on the CPU
+    # keeps float32's range, and L-BFGS reached the same losses with it (bench/still.py).
+    amp: bool = True
 
 
 @dataclass(frozen=True)

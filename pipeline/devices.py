@@ -34,3 +34,20 @@ def pick_device(name: str = "auto") -> torch.device:
     except Exception as exc:  # a driver error surfaces here, with its own words
         raise DeviceError(f"device '{name}' could not be used: {exc}") from None
     return device
+
+
+def native_bfloat16() -> bool:
+    """True when this CPU has bfloat16 dot-product instructions (AVX512-BF16, or AMX, which always has AMX-BF16).
+
+    Only then is VGG19 in bfloat16 faster: measured 1.9x per forward/backward pass at 128 px on an AMD EPYC with
+    AVX512-BF16. Without them oneDNN emulates bfloat16 with conversions and it is slower than float32. torch's
+    checks are private, so a torch without them counts as no support (float32, the safe side).
+    """
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and bool(check()) for check in checks)
+
+
+def device_label(device: torch.device, amp: bool) -> str:
+    """The device's name for a plan line, with ' (bfloat16)' when VGG19 runs in bfloat16 there (OptimSettings.amp
+    on a CPU with native_bfloat16), so a user sees why results differ from a float32 machine's."""
+    return f"{device} (bfloat16)" if amp and device.type == "cpu" and native_bfloat16() else str(device)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .capture import Captured, LatestFrameCapture, SourceSpec, describe_source, parse_source
 from .config import LIVE_DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, LiveSettings, StyleSettings
-from .devices import pick_device
+from .devices import device_label, pick_device
 from .errors import InputError, Interrupted, OutputError, UsageError
 from .images import READABLE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
@@ -413,7 +413,8 @@ def live(
         painter = StylizerPainter(images, style_settings, settings, torch_device)
         painter.calibrate(size)
         if on_event is not None:
-            on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps, str(torch_device),
+            on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
+                                 device_label(torch_device, style_settings.optim.amp),
                                  painter.style, record_path))
     except BaseException:
         capture.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .config import StyleSettings
-from .devices import pick_device
+from .devices import device_label, pick_device
 from .errors import DeviceError, UsageError
 from .images import image_format, load_image, save_image
 from .oom import free_cache, is_out_of_memory
@@ -62,7 +62,7 @@ def stylize_image(
     content = resize(photo.to(device), size)
     stylizer = Stylizer(styles, settings, device)
     if on_event is not None:
-        on_event(StillPlan(size, str(device), len(styles)))
+        on_event(StillPlan(size, device_label(device, settings.optim.amp), len(styles)))
     try:
         return stylizer.stylize(content, on_event=on_event, stop=stop).cpu()
     except Exception as error:  # noqa: BLE001 - re-raised unless it is out-of-memory

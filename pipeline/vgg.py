@@ -235,11 +235,15 @@ class VGGFeatures(nn.Module):
 
     Input: 1x3xHxW (or Nx3xHxW) RGB in [0, 1]. Preprocessing is inside, so callers never see network space.
     `pooling` is "max" (as trained) or "avg" (Gatys et al. 2016 report slightly smoother results).
+    `cpu_bfloat16`: on a CPU input, run the convolutions in bfloat16 (float32 accumulation inside oneDNN); the
+    features come back as float32 either way, so losses and Grams stay in float32. Ignored on other devices.
     """
 
-    def __init__(self, weights: VGGWeights, layers: list[str] | tuple[str, ...], pooling: str = "max") -> None:
+    def __init__(self, weights: VGGWeights, layers: list[str] | tuple[str, ...], pooling: str = "max",
+                 cpu_bfloat16: bool = False) -> None:
         super().__init__()
         check_layer_names(layers)
+        self.cpu_bfloat16 = cpu_bfloat16
         self.layers = tuple(layers)
         self.preprocess = Preprocess(weights.preprocessing)
         deepest = max(LAYER_NAMES.index(name) for name in layers)
@@ -262,6 +266,13 @@ class VGGFeatures(nn.Module):
         self.eval()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not (self.cpu_bfloat16 and image.device.type == "cpu"):
+            return self._features(image)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features = self._features(image)
+        return {name: f.float() for name, f in features.items()}
+
+    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         wanted = set(self.layers)
         out = {}
         x = self.preprocess(image)

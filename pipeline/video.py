@@ -32,7 +32,7 @@ import torch
 
 from .checkpoints import Checkpoints, build_manifest, check_free_space
 from .config import EXTRA_EVALS_PER_RUN, OptimSettings, StyleSettings, VideoSettings
-from .devices import pick_device
+from .devices import device_label, pick_device
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
 from .color import luminance
@@ -466,7 +466,8 @@ def stylize_video(
     job, plan = _prepare(input_path, styles, output_path, settings, video, device, emit)
     info = job.reader.info
     emit(VideoPlan(job.source, job.output, job.total, (info.width, info.height), job.size, info.fps,
-                   tuple((s.index, s.codec, action) for s, action in plan), str(job.device), job.resume_from,
+                   tuple((s.index, s.codec, action) for s, action in plan),
+                   device_label(job.device, job.settings.optim.amp), job.resume_from,
                    _estimate_seconds(job)))
     if job.video.resume and job.checkpoints.existed:
         # A killed run's, which no cleanup reached.

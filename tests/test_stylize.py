@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline import color
+from pipeline import color, stylize
 from pipeline.config import OptimSettings, StyleSettings
 from pipeline.errors import UsageError
 from pipeline.losses import content_loss, gram, style_loss
@@ -43,6 +43,18 @@ def test_style_loss_falls_far_below_the_photos_and_content_stays(painted, photo,
     noise = torch.rand_like(photo)
     _, content_noise = measure(caffe_weights, noise, photo, starry)
     assert content_result < 0.6 * content_noise  # the photo is still recognizable to the network
+
+
+def test_bfloat16_paints_as_far_as_float32(monkeypatch, photo, starry, caffe_weights):
+    # Measured in float32 by `measure`: the lower precision is not allowed to hide a worse painting.
+    style_photo, _ = measure(caffe_weights, photo, photo, starry)
+    results = {}
+    for native in (True, False):
+        monkeypatch.setattr(stylize, "native_bfloat16", lambda: native)
+        stylizer = Stylizer([(starry, 1.0)], TINY, torch.device("cpu"))
+        assert stylizer.vgg.cpu_bfloat16 is native
+        results[native], _ = measure(caffe_weights, stylizer.stylize(photo), photo, starry)
+    assert results[True] < 0.3 * style_photo and results[True] < 1.2 * results[False]
 
 
 def test_loss_falls_and_events_are_reported(painted):
