@@ -16,8 +16,11 @@ Run as `python bench/still.py` (one process; torch is pinned to 2 threads). It m
    with L-BFGS (OptimSettings defaults, plateau stop disabled) after a 64 px coarse stage of 100 iterations
    (our `scale_schedule` with min_scale_side=64: the headline), the same at 128 px only, and Adam with our
    default lr (0.02) for information. Each runs until the final-size loss first reaches the seed's final loss
-   (or its iteration cap).
-3. speed-up = seed seconds / our seconds, per line.
+   (or its iteration cap). On a CPU with native bfloat16 (devices.native_bfloat16) one more line runs the
+   headline as our default does there: VGG19 in bfloat16 (targets too), the loss still judged in float32.
+3. speed-up = seed seconds / our seconds, per line. The seed recipe stays float32, as written; bfloat16 would
+   speed up its passes too, so the float32 line is the comparison at equal arithmetic, and the time of one pass
+   in each precision is printed beside it.
 4. The wall time of our default preset (StyleSettings(): "normal", 512 px, our normalized objective,
    coarse to fine, plateau stop) through Stylizer.stylize.
 
@@ -29,7 +32,7 @@ work as VGG forward+backward passes in final-size equivalents (a coarse pass cou
 which machine load does not change.
 
 Images go to bench/out/: seed_128.png, ours_128.png (L-BFGS coarse to fine, when it reached the seed's loss),
-ours_lbfgs_1scale_128.png, ours_adam_128.png, still_512.png (default preset).
+ours_lbfgs_1scale_128.png, ours_adam_128.png, ours_128_bf16.png, still_512.png (default preset).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from typing import Callable, Iterator
 import torch
 
 from pipeline.config import OptimSettings, StyleSettings
+from pipeline.devices import device_label, native_bfloat16
 from pipeline.errors import Interrupted
 from pipeline.images import load_image, save_image
 from pipeline.optimize import IterationEvent, optimize
@@ -94,27 +98,32 @@ def seed_gram(features: torch.Tensor) -> torch.Tensor:
 class SeedProblem:
     """The seed recipe's objective for one photo and one style, buildable at any (height, width).
 
-    content: 1x3xHxW RGB [0, 1] photo at the final size; `final_loss` evaluates the final-size objective.
+    content: 1x3xHxW RGB [0, 1] photo at the final size; `final_loss` evaluates the final-size objective, always
+    in float32.
     """
 
     def __init__(self, content_path: Path, style_path: Path, long_side: int) -> None:
-        self.vgg = VGGFeatures(load_caffe(), SEED_STYLE_LAYERS + (SEED_CONTENT_LAYER,)).to(DEVICE)
+        weights, layers = load_caffe(), SEED_STYLE_LAYERS + (SEED_CONTENT_LAYER,)
+        self.vgg = VGGFeatures(weights, layers).to(DEVICE)
+        self.vgg_bfloat16 = VGGFeatures(weights, layers, cpu_bfloat16=True).to(DEVICE)
         photo = load_image(content_path, "content image", DEVICE)
         self.size: Size = fit_long_side(photo.shape[2], photo.shape[3], long_side)
         self.content = resize(photo, self.size)
         self.style = load_image(style_path, "style image", DEVICE)
         self._final = self.objective(self.size)
 
-    def objective(self, size: Size) -> Objective:
-        """The seed loss for an image of `size`; targets encoded once, here (style at the same long side)."""
+    def objective(self, size: Size, bfloat16: bool = False) -> Objective:
+        """The seed loss for an image of `size`; targets encoded once, here (style at the same long side), by the
+        same network as the image (VGG19 in bfloat16 if asked; Grams and losses in float32 either way)."""
+        vgg = self.vgg_bfloat16 if bfloat16 else self.vgg
         style = resize(self.style, fit_long_side(self.style.shape[2], self.style.shape[3], max(size)))
         with torch.no_grad():
-            content_target = self.vgg(resize(self.content, size))[SEED_CONTENT_LAYER]
-            style_feats = self.vgg(style)
+            content_target = vgg(resize(self.content, size))[SEED_CONTENT_LAYER]
+            style_feats = vgg(style)
             style_targets = {k: seed_gram(style_feats[k]) for k in SEED_STYLE_LAYERS}
 
         def loss(image: torch.Tensor) -> torch.Tensor:
-            feats = self.vgg(image)
+            feats = vgg(image)
             content = (feats[SEED_CONTENT_LAYER] - content_target).pow(2).mean()
             style = sum((seed_gram(feats[k]) - style_targets[k]).pow(2).mean() for k in SEED_STYLE_LAYERS)
             return SEED_CONTENT_WEIGHT * content + SEED_STYLE_WEIGHT * style
@@ -131,7 +140,8 @@ class SeedProblem:
 class Line:
     """One optimizer configuration of the race. `iterations`: cap at the final scale; `coarse_iterations`:
     fixed budget of each coarser scale of scale_schedule(settings.max_scales, settings.min_scale_side).
-    `normalize`: divide each scale's objective by its value at the start (same minimizer, loss ~1)."""
+    `normalize`: divide each scale's objective by its value at the start (same minimizer, loss ~1).
+    `bfloat16`: VGG19 in bfloat16 (our default on a CPU with native bfloat16)."""
 
     name: str
     png: str
@@ -139,6 +149,7 @@ class Line:
     iterations: int
     coarse_iterations: int = 0
     normalize: bool = False
+    bfloat16: bool = False
 
 
 @dataclass
@@ -214,7 +225,7 @@ def run_line(line: Line, problem: SeedProblem, threshold: float | None = None) -
         for k, size in enumerate(sizes):
             final = k == len(sizes) - 1
             image = resize(image, size)
-            objective = tracker.wrap(problem.objective(size), size, image if line.normalize else None)
+            objective = tracker.wrap(problem.objective(size, line.bfloat16), size, image if line.normalize else None)
             image, _ = optimize(
                 image, objective, settings, line.iterations if final else line.coarse_iterations,
                 scale=(k, len(sizes)), on_event=tracker.check if final else None, stop=tracker.stop,
@@ -234,18 +245,33 @@ def race_settings(optimizer: str, report_every: int, **changes: object) -> Optim
 
 
 def our_lines(args: argparse.Namespace) -> list[Line]:
-    """Our optimizers on the seed objective: L-BFGS coarse to fine (the headline), L-BFGS at 128 px only, and
-    Adam with our default learning rate."""
+    """Our optimizers on the seed objective: L-BFGS coarse to fine (the headline, in float32), the same with
+    VGG19 in bfloat16 where the CPU has it natively (our default there), L-BFGS at 128 px only, and Adam with our
+    default learning rate."""
     lbfgs = race_settings("lbfgs", args.check_every)
+    headline = Line(f"L-BFGS, {args.coarse_side}->{args.size} px", "ours_128.png",
+                    replace(lbfgs, max_scales=2, min_scale_side=args.coarse_side), args.max_iterations,
+                    args.coarse_iterations, args.normalize)
+    low = [replace(headline, name=headline.name + ", bf16", png="ours_128_bf16.png", bfloat16=True)]
     return [
-        Line(f"L-BFGS, {args.coarse_side}->{args.size} px", "ours_128.png",
-             replace(lbfgs, max_scales=2, min_scale_side=args.coarse_side), args.max_iterations,
-             args.coarse_iterations, args.normalize),
+        headline,
+        *(low if native_bfloat16() else []),
         Line(f"L-BFGS, {args.size} px only", "ours_lbfgs_1scale_128.png", replace(lbfgs, max_scales=1),
              args.max_iterations, normalize=args.normalize),
         Line(f"Adam lr {OptimSettings().lr}, {args.size} px", "ours_adam_128.png",
              race_settings("adam", args.check_every, max_scales=1), args.adam_iterations),
     ]
+
+
+def pass_seconds(problem: SeedProblem, bfloat16: bool, passes: int = 10) -> float:
+    """Seconds of one forward+backward pass of the final-size seed objective (after two warm-up passes)."""
+    objective = problem.objective(problem.size, bfloat16)
+    image = problem.content.clone().requires_grad_(True)
+    for k in range(passes + 2):
+        if k == 2:
+            began = time.perf_counter()
+        objective(image).backward()
+    return (time.perf_counter() - began) / passes
 
 
 def describe(outcome: Outcome, seed: Outcome) -> str:
@@ -269,9 +295,11 @@ def print_curve(outcome: Outcome, rows: int = 10) -> None:
         print(f"    it {iteration:5d}  {seconds:8.1f} s  loss {loss:.4g}")
 
 
-def time_default_preset(content_path: Path, style_path: Path) -> None:
-    """Our default preset end to end through Stylizer.stylize; writes bench/out/still_512.png."""
+def time_default_preset(content_path: Path, style_path: Path, amp: bool = True) -> None:
+    """Our default preset end to end through Stylizer.stylize; writes bench/out/still_512.png (amp=False:
+    still_512_float32.png, as --precision float32)."""
     settings = StyleSettings()
+    settings = replace(settings, optim=replace(settings.optim, amp=amp))
     photo = load_image(content_path, "content image", DEVICE)
     content = resize(photo, fit_long_side(photo.shape[2], photo.shape[3], settings.size))
     style = load_image(style_path, "style image", DEVICE)
@@ -285,9 +313,9 @@ def time_default_preset(content_path: Path, style_path: Path) -> None:
 
     image = stylizer.stylize(content, on_event=on_event)
     seconds = clock.elapsed()
-    save_image(image, OUT / "still_512.png")
-    print(f"default preset ({settings.size} px, {settings.optim.optimizer}, {settings.optim.max_scales} scales): "
-          f"{seconds:.1f} s wall, weights loading included")
+    save_image(image, OUT / ("still_512.png" if amp else "still_512_float32.png"))
+    print(f"default preset ({settings.size} px, {settings.optim.optimizer}, {settings.optim.max_scales} scales, on "
+          f"{device_label(DEVICE, amp)}): {seconds:.1f} s wall, weights loading included")
     for k, text in enumerate(scales):
         print(f"    scale {k}: {text}")
 
@@ -306,6 +334,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--coarse-iterations", type=int, default=100)
     p.add_argument("--normalize", action="store_true", help="L-BFGS on the objective divided by its start value")
     p.add_argument("--skip-preset", action="store_true", help="skip the 512 px default-preset timing")
+    p.add_argument("--preset-float32", action="store_true",
+                   help="also time the default preset with --precision float32 (on a CPU with native bfloat16)")
     return p.parse_args()
 
 
@@ -329,15 +359,22 @@ def main() -> None:
     outcomes = [run_line(line, problem, threshold=seed.loss) for line in our_lines(args)]
     for outcome in outcomes:
         print("  " + describe(outcome, seed))
-    headline = outcomes[0]
-    if headline.reached:
-        print(f"speed-up: {seed.seconds / headline.seconds:.1f}x (seed {seed.seconds:.1f} s to loss {seed.loss:.3g}; "
-              f"ours {headline.seconds:.1f} s, {headline.line.name}); goal at least 30x")
-    else:
-        print(f"speed-up: none, {headline.line.name} did not reach the seed's loss {seed.loss:.3g}")
+    for outcome in (o for o in outcomes if o.line.name.startswith("L-BFGS, ") and "only" not in o.line.name):
+        arithmetic = "bfloat16 VGG19, our default on this CPU" if outcome.line.bfloat16 else "float32, as the recipe"
+        if outcome.reached:
+            print(f"speed-up ({arithmetic}): {seed.seconds / outcome.seconds:.1f}x (seed {seed.seconds:.1f} s to loss "
+                  f"{seed.loss:.3g}; ours {outcome.seconds:.1f} s, {outcome.line.name}); goal at least 30x")
+        else:
+            print(f"speed-up ({arithmetic}): none, {outcome.line.name} did not reach the seed's loss {seed.loss:.3g}")
+    if native_bfloat16():
+        full, low = pass_seconds(problem, False), pass_seconds(problem, True)
+        print(f"one pass at {args.size} px: float32 {full:.3f} s, bfloat16 {low:.3f} s ({full / low:.2f}x): the seed "
+              f"recipe in bfloat16 would gain about that much too")
 
     if not args.skip_preset:
         time_default_preset(args.content, args.style)
+        if args.preset_float32 and native_bfloat16():
+            time_default_preset(args.content, args.style, amp=False)
     print(f"images in {OUT}")
 
 
