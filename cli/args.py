@@ -126,8 +126,9 @@ def add_artist_controls(a: argparse._ArgumentGroup, still: bool = True) -> None:
 def add_precision(group: argparse._ArgumentGroup) -> None:
     """--precision, shared with live mode."""
     group.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
-                       help="auto: bfloat16 on CPUs that have it (AVX512-BF16, AMX), about 1.7x faster; "
-                            "float32: full precision everywhere (default auto)")
+                       help="auto: VGG19 in bfloat16 on CPUs that have it (AVX512-BF16, AMX), about 1.7x faster, the "
+                            "same look but not the same pixels as float32; float16 for Adam on CUDA. float32: full "
+                            "precision everywhere (default auto)")
 
 
 def loss_settings(ns: argparse.Namespace, base: LossSettings = _LOSS) -> LossSettings:

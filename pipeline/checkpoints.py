@@ -26,7 +26,7 @@ from .config import VIDEO_OUTPUT_ONLY_FIELDS, StyleSettings, VideoSettings
 from .errors import OutputError, UsageError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the network's arithmetic instead of settings.optim.amp
 HASH_BYTES = 1 << 20  # the input is identified by the hashes of its first and last MiB (plus size and mtime)
 PNG_RATIO = 0.6  # PNG size / raw BGR size of a stylized frame (painterly frames compress poorly)
 _FRAME_NAME = re.compile(r"^(\d{6,})\.png$")
@@ -83,6 +83,7 @@ def input_identity(path: str | os.PathLike) -> dict:
 def _settings_dict(settings: StyleSettings) -> dict:
     """StyleSettings as plain data; an init image or weights given as a path is named by its content's hash."""
     data = dataclasses.asdict(settings)
+    del data["optim"]["amp"]  # a request: the manifest's "arithmetic" records what it gave on this machine
     for key in ("init", "weights"):
         value = data[key]
         if key == "init" and value in ("content", "noise"):
@@ -98,8 +99,10 @@ def build_manifest(
     settings: StyleSettings,
     video: VideoSettings,
     size: tuple[int, int],
+    arithmetic: str,
 ) -> dict:
-    """Everything that decides the stylized frames, as JSON-ready data. size: processing (width, height).
+    """Everything that decides the stylized frames, as JSON-ready data. size: processing (width, height);
+    arithmetic: the network's, "float32" or "bfloat16" (devices.network_arithmetic).
 
     The frame range (start, duration, max_frames) is part of the video settings. Fields of VideoSettings listed in
     config.VIDEO_OUTPUT_ONLY_FIELDS (encoding, resume...) are left out: they never change a stylized frame.
@@ -112,6 +115,7 @@ def build_manifest(
         "settings": _settings_dict(settings),
         "video": video_fields,
         "size": list(size),
+        "arithmetic": arithmetic,
     }
     return json.loads(json.dumps(manifest))  # tuples -> lists, so it compares equal to what is read back
 
@@ -182,6 +186,13 @@ class Checkpoints:
                 f"the work folder '{folder}' has no readable {MANIFEST}: remove it to start again"
             ) from None
         differences = _differences(old, manifest)
+        if old.get("version") == manifest["version"] and "arithmetic" in differences:
+            # Named by what the user can change: --precision (or the machine, if it moved or PyTorch changed).
+            raise UsageError(
+                f"the work folder '{folder}' was painted with VGG19 in {old['arithmetic']}, but this run would use "
+                f"{manifest['arithmetic']} (--precision, or another CPU or PyTorch): resume with the --precision "
+                "it was made with, or remove it to start again"
+            )
         if differences:
             groups = dict.fromkeys(_DESCRIBE.get(name.split(".")[0], "other settings") for name in differences)
             detail = ", ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")

@@ -47,7 +47,13 @@ def native_bfloat16() -> bool:
     return any(check is not None and bool(check()) for check in checks)
 
 
+def network_arithmetic(device: torch.device, amp: bool) -> str:
+    """"bfloat16" when VGG19 runs in bfloat16 on `device` with OptimSettings.amp = `amp` (a CPU with
+    native_bfloat16), else "float32". What decides the pixels, so a video's work folder records it."""
+    return "bfloat16" if amp and device.type == "cpu" and native_bfloat16() else "float32"
+
+
 def device_label(device: torch.device, amp: bool) -> str:
-    """The device's name for a plan line, with ' (bfloat16)' when VGG19 runs in bfloat16 there (OptimSettings.amp
-    on a CPU with native_bfloat16), so a user sees why results differ from a float32 machine's."""
-    return f"{device} (bfloat16)" if amp and device.type == "cpu" and native_bfloat16() else str(device)
+    """The device's name for a plan line, with ' (bfloat16)' when VGG19 runs in bfloat16 there, so a user sees why
+    results differ from a float32 machine's."""
+    return f"{device} (bfloat16)" if network_arithmetic(device, amp) == "bfloat16" else str(device)

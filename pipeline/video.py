@@ -32,7 +32,7 @@ import torch
 
 from .checkpoints import Checkpoints, build_manifest, check_free_space
 from .config import EXTRA_EVALS_PER_RUN, OptimSettings, StyleSettings, VideoSettings
-from .devices import device_label, pick_device
+from .devices import device_label, network_arithmetic, pick_device
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
 from .color import luminance
@@ -339,10 +339,12 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         length = f"{info.duration:g} s, " if info.duration else ""
         raise UsageError(f"the selection ({asked}) holds no frame of the {length}{float(info.fps):.4g} fps video "
                          f"'{source}'")
-    manifest = build_manifest(source, style_paths, settings, video, size)
+    torch_device = pick_device(device)
+    manifest = build_manifest(source, style_paths, settings, video, size,
+                              network_arithmetic(torch_device, settings.optim.amp))
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
-    job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, pick_device(device))
+    job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, torch_device)
     display_w, display_h = round(info.width * info.display_sar), info.height
     if settings.size > max(display_w, display_h):
         emit(VideoWarning(f"the video is {display_w}x{display_h}: it is painted at that size, not enlarged to "

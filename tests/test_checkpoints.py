@@ -48,8 +48,9 @@ def files(tmp_path: Path):
     return namedtuple("Files", "source styles output")(source, styles, tmp_path / "out.mp4")
 
 
-def manifest(files, style: int = 0, weight: float = 1.0, settings=SETTINGS, video=VIDEO, size=(48, 36)) -> dict:
-    return build_manifest(files.source, [(files.styles[style], weight)], settings, video, size)
+def manifest(files, style: int = 0, weight: float = 1.0, settings=SETTINGS, video=VIDEO, size=(48, 36),
+             arithmetic: str = "float32") -> dict:
+    return build_manifest(files.source, [(files.styles[style], weight)], settings, video, size, arithmetic)
 
 
 def test_manifest_identifies_input_styles_and_pixel_settings(files) -> None:
@@ -101,6 +102,9 @@ def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
         (manifest(files, video=replace(VIDEO, temporal_weight=1.0)), r"other video settings \(video\.temporal_weight"),
         (manifest(files, video=replace(VIDEO, max_frames=10)), r"video\.max_frames"),
         (manifest(files, size=(32, 24)), "another processing size"),
+        # The arithmetic the network used, named by the option that sets it (not an internal field).
+        (manifest(files, arithmetic="bfloat16"), r"painted with VGG19 in float32, but this run would use bfloat16 "
+                                                 r"\(--precision, or another CPU or PyTorch\): resume with the --precision"),
     ]
     for other, message in refusals:
         with pytest.raises(UsageError, match=message):
@@ -108,6 +112,9 @@ def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
     # Encoding and bookkeeping settings do not change a frame: resuming with them changed is fine.
     same_pixels = replace(VIDEO, crf=30, preset="slow", keep_frames=True, queue_size=1, resume=True)
     assert Checkpoints.inspect(files.output, manifest(files, video=same_pixels), resume=True).existed
+    # --precision float32 on a CPU without bfloat16 computes what auto computes there: the same arithmetic.
+    float32_asked = replace(SETTINGS, optim=replace(SETTINGS.optim, amp=not SETTINGS.optim.amp))
+    assert Checkpoints.inspect(files.output, manifest(files, settings=float32_asked), resume=True).existed
 
 
 def test_a_changed_input_is_refused(files) -> None:
