@@ -47,10 +47,17 @@ def native_bfloat16() -> bool:
     return any(check is not None and bool(check()) for check in checks)
 
 
+def cpu_bfloat16(amp: bool) -> bool:
+    """Whether VGG19 runs in bfloat16 on the CPU with OptimSettings.amp = `amp`: only where it is native (elsewhere
+    it is emulated and slower than float32). The one rule the Stylizer, the plan line and a video's work folder
+    follow."""
+    return amp and native_bfloat16()
+
+
 def network_arithmetic(device: torch.device, amp: bool) -> str:
-    """"bfloat16" when VGG19 runs in bfloat16 on `device` with OptimSettings.amp = `amp` (a CPU with
-    native_bfloat16), else "float32". What decides the pixels, so a video's work folder records it."""
-    return "bfloat16" if amp and device.type == "cpu" and native_bfloat16() else "float32"
+    """"bfloat16" when VGG19 runs in bfloat16 on `device` (see cpu_bfloat16), else "float32". What decides the
+    pixels, so a video's work folder records it."""
+    return "bfloat16" if device.type == "cpu" and cpu_bfloat16(amp) else "float32"
 
 
 def device_label(device: torch.device, amp: bool) -> str:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from . import color
 from .config import MAX_SIZE, MIN_SIZE, LossSettings, StyleSettings
-from .devices import native_bfloat16
+from .devices import cpu_bfloat16
 from .errors import UsageError
 from .images import check_image, load_image
 from .losses import content_loss, gram, style_loss, total_variation
@@ -190,9 +190,8 @@ class Stylizer:
         self.settings, self.device = settings, device
         self.set_styles(styles)
         layers = tuple(dict.fromkeys(loss.style_layers + loss.content_layers))
-        # bfloat16 only where it is native: elsewhere it is emulated and slower than float32 (devices.py).
         self.vgg = VGGFeatures(load_weights(settings.weights), layers, settings.pooling,
-                               cpu_bfloat16=settings.optim.amp and native_bfloat16()).to(device)
+                               cpu_bfloat16=cpu_bfloat16(settings.optim.amp)).to(device)
         lw = torch.tensor(loss.style_layer_weights, dtype=torch.float32)
         self.layer_weights = dict(zip(loss.style_layers, (lw / lw.sum()).tolist()))
         self._color_reference: torch.Tensor | None = None

@@ -7,7 +7,7 @@ import torch
 
 from cli.args import build_parser, style_settings
 from cli.live_args import parse_live_args
-from pipeline import devices, stylize
+from pipeline import devices
 from pipeline.config import StyleSettings
 from pipeline.stylize import Stylizer
 
@@ -35,7 +35,7 @@ def test_a_torch_without_the_cpu_checks_stays_in_float32(monkeypatch):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_the_stylizer_runs_vgg_in_bfloat16_only_with_amp_on_such_a_cpu(monkeypatch, starry, native):
-    monkeypatch.setattr(stylize, "native_bfloat16", lambda: native)
+    monkeypatch.setattr(devices, "native_bfloat16", lambda: native)
     amp_on = Stylizer([(starry, 1.0)], StyleSettings(), CPU)
     amp_off = Stylizer([(starry, 1.0)], replace(StyleSettings(), optim=replace(StyleSettings().optim, amp=False)), CPU)
     assert amp_on.vgg.cpu_bfloat16 is native and amp_off.vgg.cpu_bfloat16 is False

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline import color, stylize
+from pipeline import color, devices
 from pipeline.config import OptimSettings, StyleSettings
 from pipeline.errors import UsageError
 from pipeline.losses import content_loss, gram, style_loss
@@ -50,7 +50,7 @@ def test_bfloat16_paints_as_far_as_float32(monkeypatch, photo, starry, caffe_wei
     style_photo, _ = measure(caffe_weights, photo, photo, starry)
     results = {}
     for native in (True, False):
-        monkeypatch.setattr(stylize, "native_bfloat16", lambda: native)
+        monkeypatch.setattr(devices, "native_bfloat16", lambda: native)
         stylizer = Stylizer([(starry, 1.0)], TINY, torch.device("cpu"))
         assert stylizer.vgg.cpu_bfloat16 is native
         results[native], _ = measure(caffe_weights, stylizer.stylize(photo), photo, starry)
