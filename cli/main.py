@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import contextmanager, suppress
+from typing import Iterator, TextIO
 
 from pipeline.errors import Interrupted, OutputError, StylizeError, UsageError
 
@@ -21,6 +21,41 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 class StdoutClosed(Exception):
     """The reader of standard output has gone away (`stylize-video measure ... | head -1`)."""
+
+
+class ForgivingStderr:
+    """sys.stderr that outlives its reader: once a write or flush finds the pipe closed (`... 2>&1 | head -1`), the
+    rest of the messages are dropped and the run goes on. stderr only carries progress and messages; the result is
+    the output file, and an hour's painting should not end, or end with exit 1 after its file was written, because
+    the progress could not be shown. The file descriptor is pointed at /dev/null, so Python's own flush at exit
+    succeeds too. Other attributes (isatty, encoding, fileno ...) are the wrapped stream's, for rich."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.wrapped = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.wrapped.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.wrapped.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.gone = True
+        with suppress(OSError, ValueError):  # a stream without a descriptor (a test's capture) has nothing to close
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.wrapped.fileno())
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.wrapped, name)
 
 
 def print_result(*lines: str) -> None:
@@ -123,6 +158,16 @@ def run(argv: list[str] | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; never lets a traceback reach the user for an expected failure."""
     _print_names_as_bytes()
+    stderr = sys.stderr
+    if stderr is not None and not isinstance(stderr, ForgivingStderr):
+        sys.stderr = ForgivingStderr(stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         return run(argv)
     except UsageError as exc:

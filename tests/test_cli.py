@@ -14,6 +14,8 @@ from PIL import Image
 
 from cli.main import main
 
+from media import decoded_count, make_clip
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 PHOTO, STYLE = SAMPLES / "golden_gate.jpg", SAMPLES / "styles" / "starry_night.jpg"
 FAST = ["--size", "32", "--iterations", "3", "--device", "cpu", "--quiet"]
@@ -245,6 +247,26 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["still", "video"])
+def test_a_closed_stderr_does_not_end_the_run(tmp_path, kind):
+    # `stylize-video ... 2>&1 | head -1`: the progress's reader goes away. The run used to end with exit 1 at the
+    # next message (for a still, after its file was written); the painting is what the user waits for.
+    if kind == "still":
+        source, out, extra = PHOTO, tmp_path / "out.png", []
+    else:
+        source, out, extra = tmp_path / "clip.mp4", tmp_path / "out.mp4", ["--frame-iterations", "2"]
+        make_clip(source, width=48, height=32, frames=3, audio=())
+    proc = subprocess.Popen([sys.executable, "-m", "cli", str(source), str(STYLE), str(out), *FAST[:-1], *extra],
+                            stderr=subprocess.PIPE, cwd=SAMPLES.parent)
+    proc.stderr.close()  # before the first message, which comes after torch and VGG19 are loaded
+    assert proc.wait(timeout=120) == 0
+    assert sorted(os.listdir(tmp_path)) == sorted({source.name, out.name} - {PHOTO.name})
+    if kind == "still":
+        assert max(Image.open(out).size) == 32
+    else:
+        assert decoded_count(out) == 3
 
 
 @pytest.mark.parametrize("help_argv, bad_argv", [
