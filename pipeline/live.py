@@ -36,7 +36,7 @@ from .images import READABLE_SUFFIXES, load_image
 from .painting import Painter, StylizerPainter, analyse
 from .paths import atomic_output, check_input, check_output
 from .sinks import Recorder, check_animation_name
-from .stylize import check_network_size, check_style_settings
+from .stylize import check_network_size, check_style_settings, soft_style_warning
 from .video import processing_size
 
 __all__ = ["LatestFrameCapture", "LiveFrame", "LiveNotice", "LiveResult", "LiveStarted", "LiveView", "NullDisplay",
@@ -416,6 +416,11 @@ def live(
             on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
                                  device_label(torch_device, style_settings.optim.amp),
                                  painter.style, record_path))
+            for path, (_, image) in zip(style_paths, images):
+                warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size[::-1],
+                                             style_settings.style_scale)
+                if warning is not None:
+                    on_event(LiveNotice(f"warning: {warning}"))
     except BaseException:
         capture.close()
         raise

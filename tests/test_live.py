@@ -305,6 +305,19 @@ def test_contract_command_records_and_reports_dropped(clip: Path, tmp_path: Path
     assert decoded_count(out) > 0 and "64x48" in header(out) and os.listdir(tmp_path) == ["out.mp4"]
 
 
+def test_a_small_style_image_is_warned_about_as_in_stills_and_videos(clip: Path, tmp_path: Path, capsys) -> None:
+    # A 24x18 thumbnail enlarged 2.7x for the 64 px painting: soft strokes. Stills and videos said so; live did not.
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(STYLE)), (24, 18), interpolation=cv2.INTER_AREA))
+    code = main(["--live", str(clip), f"{small},{STYLE}", "--no-window", "--size", "64", "--device", "cpu",
+                 "--max-seconds", "0.5"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0
+    assert (f"live: warning: the style image '{small}' is only 24x18 px: it is enlarged 2.7x to 64 px, so its strokes "
+            "come out soft") in err
+    assert err.count("warning:") == 1  # the full-size painting is not named
+
+
 def listening(port: int) -> bool:
     """True once a local TCP socket listens on `port` (Linux: /proc/net/tcp, state 0A)."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
