@@ -186,20 +186,25 @@ class Checkpoints:
                 f"the work folder '{folder}' has no readable {MANIFEST}: remove it to start again"
             ) from None
         differences = _differences(old, manifest)
-        if old.get("version") == manifest["version"] and "arithmetic" in differences:
+        if not differences:
+            return
+        arithmetic = old.get("version") == manifest["version"] and "arithmetic" in differences
+        others = [name for name in differences if name != "arithmetic"] if arithmetic else differences
+        groups = dict.fromkeys(_DESCRIBE.get(name.split(".")[0], "other settings") for name in others)
+        detail = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
+        made_with = f"{' and '.join(groups)} ({detail} differ)" if others else ""
+        if arithmetic:
             # Named by what the user can change: --precision (or the machine, if it moved or PyTorch changed).
+            also = f", and made with {made_with}" if others else ""
             raise UsageError(
                 f"the work folder '{folder}' was painted with VGG19 in {old['arithmetic']}, but this run would use "
-                f"{manifest['arithmetic']} (--precision, or another CPU or PyTorch): resume with the --precision "
-                "it was made with, or remove it to start again"
+                f"{manifest['arithmetic']} (--precision, or another CPU or PyTorch){also}: resume with the "
+                f"--precision {'and the settings ' if others else ''}it was made with, or remove it to start again"
             )
-        if differences:
-            groups = dict.fromkeys(_DESCRIBE.get(name.split(".")[0], "other settings") for name in differences)
-            detail = ", ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
-            raise UsageError(
-                f"the work folder '{folder}' was made with {' and '.join(groups)} ({detail} differ): resume "
-                "with the settings it was made with, or remove it to start again"
-            )
+        raise UsageError(
+            f"the work folder '{folder}' was made with {made_with}: resume with the settings it was made with, or "
+            "remove it to start again"
+        )
 
     def _finished_prefix(self) -> int:
         """Number of frames 0, 1, 2... present without a gap (atomic writes in order make this the finished set)."""

@@ -104,7 +104,11 @@ def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
         (manifest(files, size=(32, 24)), "another processing size"),
         # The arithmetic the network used, named by the option that sets it (not an internal field).
         (manifest(files, arithmetic="bfloat16"), r"painted with VGG19 in float32, but this run would use bfloat16 "
-                                                 r"\(--precision, or another CPU or PyTorch\): resume with the --precision"),
+                                                 r"\(--precision, or another CPU or PyTorch\): resume with the --precision it"),
+        # Both at once: one refusal names both, so the next try does not fail on the second.
+        (manifest(files, arithmetic="bfloat16", style=1),
+         r"in float32, but this run would use bfloat16 \(--precision, or another CPU or PyTorch\), and made with "
+         r"another style \(styles\.0\.sha256 differ\): resume with the --precision and the settings it was made with"),
     ]
     for other, message in refusals:
         with pytest.raises(UsageError, match=message):
