@@ -26,7 +26,7 @@ from .config import VIDEO_OUTPUT_ONLY_FIELDS, StyleSettings, VideoSettings
 from .errors import OutputError, UsageError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 2  # 2: the network's arithmetic instead of settings.optim.amp
+MANIFEST_VERSION = 3  # 2: the network's arithmetic instead of settings.optim.amp; 3: warm starts fill new content
 HASH_BYTES = 1 << 20  # the input is identified by the hashes of its first and last MiB (plus size and mtime)
 PNG_RATIO = 0.6  # PNG size / raw BGR size of a stylized frame (painterly frames compress poorly)
 _FRAME_NAME = re.compile(r"^(\d{6,})\.png$")

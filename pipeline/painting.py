@@ -21,7 +21,8 @@ from .config import LiveSettings, StyleSettings
 from .errors import UsageError
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .stylize import Stylizer
-from .temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, temporal_loss, warp
+from .temporal import (consistency_mask, estimate_flow, fill_unreliable, mask_to_tensor, scene_cut, temporal_loss,
+                       warp)
 
 EMA = 0.3  # weight of the newest measurement in the running time estimate
 FIXED_COST_ITERATIONS = 0.5  # per-frame work besides the iterations (content features, transfers), in iterations
@@ -95,13 +96,14 @@ class StylizerPainter:
             result = self.stylizer.stylize(content, iterations=n, coarse_to_fine=False, stop=stop)
         else:
             n = iterations_for(budget, self.seconds_per_iteration, settings.min_iterations, settings.max_iterations)
-            start = warp(self._previous, motion.flow)
-            extra = None
+            warped = warp(self._previous, motion.flow)
+            start, extra = warped, None
             if settings.temporal_weight > 0 and motion.mask is not None:
                 mask = mask_to_tensor(motion.mask, self.device)
+                start = fill_unreliable(warped, content, mask)
 
                 def extra(image: torch.Tensor) -> torch.Tensor:
-                    return settings.temporal_weight * temporal_loss(image, start, mask)
+                    return settings.temporal_weight * temporal_loss(image, warped, mask)
 
             result = self.stylizer.stylize(content, init=start, iterations=n, coarse_to_fine=False,
                                            extra_loss=extra, stop=stop)

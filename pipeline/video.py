@@ -45,8 +45,8 @@ from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, 
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       init_path, scale_schedule, soft_style_warning)
-from .temporal import (consistency_mask, estimate_flow, mask_to_tensor, motion_stats, scene_cut, temporal_loss,
-                       warp)
+from .temporal import (consistency_mask, estimate_flow, fill_unreliable, mask_to_tensor, motion_stats, scene_cut,
+                       temporal_loss, warp)
 from .workers import POLL_S, Worker, get, put
 
 JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see sinks.CLOSE_TIMEOUT_S)
@@ -236,6 +236,7 @@ def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterat
         return stylizer.stylize(content, on_event=relay, stop=stop, **smaller)
     # warp=False: the flow is taken as zero, so both the start and the temporal target are the previous frame.
     target = warp(prev, item.flow) if item.flow is not None else prev
+    start = fill_unreliable(target, content, item.mask) if item.mask is not None else target  # a mask has a flow
     extra = None
     if video.temporal_weight > 0:
         mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
@@ -246,7 +247,7 @@ def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterat
         def extra(image: torch.Tensor) -> torch.Tensor:
             return video.temporal_weight * temporal_loss(image, pull_to, mask)
 
-    return stylizer.stylize(content, init=target, iterations=iterations, coarse_to_fine=False,
+    return stylizer.stylize(content, init=start, iterations=iterations, coarse_to_fine=False,
                             extra_loss=extra, on_event=relay, stop=stop, **smaller)
 
 

@@ -18,6 +18,7 @@ from pipeline.temporal import (
     consistency_mask,
     cut_score,
     estimate_flow,
+    fill_unreliable,
     mask_to_tensor,
     scene_cut,
     temporal_loss,
@@ -260,3 +261,28 @@ def test_estimate_flow_from_several_threads_matches_one_thread():
         got = list(pool.map(lambda pair: estimate_flow(*pair), pairs * 3))
     for i, flow in enumerate(got):
         np.testing.assert_allclose(flow, expected[i % 4], atol=1e-5)
+
+
+# ---- the warm start's fill ----
+
+
+def test_fill_keeps_reliable_pixels_and_paints_new_ones_from_the_frame_in_the_paintings_colours():
+    torch.manual_seed(0)
+    warped = torch.rand(1, 3, 24, 32) * 0.2 + torch.tensor([0.1, 0.2, 0.7]).view(1, 3, 1, 1)  # a blue painting
+    content = torch.rand(1, 3, 24, 32)  # a grey-ish frame of its own
+    mask = torch.ones(24, 32)
+    mask[:, :8] = 0  # new content came in at the left edge
+    start = fill_unreliable(warped, content, mask)
+    assert torch.equal(start[..., 8:], warped[..., 8:])
+    recoloured = 2 * start[..., :8] - warped[..., :8]  # the filled half that is not the warp
+    # The frame's pattern (its correlation with content is kept) in the painting's colours (mean per channel).
+    assert torch.allclose(recoloured.mean(dim=(0, 2, 3)), warped[..., 8:].mean(dim=(0, 2, 3)), atol=0.03)
+    for c in range(3):
+        r = torch.corrcoef(torch.stack([recoloured[0, c].flatten(), content[0, c, :, :8].flatten()]))[0, 1]
+        assert r > 0.95
+    # Blended linearly in between; with nothing reliable the whole painting's colours are used, and nothing breaks.
+    half = fill_unreliable(warped, content, torch.full((24, 32), 0.5))
+    assert torch.allclose(half, 0.5 * warped + 0.5 * fill_unreliable(warped, content, torch.zeros(24, 32)), atol=1e-6)
+    nothing = fill_unreliable(warped, content, torch.zeros(24, 32))
+    assert torch.isfinite(nothing).all() and abs(float(nothing.mean()) - float(warped.mean())) < 0.03
+    assert torch.equal(fill_unreliable(warped, content, torch.ones(24, 32)), warped)
