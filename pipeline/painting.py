@@ -21,7 +21,7 @@ from .config import LiveSettings, StyleSettings
 from .errors import UsageError
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .stylize import Stylizer
-from .temporal import (consistency_mask, estimate_flow, fill_unreliable, mask_to_tensor, scene_cut, temporal_loss,
+from .temporal import (consistency_masks, estimate_flow, fill_new_content, mask_to_tensor, scene_cut, temporal_loss,
                        warp)
 
 EMA = 0.3  # weight of the newest measurement in the running time estimate
@@ -31,10 +31,12 @@ FIXED_COST_ITERATIONS = 0.5  # per-frame work besides the iterations (content fe
 @dataclass(frozen=True)
 class Motion:
     """From the previous painted frame to this one: flow (HxWx2, this frame -> previous, see temporal.py) and the
-    reliable pixels (HxW in [0, 1]; None without a temporal loss)."""
+    reliable pixels (HxW in [0, 1]; None without a temporal loss) and the carried ones (HxW, 0 where the content is
+    new; None without a temporal loss)."""
 
     flow: np.ndarray
     mask: np.ndarray | None
+    carried: np.ndarray | None = None
 
 
 class Painter(Protocol):
@@ -97,10 +99,10 @@ class StylizerPainter:
         else:
             n = iterations_for(budget, self.seconds_per_iteration, settings.min_iterations, settings.max_iterations)
             warped = warp(self._previous, motion.flow)
-            start, extra = warped, None
+            start = warped if motion.carried is None else fill_new_content(warped, content, motion.carried)
+            extra = None
             if settings.temporal_weight > 0 and motion.mask is not None:
                 mask = mask_to_tensor(motion.mask, self.device)
-                start = fill_unreliable(warped, content, mask)
 
                 def extra(image: torch.Tensor) -> torch.Tensor:
                     return settings.temporal_weight * temporal_loss(image, warped, mask)
@@ -133,5 +135,6 @@ def analyse(previous: np.ndarray | None, frame: np.ndarray, settings: LiveSettin
     if settings.detect_cuts and scene_cut(previous, frame):
         return "cut", None
     flow_back = estimate_flow(frame, previous)
-    mask = consistency_mask(flow_back, estimate_flow(previous, frame)) if settings.temporal_weight > 0 else None
-    return "warm", Motion(flow_back, mask)
+    if settings.temporal_weight <= 0:
+        return "warm", Motion(flow_back, None)
+    return "warm", Motion(flow_back, *consistency_masks(flow_back, estimate_flow(previous, frame)))

@@ -45,7 +45,7 @@ from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, 
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       init_path, scale_schedule, soft_style_warning)
-from .temporal import (consistency_mask, estimate_flow, fill_unreliable, mask_to_tensor, motion_stats, scene_cut,
+from .temporal import (consistency_masks, estimate_flow, fill_new_content, mask_to_tensor, motion_stats, scene_cut,
                        temporal_loss, warp)
 from .workers import POLL_S, Worker, get, put
 
@@ -88,7 +88,8 @@ def _listed(items: tuple[str, ...]) -> str:
 @dataclass
 class _Item:
     """One decoded frame for the stylizer: pixels at the processing size; flow (t -> t-1, on frame t's grid) and
-    mask (HxW reliable pixels) when a warm start needs them, else None; iterations: a warm frame's budget."""
+    mask (HxW reliable pixels) and carried (HxW, 0 where the content is new) when a warm start needs them, else None;
+    iterations: a warm frame's budget."""
 
     index: int
     pixels: np.ndarray
@@ -96,6 +97,7 @@ class _Item:
     flow: np.ndarray | None = None
     mask: np.ndarray | None = None
     iterations: int | None = None
+    carried: np.ndarray | None = None
 
 
 @dataclass
@@ -152,8 +154,8 @@ def _analyse(index: int, pixels: np.ndarray, prev: np.ndarray | None, job: _Job)
     if not video.warp:  # for comparisons: no flow, so a fixed budget
         return _Item(index, pixels, "warm", iterations=video.frame_iterations)
     flow_back = estimate_flow(pixels, prev)
-    mask = consistency_mask(flow_back, estimate_flow(prev, pixels))
-    return _Item(index, pixels, "warm", flow_back, mask, frame_budget(video, *motion_stats(flow_back, mask)))
+    mask, carried = consistency_masks(flow_back, estimate_flow(prev, pixels))
+    return _Item(index, pixels, "warm", flow_back, mask, frame_budget(video, *motion_stats(flow_back, mask)), carried)
 
 
 def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
@@ -236,7 +238,7 @@ def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterat
         return stylizer.stylize(content, on_event=relay, stop=stop, **smaller)
     # warp=False: the flow is taken as zero, so both the start and the temporal target are the previous frame.
     target = warp(prev, item.flow) if item.flow is not None else prev
-    start = fill_unreliable(target, content, item.mask) if item.mask is not None else target  # a mask has a flow
+    start = fill_new_content(target, content, item.carried) if item.carried is not None else target
     extra = None
     if video.temporal_weight > 0:
         mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)

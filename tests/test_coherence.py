@@ -76,7 +76,7 @@ def test_content_that_comes_in_at_an_edge_is_painted_not_smeared(tmp_path: Path,
     # A bright square slides in from the left edge over a dark background. Warped from the previous painting, the
     # pixels that come in repeat the edge: horizontal streaks, which the next frames then carry as reliable (the
     # TAXI sign of bikes.mp4). Started from the frame itself where the warp has nothing, the square's own pattern
-    # is painted: its correlation with the input was 0.04 before, 0.81 with the fill.
+    # is painted: its correlation with the input was 0.04 before.
     background = (texture(48, 64, seed=3, blur=2.5) * 0.35).astype(np.uint8)
     square = (texture(24, 24, seed=4, blur=1.0) // 2 + 128).astype(np.uint8)
     frames = []

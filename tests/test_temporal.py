@@ -16,9 +16,10 @@ from media import texture
 from pipeline.frames import bgr_to_tensor
 from pipeline.temporal import (
     consistency_mask,
+    consistency_masks,
     cut_score,
     estimate_flow,
-    fill_unreliable,
+    fill_new_content,
     mask_to_tensor,
     scene_cut,
     temporal_loss,
@@ -160,6 +161,11 @@ def test_consistency_mask_exact_flows_marks_trail_and_boundary():
     assert (mask[rows, 35] == 0).all() and (mask[rows, 60] == 0).all()  # motion boundaries around the square
     assert (mask[19, 36:60] == 0).all() and (mask[44, 36:60] == 0).all()
     assert (mask[:15] == 1).all() and (mask[50:] == 1).all() and (mask[:, 65:] == 1).all()
+    # What is new (the trail) is not carried; the boundaries are, the warp has their content.
+    reliable, carried = consistency_masks(back, fwd)
+    assert np.array_equal(reliable, mask) and carried.dtype == np.float32
+    assert (carried[rows, trail] == 0).all() and (carried[rows, 60] == 1).all() and (carried[19, 36:60] == 1).all()
+    assert (carried[mask == 1] == 1).all()
 
 
 def test_consistency_mask_estimated_flows_on_moving_object():
@@ -175,6 +181,8 @@ def test_consistency_mask_source_outside_image_is_unreliable():
     # Frame t is frame t-1 moved 3 px right: its first 3 columns came from outside frame t-1.
     mask = consistency_mask(constant_flow(20, 30, -3, 0), constant_flow(20, 30, 3, 0))
     assert (mask[:, :3] == 0).all() and (mask[:, 3:] == 1).all()
+    carried = consistency_masks(constant_flow(20, 30, -3, 0), constant_flow(20, 30, 3, 0))[1]
+    assert np.array_equal(carried, mask)  # come in from outside: new content
     # Less than half a pixel past the edge is still on the first pixel.
     assert (consistency_mask(constant_flow(20, 30, -0.4, 0), constant_flow(20, 30, 0.4, 0)) == 1).all()
 
@@ -266,13 +274,13 @@ def test_estimate_flow_from_several_threads_matches_one_thread():
 # ---- the warm start's fill ----
 
 
-def test_fill_keeps_reliable_pixels_and_paints_new_ones_from_the_frame_in_the_paintings_colours():
+def test_fill_keeps_carried_pixels_and_paints_new_ones_from_the_frame_in_the_paintings_colours():
     torch.manual_seed(0)
     warped = torch.rand(1, 3, 24, 32) * 0.2 + torch.tensor([0.1, 0.2, 0.7]).view(1, 3, 1, 1)  # a blue painting
     content = torch.rand(1, 3, 24, 32)  # a grey-ish frame of its own
     mask = torch.ones(24, 32)
     mask[:, :8] = 0  # new content came in at the left edge
-    start = fill_unreliable(warped, content, mask)
+    start = fill_new_content(warped, content, mask)
     assert torch.equal(start[..., 8:], warped[..., 8:])
     recoloured = 2 * start[..., :8] - warped[..., :8]  # the filled half that is not the warp
     # The frame's pattern (its correlation with content is kept) in the painting's colours (mean per channel).
@@ -281,8 +289,8 @@ def test_fill_keeps_reliable_pixels_and_paints_new_ones_from_the_frame_in_the_pa
         r = torch.corrcoef(torch.stack([recoloured[0, c].flatten(), content[0, c, :, :8].flatten()]))[0, 1]
         assert r > 0.95
     # Blended linearly in between; with nothing reliable the whole painting's colours are used, and nothing breaks.
-    half = fill_unreliable(warped, content, torch.full((24, 32), 0.5))
-    assert torch.allclose(half, 0.5 * warped + 0.5 * fill_unreliable(warped, content, torch.zeros(24, 32)), atol=1e-6)
-    nothing = fill_unreliable(warped, content, torch.zeros(24, 32))
+    half = fill_new_content(warped, content, torch.full((24, 32), 0.5))
+    assert torch.allclose(half, 0.5 * warped + 0.5 * fill_new_content(warped, content, torch.zeros(24, 32)), atol=1e-6)
+    nothing = fill_new_content(warped, content, torch.zeros(24, 32))
     assert torch.isfinite(nothing).all() and abs(float(nothing.mean()) - float(warped.mean())) < 0.03
-    assert torch.equal(fill_unreliable(warped, content, torch.ones(24, 32)), warped)
+    assert torch.equal(fill_new_content(warped, content, torch.ones(24, 32)), warped)
