@@ -228,10 +228,10 @@ def run_line(line: Line, problem: SeedProblem, threshold: float | None = None) -
             final = k == len(sizes) - 1
             image = resize(image, size)
             objective = tracker.wrap(problem.objective(size, line.bfloat16), size, image if line.normalize else None)
-            image, _ = optimize(
+            image = optimize(
                 image, objective, settings, line.iterations if final else line.coarse_iterations,
                 scale=(k, len(sizes)), on_event=tracker.check if final else None, stop=tracker.stop,
-            )
+            ).image
     except Interrupted:  # our own stop: the threshold was reached
         image = tracker.image.detach().clamp(0.0, 1.0)
     if outcome.reached:

@@ -3,8 +3,9 @@
 Layout, next to the output: `<output folder>/.<output name>.frames/` holding `manifest.json` (what made the frames:
 input identity, styles, every pixel-relevant setting, processing size, frame range) and `000000.png`, `000001.png`...
 (HxWx3 BGR uint8 at the processing size, written atomically as they finish, so they always form a prefix of the
-video). A run with resume continues after the last finished frame if the manifest matches; any other existing folder
-is refused rather than silently mixed with or deleted.
+video). A frame's PNG also carries, in a text chunk, its optimizer's step scale, where the next frame's first
+step starts (see optimize.Optimized). A run with resume continues after the last finished frame if the manifest
+matches; any other existing folder is refused rather than silently mixed with or deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import json
 import os
 import re
 import shutil
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -26,7 +29,9 @@ from .config import VIDEO_OUTPUT_ONLY_FIELDS, StyleSettings, VideoSettings
 from .errors import OutputError, UsageError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 3  # 2: the network's arithmetic instead of settings.optim.amp; 3: warm starts fill new content
+# 2: the network's arithmetic instead of settings.optim.amp; 3: warm starts fill new content; 4: warm frames start
+# L-BFGS at the previous frame's step scale, kept in the frames' PNGs
+MANIFEST_VERSION = 4
 HASH_BYTES = 1 << 20  # the input is identified by the hashes of its first and last MiB (plus size and mtime)
 PNG_RATIO = 0.6  # PNG size / raw BGR size of a stylized frame (painterly frames compress poorly)
 _FRAME_NAME = re.compile(r"^(\d{6,})\.png$")
@@ -39,6 +44,36 @@ _DESCRIBE = {
     "video": "other video settings",
     "size": "another processing size",
 }
+
+
+STEP_SCALE_KEY = b"stylize-video step scale"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def with_text(png: bytes, key: bytes, text: str) -> bytes:
+    """`png` (a whole PNG file) with a tEXt chunk key=text inserted before its closing IEND chunk."""
+    iend = len(png) - 12  # IEND is always last and empty: length, type, CRC
+    return png[:iend] + _png_chunk(b"tEXt", key + b"\0" + text.encode("latin-1")) + png[iend:]
+
+
+def read_text(png: bytes, key: bytes) -> str | None:
+    """The text of the first tEXt chunk named `key` in `png`, or None (none, or not a well-formed PNG)."""
+    if not png.startswith(_PNG_SIGNATURE):
+        return None
+    at = len(_PNG_SIGNATURE)
+    while at + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        data = png[at + 8:at + 8 + length]
+        if kind == b"tEXt" and data.startswith(key + b"\0"):
+            return data[len(key) + 1:].decode("latin-1")
+        if kind == b"IEND":
+            return None
+        at += 12 + length
+    return None
 
 
 def work_folder(output: str | os.PathLike) -> Path:
@@ -241,13 +276,17 @@ class Checkpoints:
                 os.unlink(tmp)
             raise
 
-    def save(self, index: int, bgr: np.ndarray) -> None:
-        """Write frame `index` as a lossless PNG; it appears under its name only when complete."""
+    def save(self, index: int, bgr: np.ndarray, step_scale: float | None = None) -> None:
+        """Write frame `index` as a lossless PNG, with its optimizer's step scale (if any); it appears under its
+        name only when complete."""
         ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
             raise OutputError(f"could not encode frame {index} as PNG for '{self.folder}'")
+        png = encoded.tobytes()
+        if step_scale is not None:
+            png = with_text(png, STEP_SCALE_KEY, repr(step_scale))  # repr: the exact float comes back
         try:
-            self._write_atomic(frame_name(index), encoded.tobytes())
+            self._write_atomic(frame_name(index), png)
         except OSError as error:
             raise OutputError(f"could not write frame {index} to '{self.folder}': {error.strerror or error}") from None
 
@@ -265,6 +304,14 @@ class Checkpoints:
                 f"checkpoint '{path}' is {got}, expected a {size[0]}x{size[1]} PNG: remove the work folder and rerun"
             )
         return bgr
+
+    def load_step_scale(self, index: int) -> float | None:
+        """The step scale saved with frame `index`, or None if it has none (or it cannot be read)."""
+        try:
+            text = read_text((self.folder / frame_name(index)).read_bytes(), STEP_SCALE_KEY)
+            return None if text is None else float(text)
+        except (OSError, ValueError):
+            return None
 
     def frames_on_disk(self) -> int:
         return self._finished_prefix() if self.folder.is_dir() else 0

@@ -130,7 +130,10 @@ VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "overwrite
 # run. L-BFGS's first line search starts from a tiny step and needs about 3 more trials; later ones mostly accept
 # their first (measured: 203 evaluations for 200 iterations of a 128 px still, and 19 for 16 iterations, 21 for
 # 18, on every warm 256x108 frame of the bikes sample). Counted per iteration (1.05) they made the plan 8% short.
+# A warm video frame starts L-BFGS at the previous frame's step scale (optimize's first_step), so its first trial
+# is usually accepted: 1 more.
 EXTRA_EVALS_PER_RUN = {"lbfgs": 3, "adam": 0}
+EXTRA_EVALS_PER_WARM_RUN = {"lbfgs": 1, "adam": 0}
 
 
 # Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU

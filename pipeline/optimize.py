@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -31,6 +31,17 @@ class IterationEvent:
 Callback = Callable[[object], None]
 
 
+class Optimized(NamedTuple):
+    """What optimize() returns: `image` 1x3xHxW clipped to [0, 1]; `loss` its objective value; `step_scale` the
+    step length per unit of gradient that L-BFGS's first iteration found (s.y / y.y of its first curvature pair: the
+    inverse curvature along the gradient), where a similar next run's first step can start (optimize's first_step);
+    None for Adam, or when no step was accepted."""
+
+    image: torch.Tensor
+    loss: float
+    step_scale: float | None
+
+
 class _LBFGS:
     """torch's L-BFGS with a strong-Wolfe line search: the step length adapts to the loss scale, so no learning
     rate has to be tuned per weight setting. One step() is one L-BFGS iteration, so optimize() can stop, report
@@ -48,14 +59,16 @@ class _LBFGS:
 
     LINE_SEARCH_EVALS = 25  # torch's own default for _strong_wolfe's max_ls
 
-    def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings) -> None:
-        self.image, self.objective = image, objective
+    def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings,
+                 first_step: float | None = None) -> None:
+        self.image, self.objective, self.first_step = image, objective, first_step
         self.opt = torch.optim.LBFGS(
             [image], lr=1.0, max_iter=1, max_eval=1 + self.LINE_SEARCH_EVALS, history_size=50,
             line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
         )
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # pixels, loss, gradient
         self.evaluations = 0  # forward/backward passes actually run
+        self.step_scale: float | None = None  # see Optimized; read once, when the first pair is in
 
     def _closure(self) -> torch.Tensor:
         last = self._last
@@ -72,15 +85,42 @@ class _LBFGS:
         return loss
 
     def step(self) -> torch.Tensor:
-        return self.opt.step(self._closure).detach()
+        loss = self._step()
+        # The first pair, not the newest: a next frame's first step is along its gradient, as this run's first was.
+        # Later pairs follow flatter directions; started from the newest, warm frames overshot 2-4x and their line
+        # searches needed another pass about every other frame.
+        if self.step_scale is None:
+            state = self.opt.state.get(self.image, {})
+            if state.get("old_dirs"):
+                self.step_scale = float(state["H_diag"])
+        return loss
+
+    def _step(self) -> torch.Tensor:
+        if self.first_step is None:
+            return self.opt.step(self._closure).detach()
+        # Without history, torch's first trial step is -min(1, 1/|g|_1) * lr * g: far too short on our losses, so
+        # its line search spent 3-4 more passes growing it (each warm video frame paid them). Setting lr makes that
+        # trial -first_step * g, the step a previous, similar run's curvature gives, which is usually accepted.
+        # The gradient norm costs one host read per run; the pass is cached for step()'s own first evaluation.
+        self._closure()
+        gradient_l1 = float(self.image.grad.abs().sum())
+        group = self.opt.param_groups[0]
+        group["lr"] = self.first_step * max(1.0, gradient_l1)
+        try:
+            return self.opt.step(self._closure).detach()
+        finally:
+            group["lr"], self.first_step = 1.0, None
 
 
 class _Adam:
     """Adam on the pixels; with CUDA and settings.amp the network runs under float16 autocast (gradient scaling
     keeps small gradients alive). No host sync at all inside a step."""
 
-    def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings) -> None:
-        self.image, self.objective = image, objective
+    step_scale = None  # no curvature estimate
+
+    def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings,
+                 first_step: float | None = None) -> None:
+        self.image, self.objective = image, objective  # first_step: Adam's steps are set by lr
         self.opt = torch.optim.Adam([image], lr=settings.lr)
         self.amp = settings.amp and image.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -115,11 +155,15 @@ def optimize(
     scale: tuple[int, int] = (0, 1),
     on_event: Callback | None = None,
     stop: threading.Event | None = None,
-) -> tuple[torch.Tensor, float]:
+    first_step: float | None = None,
+) -> Optimized:
     """Minimize `objective` over the pixels, starting from `init` (1x3xHxW, [0, 1]; not modified).
 
-    The loss is taken of the pixels clipped to [0, 1]. Runs at most `iterations` iterations, stopping early on a plateau (see OptimSettings) and raising Interrupted
-    as soon as `stop` is set (checked between iterations). Returns (image clipped to [0, 1], last loss).
+    The loss is taken of the pixels clipped to [0, 1]. Runs at most `iterations` iterations, stopping early on a
+    plateau (see OptimSettings) and raising Interrupted as soon as `stop` is set (checked between iterations).
+    first_step (L-BFGS only): the first trial step as a multiple of the negative gradient, typically the step_scale
+    of a previous run on a similar problem (the last video frame). Returns Optimized(image clipped to [0, 1], last
+    loss, step_scale).
     """
     check_optimizer(settings.optimizer)
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -132,7 +176,7 @@ def optimize(
         # the bound itself, so Adam's projected pixels keep theirs).
         return objective(pixels.clamp(0.0, 1.0))
 
-    runner = OPTIMIZERS[settings.optimizer](image, bounded, settings)
+    runner = OPTIMIZERS[settings.optimizer](image, bounded, settings, first_step)
     every = max(1, settings.report_every)
     floor = math.ceil(settings.min_fraction * iterations)
     last_loss, previous = math.inf, math.inf
@@ -151,4 +195,4 @@ def optimize(
         if i >= floor and previous - last_loss < settings.plateau_tolerance * abs(previous):
             break
         previous = last_loss
-    return image.detach().clamp(0.0, 1.0), last_loss
+    return Optimized(image.detach().clamp(0.0, 1.0), last_loss, runner.step_scale)

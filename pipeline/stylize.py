@@ -42,6 +42,7 @@ class ScaleDone:
     iterations_run: int
     iterations: int
     loss: float
+    step_scale: float | None = None  # L-BFGS's first step per unit of gradient (optimize.Optimized)
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -278,18 +279,20 @@ class Stylizer:
         on_event: Callback | None = None,
         stop: threading.Event | None = None,
         scale: float = 1.0,
+        first_step: float | None = None,
     ) -> torch.Tensor:
         """Paint `content` (1x3xHxW RGB [0, 1], at the final size) and return the result, same shape, in [0, 1].
 
         init: starting image at the final size (default: per settings.init). iterations: per scale (default:
         settings). extra_loss applies at the final scale only (e.g. a temporal term, defined on the full frame).
         scale < 1 paints at that fraction of the size and upsamples the result (less memory, less detail; see
-        oom.py); extra_loss then sees the upsampled image, so it keeps its full-size meaning.
+        oom.py); extra_loss then sees the upsampled image, so it keeps its full-size meaning. first_step: L-BFGS's
+        first trial step at the first scale, from a similar run's ScaleDone.step_scale (see optimize).
         """
         if scale != 1.0:
             return self._stylize_smaller(content, scale, init=init, iterations=iterations,
                                          coarse_to_fine=coarse_to_fine, extra_loss=extra_loss, on_event=on_event,
-                                         stop=stop)
+                                         stop=stop, first_step=first_step)
         optim = self.settings.optim
         iterations = optim.iterations if iterations is None else iterations
         torch.manual_seed(self.settings.seed)
@@ -319,10 +322,11 @@ class Stylizer:
                 if on_event is not None:
                     on_event(event)
 
-            image, loss = optimize(image, objective, optim, iterations, scale=(k, len(sizes)), on_event=relay, stop=stop)
+            image, loss, step_scale = optimize(image, objective, optim, iterations, scale=(k, len(sizes)),
+                                               on_event=relay, stop=stop, first_step=first_step if k == 0 else None)
             ran = seen[-1].iteration if seen else 0
             if on_event is not None:
-                on_event(ScaleDone(k, len(sizes), ran, iterations, loss))
+                on_event(ScaleDone(k, len(sizes), ran, iterations, loss, step_scale))
         if self.settings.preserve_colors:
             image = color.keep_colors(image, content)
         return image

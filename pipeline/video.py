@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .checkpoints import Checkpoints, build_manifest, check_free_space
-from .config import EXTRA_EVALS_PER_RUN, OptimSettings, StyleSettings, VideoSettings
+from .config import EXTRA_EVALS_PER_RUN, EXTRA_EVALS_PER_WARM_RUN, OptimSettings, StyleSettings, VideoSettings
 from .devices import device_label, network_arithmetic, pick_device
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
@@ -172,7 +172,8 @@ def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
 
 
 def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Path) -> None:
-    """Writer thread: checkpoint then encode each (index, bgr) - bgr None means "already checkpointed, load it".
+    """Writer thread: checkpoint then encode each (index, bgr, step_scale) - bgr None means "already checkpointed,
+    load it".
 
     After an abort it still checkpoints what is queued (finished work is never lost) but stops encoding."""
     width, height = job.size
@@ -188,9 +189,9 @@ def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Pa
                 continue
             if item is None:
                 break
-            index, bgr = item
+            index, bgr, step_scale = item
             if bgr is not None:
-                job.checkpoints.save(index, bgr)
+                job.checkpoints.save(index, bgr, step_scale)
             if not abort.is_set():
                 encoder.write(bgr if bgr is not None else job.checkpoints.load(index, job.size))
     except BaseException:
@@ -202,34 +203,38 @@ def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Pa
         encoder.close()
 
 
-def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, emit: Callable[[object], None],
-                 stop: threading.Event | None) -> np.ndarray:
-    """Stylize one frame; returns it as HxWx3 BGR uint8 (what is checkpointed and encoded)."""
+def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: float | None,
+                 emit: Callable[[object], None], stop: threading.Event | None) -> tuple[np.ndarray, float | None]:
+    """Stylize one frame, a warm one starting L-BFGS at the previous frame's `step_scale`. Returns the frame as HxWx3
+    BGR uint8 (what is checkpointed and encoded) and its own step scale (see optimize.Optimized)."""
     stylizer, video = job.stylizer, job.video
     assert stylizer is not None
     warm = item.kind == "warm" and prev is not None
     iterations = (item.iterations or video.frame_iterations) if warm else job.settings.optim.iterations
     emit(FrameStarted(item.index, job.total, item.kind, iterations))
     began = time.monotonic()
-    losses: list[float] = []
+    scales: list[ScaleDone] = []
 
     def relay(event: object) -> None:
         if isinstance(event, ScaleDone):
-            losses.append(event.loss)
+            scales.append(event)
         emit(event)
 
     def paint(device: torch.device, scale: float) -> torch.Tensor:
-        return _paint(job, item, None if prev is None else prev.to(device), warm, iterations, relay, stop, scale)
+        return _paint(job, item, None if prev is None else prev.to(device), warm, iterations, relay, stop, scale,
+                      step_scale)
 
     result = job.memory.run(paint) if job.memory is not None else paint(job.device, 1.0)
     bgr = tensor_to_bgr(result)
-    emit(FrameDone(item.index, job.total, losses[-1] if losses else math.nan, time.monotonic() - began))
-    return bgr
+    emit(FrameDone(item.index, job.total, scales[-1].loss if scales else math.nan, time.monotonic() - began))
+    return bgr, scales[-1].step_scale if scales else None
 
 
 def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterations: int,
-           relay: Callable[[object], None], stop: threading.Event | None, scale: float) -> torch.Tensor:
-    """One painting attempt on job.device at `scale` of the size (1 unless memory ran out); prev is on job.device."""
+           relay: Callable[[object], None], stop: threading.Event | None, scale: float,
+           step_scale: float | None) -> torch.Tensor:
+    """One painting attempt on job.device at `scale` of the size (1 unless memory ran out); prev is on job.device.
+    A warm frame's first L-BFGS step is `step_scale` (the previous frame's; None: torch's own short first step)."""
     stylizer, video = job.stylizer, job.video
     smaller = {"scale": scale} if scale != 1.0 else {}  # the usual call stays the usual call
     content = bgr_to_tensor(item.pixels, job.device)
@@ -250,14 +255,14 @@ def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterat
             return video.temporal_weight * temporal_loss(image, pull_to, mask)
 
     return stylizer.stylize(content, init=start, iterations=iterations, coarse_to_fine=False,
-                            extra_loss=extra, on_event=relay, stop=stop, **smaller)
+                            extra_loss=extra, on_event=relay, stop=stop, first_step=step_scale, **smaller)
 
 
 def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_out: queue.Queue, writer: Worker,
                     emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
     """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
     never = threading.Event()  # the writer stops on its own errors; this loop only waits for room in its queue
-    prev, count = None, 0
+    prev, step_scale, count = None, None, 0
     while not isinstance(item := get(frames_in, reader), _End):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
@@ -265,13 +270,15 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_ou
             if item.kind != "warm":
                 job.stylizer.set_color_reference(bgr_to_tensor(item.pixels, job.device))
             if item.index == job.resume_from - 1:
-                # Carried through uint8 exactly as in an uninterrupted run, so a resumed run gives the same pixels.
+                # Carried through uint8 and the PNG's step scale exactly as in an uninterrupted run, so a resumed run
+                # gives the same pixels.
                 prev = bgr_to_tensor(job.checkpoints.load(item.index, job.size), job.device)
-            put(frames_out, (item.index, None), never, writer)
+                step_scale = job.checkpoints.load_step_scale(item.index)
+            put(frames_out, (item.index, None, None), never, writer)
         else:
-            bgr = _stylize_one(job, item, prev, emit, stop)
+            bgr, step_scale = _stylize_one(job, item, prev, step_scale, emit, stop)
             prev = bgr_to_tensor(bgr, job.device)
-            put(frames_out, (item.index, bgr), never, writer)
+            put(frames_out, (item.index, bgr, step_scale), never, writer)
         count += 1
     return item, count
 
@@ -409,13 +416,13 @@ def planned_evaluations(frames: int, resume_from: int, size: tuple[int, int], op
     will take: the first frame's coarse-to-fine runs (coarse passes count by their pixels), then one run per warm
     frame. A guess where adaptive effort decides: a warm frame is taken to need the middle of its iteration range."""
     width, height = size
-    extra = EXTRA_EVALS_PER_RUN.get(optim.optimizer, 0)
+    extra, warm_extra = EXTRA_EVALS_PER_RUN.get(optim.optimizer, 0), EXTRA_EVALS_PER_WARM_RUN.get(optim.optimizer, 0)
     scales = scale_schedule(height, width, optim.max_scales, optim.min_scale_side)
     first = (optim.iterations + extra) * sum(h * w for h, w in scales) / (height * width)  # a run per scale
     warm_frames = max(0, frames - max(1, resume_from))
     # On the bikes sample the warm frames averaged 20.1 iterations of 10-30.
     per_warm = (min(video.min_frame_iterations, video.frame_iterations) + video.frame_iterations) / 2
-    return (first if resume_from == 0 else 0) + warm_frames * (per_warm + extra)
+    return (first if resume_from == 0 else 0) + warm_frames * (per_warm + warm_extra)
 
 
 # The encoder's own temporary file, when it is not the final one: ".<stem>.video.XXXXXXXX.partial<suffix>", and for

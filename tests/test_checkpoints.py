@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 import pipeline.checkpoints as checkpoints
 from media import decode_bgr, decoded_count, make_clip
@@ -87,6 +88,21 @@ def test_frames_are_written_atomically_and_read_back(files) -> None:
     assert np.array_equal(again.load(1, (48, 36)), frames[1])
     with pytest.raises(OutputError, match="expected a 64x48 PNG"):
         again.load(1, (64, 48))
+
+
+def test_a_frame_keeps_its_step_scale_exactly(files) -> None:
+    # The next frame starts L-BFGS at this float: a resumed run must get the very same one.
+    work = Checkpoints.inspect(files.output, manifest(files), resume=False)
+    work.start()
+    pixels = np.random.default_rng(0).integers(0, 255, (36, 48, 3), dtype=np.uint8)
+    step = 0.1 + 2 ** -40  # a float that a short decimal would not give back
+    work.save(0, pixels, step)
+    work.save(1, pixels)  # Adam, or no accepted step: none
+    assert work.load_step_scale(0) == step and work.load_step_scale(1) is None and work.load_step_scale(7) is None
+    assert np.array_equal(work.load(0, (48, 36)), pixels)  # still a PNG that decodes to the frame
+    with Image.open(work.folder / "000000.png") as png:
+        assert png.text == {"stylize-video step scale": repr(step)}
+        png.load()  # Pillow checks the chunks' CRCs as it reads
 
 
 def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:

@@ -22,7 +22,7 @@ def test_lbfgs_line_search_recovers_from_overshooting_steps():
     torch.manual_seed(0)
     init = torch.rand(1, 3, 4, 4) * 0.5
     losses: list[float] = []
-    image, loss = optimize(init, rosenbrock, EXACT, 100, on_event=lambda e: losses.append(e.loss))
+    image, loss, _ = optimize(init, rosenbrock, EXACT, 100, on_event=lambda e: losses.append(e.loss))
     assert losses[0] > 10 and loss < 1e-6
     assert torch.allclose(image, torch.ones_like(image), atol=1e-3)
 
@@ -40,11 +40,37 @@ def test_lbfgs_costs_about_one_evaluation_per_iteration():
     assert calls <= 1.3 * 30
 
 
+def test_lbfgs_reports_its_curvature_and_a_next_run_starts_from_it():
+    # A quadratic of curvature c: every L-BFGS pair has y = c s, so the step scale s.y / y.y is 1 / c; started
+    # there, the first trial step lands on the minimum, where torch's own first trial (1 / |g|_1 times the
+    # gradient) is far too short and its line search needs more passes to grow it.
+    c = 40.0
+    target = torch.linspace(0.2, 0.8, 3 * 8 * 8).view(1, 3, 8, 8)
+    init = torch.full_like(target, 0.5)
+    calls = 0
+
+    def quadratic(image: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        return 0.5 * c * ((image - target) ** 2).sum()
+
+    first = optimize(init, quadratic, EXACT, 3)
+    assert abs(first.step_scale - 1 / c) < 1e-4 / c
+    plain_calls, calls = calls, 0
+    optimize(init, quadratic, EXACT, 1)
+    plain_calls, calls = calls, 0
+    started = optimize(init, quadratic, EXACT, 1, first_step=first.step_scale)
+    assert calls == 2 < plain_calls  # the gradient, then one trial, accepted
+    assert torch.allclose(started.image, target, atol=1e-5)
+    adam = optimize(init, quadratic, replace(EXACT, optimizer="adam"), 3, first_step=0.1)
+    assert adam.step_scale is None
+
+
 def test_every_optimizer_lowers_a_simple_loss():
     target = torch.linspace(0.1, 0.9, 3 * 8 * 8).view(1, 3, 8, 8)
     for name in OPTIMIZERS:
         settings = replace(EXACT, optimizer=name, lr=0.05)
-        image, loss = optimize(torch.full_like(target, 0.5), lambda x: ((x - target) ** 2).sum(), settings, 60)
+        image, loss, _ = optimize(torch.full_like(target, 0.5), lambda x: ((x - target) ** 2).sum(), settings, 60)
         assert loss < 0.05 * float(((0.5 - target) ** 2).sum()), name
 
 
@@ -54,7 +80,7 @@ def test_the_reported_loss_is_the_loss_of_the_returned_image():
     target = torch.linspace(-0.5, 1.5, 3 * 8 * 8).view(1, 3, 8, 8)
     objective = lambda x: ((x - target) ** 2).sum()  # noqa: E731
     for name in OPTIMIZERS:
-        image, loss = optimize(torch.full_like(target, 0.5), objective, replace(EXACT, optimizer=name, lr=0.05), 200)
+        image, loss, _ = optimize(torch.full_like(target, 0.5), objective, replace(EXACT, optimizer=name, lr=0.05), 200)
         best = float(objective(target.clamp(0, 1)))  # the constrained minimum
         assert 0 <= image.min() and image.max() <= 1
         assert abs(loss - float(objective(image))) < 1e-4 * best + 1e-6, name
