@@ -32,10 +32,11 @@ Callback = Callable[[object], None]
 
 
 class Optimized(NamedTuple):
-    """What optimize() returns: `image` 1x3xHxW clipped to [0, 1]; `loss` its objective value; `step_scale` the
-    step length per unit of gradient that L-BFGS's first iteration found (s.y / y.y of its first curvature pair: the
-    inverse curvature along the gradient), where a similar next run's first step can start (optimize's first_step);
-    None for Adam, or when no step was accepted."""
+    """What optimize() returns: `image` 1x3xHxW clipped to [0, 1]; `loss` its objective value (with Adam, the value
+    just before its last step: the exact one would cost another pass); `step_scale` the step length per unit of
+    gradient that L-BFGS's first iteration found (s.y / y.y of its first curvature pair: the inverse curvature along
+    the gradient), where a similar next run's first step can start (optimize's first_step); None for Adam, or when
+    no step was accepted."""
 
     image: torch.Tensor
     loss: float
@@ -52,9 +53,11 @@ class _LBFGS:
       that raises the loss is rejected (t = 0), nothing enters the history, and every later step retries the same
       rejected step, a silent stall. We give the search its own budget of LINE_SEARCH_EVALS trials;
     - each step() first re-evaluates the point the previous line search accepted. We answer that from a cache of
-      the last evaluation, so an iteration usually costs one forward/backward pass, not two.
+      the last evaluation, so an iteration usually costs one forward/backward pass, not two. That cached loss is
+      also what our step() returns: the loss of the accepted point, where torch's step() returns the loss of the
+      point it started from, one iteration behind the image.
     It reads the loss on the host inside its line search (unavoidable for a line search); our own code adds one
-    comparison of the pixels with the cached ones per iteration.
+    comparison of the pixels with the cached ones per iteration and per further line-search trial.
     """
 
     LINE_SEARCH_EVALS = 25  # torch's own default for _strong_wolfe's max_ls
@@ -67,16 +70,20 @@ class _LBFGS:
             line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
         )
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # pixels, loss, gradient
+        self._accepted = False  # _last is the evaluation of the pixels the last step accepted
         self.evaluations = 0  # forward/backward passes actually run
         self.step_scale: float | None = None  # see Optimized; read once, when the first pair is in
 
     def _closure(self) -> torch.Tensor:
-        last = self._last
-        # The accepted point is rebuilt as x + t*d by the same operation the line search used, so it is bitwise
-        # equal to the evaluated one when it is the last trial (the usual case).
-        if last is not None and torch.equal(last[0], self.image):
-            self.image.grad = last[2].clone()
-            return last[1]
+        # The first call of a step is the point the previous step accepted; later calls are line-search trials,
+        # which near convergence can be too short to move any pixel.
+        accepted, self._accepted = self._accepted, False
+        if accepted or (self._last is not None and torch.equal(self._last[0], self.image)):
+            self.image.grad = self._last[2].clone()
+            return self._last[1]
+        return self._evaluate()
+
+    def _evaluate(self) -> torch.Tensor:
         self.opt.zero_grad(set_to_none=True)
         loss = self.objective(self.image)
         loss.backward()
@@ -85,7 +92,14 @@ class _LBFGS:
         return loss
 
     def step(self) -> torch.Tensor:
-        loss = self._step()
+        """One iteration; returns the loss of the pixels it leaves (a 0-d tensor, not read back)."""
+        self._step()
+        # The accepted point is rebuilt as x + t*d by the same operation the line search used, so it is bitwise
+        # equal to the evaluated one when it was the last trial (the usual case). Otherwise it is evaluated now:
+        # the next step() would have to anyway.
+        if not torch.equal(self._last[0], self.image):
+            self._evaluate()
+        self._accepted = True
         # The first pair, not the newest: a next frame's first step is along its gradient, as this run's first was.
         # Later pairs follow flatter directions; started from the newest, warm frames overshot 2-4x and their line
         # searches needed another pass about every other frame.
@@ -93,21 +107,24 @@ class _LBFGS:
             state = self.opt.state.get(self.image, {})
             if state.get("old_dirs"):
                 self.step_scale = float(state["H_diag"])
-        return loss
+        return self._last[1]
 
-    def _step(self) -> torch.Tensor:
+    def _step(self) -> None:
         if self.first_step is None:
-            return self.opt.step(self._closure).detach()
+            self.opt.step(self._closure)
+            return
         # Without history, torch's first trial step is -min(1, 1/|g|_1) * lr * g: far too short on our losses, so
         # its line search spent 3-4 more passes growing it (each warm video frame paid them). Setting lr makes that
         # trial -first_step * g, the step a previous, similar run's curvature gives, which is usually accepted.
         # The gradient norm costs one host read per run; the pass is cached for step()'s own first evaluation.
-        self._closure()
-        gradient_l1 = float(self.image.grad.abs().sum())
+        if not self._accepted:
+            self._evaluate()
+            self._accepted = True
+        gradient_l1 = float(self._last[2].abs().sum())
         group = self.opt.param_groups[0]
         group["lr"] = self.first_step * max(1.0, gradient_l1)
         try:
-            return self.opt.step(self._closure).detach()
+            self.opt.step(self._closure)
         finally:
             group["lr"], self.first_step = 1.0, None
 
