@@ -21,8 +21,14 @@ machine is shared, and the report says so). In one run it measures, on CPU:
    parent's ~1 GB after part 1), and into RUSAGE_CHILDREN the same way, so the ffmpeg encoder and muxer (separate
    processes) are not counted. Goal: the 1000-frame peak within 10% of the 100-frame one.
    The VGG weights and torch dominate the baseline, so the RSS growth across the frame loop is printed too.
+4. The carried first step. The run of part 1 twice more, side by side: as shipped, where each warm frame's L-BFGS
+   starts at the step scale of the frame before (optimize's first_step), and with Stylizer.stylize patched to
+   drop first_step, as before that change. Per run: VGG passes of the warm frames (calls of the objective,
+   load-free), their FrameDone seconds, their mean final loss, and the warping error of the result against the
+   input (pipeline.flicker.measure_video). Goal: fewer passes, at the same loss and flicker.
 
-Writes bench/out/video_speed.mp4, video_clip_<n>.mp4 and video_mem_<n>.mp4; prints the tables and goals.
+Writes bench/out/video_speed.mp4, video_clip_<n>.mp4, video_mem_<n>.mp4, video_step_{carried,torch}.mp4; prints
+the tables and goals.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import torch
 from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings
 from pipeline.events import FrameDone, FrameStarted, VideoPlan
+from pipeline.flicker import measure_video
 from pipeline.stylize import ScaleDone, Stylizer
 from pipeline.video import stylize_video
 
@@ -176,6 +183,61 @@ def print_speed(r: dict) -> None:
     print(f"  outside the optimizer, frame loop only (first FrameStarted -> last FrameDone): {outside_loop:.1%}")
 
 
+def run_first_step(frames: int, size: int, carried: bool) -> dict:
+    """Part 4: the run of part 1, with or without the carried first step; passes counted per frame."""
+    passes, per_frame, seconds, losses, kinds = [0], [], [], [], []
+    original_stylize, original_objective = Stylizer.stylize, Stylizer.objective
+
+    def stylize(self, *args, **kwargs):
+        if not carried:
+            kwargs["first_step"] = None
+        return original_stylize(self, *args, **kwargs)
+
+    def objective(self, *args, **kwargs):
+        inner = original_objective(self, *args, **kwargs)
+
+        def counted(image):
+            passes[0] += 1
+            return inner(image)
+        return counted
+
+    def on_event(event: object) -> None:
+        if isinstance(event, FrameStarted):
+            kinds.append(event.kind)
+            passes[0] = 0
+        elif isinstance(event, FrameDone):
+            per_frame.append(passes[0])
+            seconds.append(event.seconds)
+            losses.append(event.loss)
+
+    output = fresh_output(f"video_step_{'carried' if carried else 'torch'}.mp4")
+    Stylizer.objective = objective
+    try:
+        with patched_stylize(stylize):
+            stylize_video(SOURCE, [(STYLE, 1.0)], output, StyleSettings(size=size), VideoSettings(max_frames=frames),
+                          "cpu", on_event)
+    finally:
+        Stylizer.objective = original_objective
+    warm = [k for k, kind in enumerate(kinds) if kind == "warm"]
+    return {"warm": len(warm), "passes": sum(per_frame[k] for k in warm) / len(warm),
+            "seconds": sum(seconds[k] for k in warm) / len(warm), "loss": sum(losses[k] for k in warm) / len(warm),
+            "flicker": measure_video(output, SOURCE, frames)[0]}
+
+
+def print_first_step(runs: dict[str, dict]) -> None:
+    print("\n4. the carried first step: part 1's run as shipped, and with first_step dropped (torch's own short "
+          "first step)")
+    print(f"  {'run':<26} {'warm frames':>11} {'passes/frame':>12} {'s/frame':>8} {'mean loss':>9} "
+          f"{'warping error':>13}")
+    for name, r in runs.items():
+        print(f"  {name:<26} {r['warm']:>11} {r['passes']:>12.2f} {r['seconds']:>8.3f} {r['loss']:>9.4f} "
+              f"{r['flicker']:>13.6f}")
+    new, old = runs["carried (shipped)"], runs["torch's first step"]
+    print(f"  carried / torch's: passes {new['passes'] / old['passes']:.1%}, seconds "
+          f"{new['seconds'] / old['seconds']:.1%}, loss {new['loss'] / old['loss']:.2%}, warping error "
+          f"{new['flicker'] / old['flicker']:.1%}")
+
+
 def read_status(field_name: str) -> int:
     """A kB field of /proc/self/status (VmRSS, VmHWM)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -259,7 +321,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=30, help="frames of bikes.mp4 for parts 1-2 (no cut before 30)")
     p.add_argument("--size", type=int, default=128, help="long side in pixels")
     p.add_argument("--memory-frames", default="100,1000", help="clip lengths for part 3")
-    p.add_argument("--skip-speed", action="store_true", help="part 3 only")
+    p.add_argument("--skip-speed", action="store_true", help="skip parts 1-2")
+    p.add_argument("--skip-first-step", action="store_true", help="skip part 4")
     p.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)  # internal: one part-3 run
     ns = p.parse_args()
     if ns.memory_child:
@@ -278,6 +341,11 @@ def main() -> None:
         memory[n] = run_memory(n, ns.size)
     if memory:
         print_memory(memory)
+    if not ns.skip_first_step:
+        print(f"part 4: {ns.frames} frames twice, with and without the carried first step ...", flush=True)
+        runs = {"torch's first step": run_first_step(ns.frames, ns.size, carried=False),
+                "carried (shipped)": run_first_step(ns.frames, ns.size, carried=True)}
+        print_first_step(runs)
     print_goals(speed, memory)
     print()
     print_machine("end")
