@@ -54,13 +54,15 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def with_text(png: bytes, key: bytes, text: str) -> bytes:
+def _png_with_text(png: bytes, key: bytes, text: str) -> bytes:
     """`png` (a whole PNG file) with a tEXt chunk key=text inserted before its closing IEND chunk."""
     iend = len(png) - 12  # IEND is always last and empty: length, type, CRC
+    if png[iend + 4:iend + 8] != b"IEND":
+        raise ValueError("not a complete PNG: it does not end with IEND")
     return png[:iend] + _png_chunk(b"tEXt", key + b"\0" + text.encode("latin-1")) + png[iend:]
 
 
-def read_text(png: bytes, key: bytes) -> str | None:
+def _png_text(png: bytes, key: bytes) -> str | None:
     """The text of the first tEXt chunk named `key` in `png`, or None (none, or not a well-formed PNG)."""
     if not png.startswith(_PNG_SIGNATURE):
         return None
@@ -284,7 +286,7 @@ class Checkpoints:
             raise OutputError(f"could not encode frame {index} as PNG for '{self.folder}'")
         png = encoded.tobytes()
         if step_scale is not None:
-            png = with_text(png, STEP_SCALE_KEY, repr(step_scale))  # repr: the exact float comes back
+            png = _png_with_text(png, STEP_SCALE_KEY, repr(step_scale))  # repr: the exact float comes back
         try:
             self._write_atomic(frame_name(index), png)
         except OSError as error:
@@ -308,7 +310,7 @@ class Checkpoints:
     def load_step_scale(self, index: int) -> float | None:
         """The step scale saved with frame `index`, or None if it has none (or it cannot be read)."""
         try:
-            text = read_text((self.folder / frame_name(index)).read_bytes(), STEP_SCALE_KEY)
+            text = _png_text((self.folder / frame_name(index)).read_bytes(), STEP_SCALE_KEY)
             return None if text is None else float(text)
         except (OSError, ValueError):
             return None

@@ -64,7 +64,9 @@ class _LBFGS:
 
     def __init__(self, image: torch.Tensor, objective: Objective, settings: OptimSettings,
                  first_step: float | None = None) -> None:
-        self.image, self.objective, self.first_step = image, objective, first_step
+        self.image, self.objective = image, objective
+        usable = first_step is not None and math.isfinite(first_step) and first_step > 0
+        self.first_step = first_step if usable else None  # otherwise torch's own first step
         self.opt = torch.optim.LBFGS(
             [image], lr=1.0, max_iter=1, max_eval=1 + self.LINE_SEARCH_EVALS, history_size=50,
             line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,

@@ -10,7 +10,8 @@ Temporal coherence follows Ruder, Dosovitskiy & Brox, "Artistic style transfer f
 after the first of a shot starts from the previous stylized frame warped along the optical flow, and a temporal loss
 pulls it towards that warped frame where the flow is reliable. Adaptive effort: a warm frame's iteration budget grows
 with the share of pixels the flow cannot carry over and with the motion (see frame_budget); first frames and frames
-after a scene cut get the full coarse-to-fine run.
+after a scene cut get the full coarse-to-fine run. A warm frame's L-BFGS takes its first step at the length the
+previous frame's first step found (optimize.Optimized.step_scale), not torch's far too short default.
 """
 
 from __future__ import annotations
