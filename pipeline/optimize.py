@@ -119,9 +119,9 @@ class _LBFGS:
         # its line search spent 3-4 more passes growing it (each warm video frame paid them). Setting lr makes that
         # trial -first_step * g, the step a previous, similar run's curvature gives, which is usually accepted.
         # The gradient norm costs one host read per run; the pass is cached for step()'s own first evaluation.
-        if not self._accepted:
-            self._evaluate()
-            self._accepted = True
+        # (first_step is used up by the run's first step, so nothing has been evaluated yet.)
+        self._evaluate()
+        self._accepted = True
         gradient_l1 = float(self._last[2].abs().sum())
         group = self.opt.param_groups[0]
         group["lr"] = self.first_step * max(1.0, gradient_l1)

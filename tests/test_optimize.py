@@ -56,7 +56,7 @@ def test_lbfgs_reports_its_curvature_and_a_next_run_starts_from_it():
 
     first = optimize(init, quadratic, EXACT, 3)
     assert abs(first.step_scale - 1 / c) < 1e-4 / c
-    plain_calls, calls = calls, 0
+    calls = 0
     optimize(init, quadratic, EXACT, 1)
     plain_calls, calls = calls, 0
     started = optimize(init, quadratic, EXACT, 1, first_step=first.step_scale)
