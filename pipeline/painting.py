@@ -21,8 +21,7 @@ from .config import LiveSettings, StyleSettings
 from .errors import UsageError
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .stylize import Stylizer
-from .temporal import (consistency_masks, estimate_flow, fill_new_content, mask_to_tensor, scene_cut, temporal_loss,
-                       warp)
+from .temporal import consistency_masks, estimate_flow, fill_new_content, scene_cut, temporal_term, warp
 
 EMA = 0.3  # weight of the newest measurement in the running time estimate
 FIXED_COST_ITERATIONS = 0.5  # per-frame work besides the iterations (content features, transfers), in iterations
@@ -100,13 +99,9 @@ class StylizerPainter:
             n = iterations_for(budget, self.seconds_per_iteration, settings.min_iterations, settings.max_iterations)
             warped = warp(self._previous, motion.flow)
             start = warped if motion.carried is None else fill_new_content(warped, content, motion.carried)
-            extra = None
-            if settings.temporal_weight > 0 and motion.mask is not None:
-                mask = mask_to_tensor(motion.mask, self.device)
-
-                def extra(image: torch.Tensor) -> torch.Tensor:
-                    return settings.temporal_weight * temporal_loss(image, warped, mask)
-
+            extra = (temporal_term(settings.temporal_weight, warped, motion.mask,
+                                   grey=self.stylizer.settings.preserve_colors)
+                     if settings.temporal_weight > 0 and motion.mask is not None else None)
             result = self.stylizer.stylize(content, init=start, iterations=n, coarse_to_fine=False,
                                            extra_loss=extra, stop=stop)
         bgr = tensor_to_bgr(result)  # the frame's one read-back to the host

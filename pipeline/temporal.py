@@ -12,11 +12,14 @@ bring the previous stylized frame into frame t: `warp(prev_stylized, estimate_fl
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .color import luminance
 
 # MEDIUM over FAST: on bikes.mp4 (640x272, idle 2-core CPU) MEDIUM costs 12 ms/frame against 2.7 ms, but its
 # end-point error on a synthetic smooth motion of tubingen.jpg is 0.18 px against 0.55 px (0.51 against 1.06 px at
@@ -192,6 +195,19 @@ def temporal_loss(image: torch.Tensor, warped_prev: torch.Tensor, mask: np.ndarr
     """
     mask_t = mask_to_tensor(mask, image.device).to(image.dtype)
     return (mask_t * (image - warped_prev.detach()) ** 2).mean()
+
+
+def temporal_term(weight: float, target: torch.Tensor, mask: np.ndarray | torch.Tensor,
+                  grey: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The temporal loss as an extra term of a frame's objective: image (1x3xHxW) -> weight * temporal_loss.
+
+    target: the previous painting moved into this frame. grey: the stylizer optimizes a grey luminance image
+    (preserve_colors) and puts the colours back after, so the target is taken in luminance too; a colour target
+    would pull colour into the grey image, against the style loss.
+    """
+    pull_to = luminance(target) if grey else target
+    mask_t = mask_to_tensor(mask, target.device)
+    return lambda image: weight * temporal_loss(image, pull_to, mask_t)
 
 
 def _cut_features(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,6 @@ from .config import EXTRA_EVALS_PER_RUN, EXTRA_EVALS_PER_WARM_RUN, OptimSettings
 from .devices import device_label, network_arithmetic, pick_device
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
-from .color import luminance
 from .frames import bgr_to_tensor, tensor_to_bgr
 from .images import load_image
 from .oom import MemoryFallback
@@ -46,8 +45,8 @@ from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, 
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       init_path, scale_schedule, soft_style_warning)
-from .temporal import (consistency_masks, estimate_flow, fill_new_content, mask_to_tensor, motion_stats, scene_cut,
-                       temporal_loss, warp)
+from .temporal import (consistency_masks, estimate_flow, fill_new_content, motion_stats, scene_cut, temporal_term,
+                       warp)
 from .workers import POLL_S, Worker, get, put
 
 JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see sinks.CLOSE_TIMEOUT_S)
@@ -245,16 +244,9 @@ def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterat
     # warp=False: the flow is taken as zero, so both the start and the temporal target are the previous frame.
     target = warp(prev, item.flow) if item.flow is not None else prev
     start = fill_new_content(target, content, item.carried) if item.carried is not None else target
-    extra = None
-    if video.temporal_weight > 0:
-        mask = mask_to_tensor(item.mask if item.mask is not None else torch.ones(target.shape[2:]), job.device)
-        # With preserve_colors the stylizer optimizes a grey luminance image (colours are put back after), so
-        # the temporal target must be grey too, or the loss would pull colour into it.
-        pull_to = luminance(target) if job.settings.preserve_colors else target
-
-        def extra(image: torch.Tensor) -> torch.Tensor:
-            return video.temporal_weight * temporal_loss(image, pull_to, mask)
-
+    mask = item.mask if item.mask is not None else torch.ones(target.shape[2:])
+    extra = (temporal_term(video.temporal_weight, target, mask, grey=job.settings.preserve_colors)
+             if video.temporal_weight > 0 else None)
     return stylizer.stylize(content, init=start, iterations=iterations, coarse_to_fine=False,
                             extra_loss=extra, on_event=relay, stop=stop, first_step=step_scale, **smaller)
 

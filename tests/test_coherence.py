@@ -12,13 +12,15 @@ import pytest
 import torch
 
 import pipeline.stylize as stylize_module
+import pipeline.temporal as temporal_module
 import pipeline.video as video_module
 from media import decode_bgr, texture
-from pipeline.color import rgb_to_yuv
-from pipeline.config import OptimSettings, StyleSettings, VideoSettings
+from pipeline.color import luminance, rgb_to_yuv
+from pipeline.config import LiveSettings, OptimSettings, StyleSettings, VideoSettings
 from pipeline.events import FrameStarted
 from pipeline.flicker import warping_error
 from pipeline.frames import bgr_to_tensor, tensor_to_bgr
+from pipeline.painting import Motion, StylizerPainter
 from pipeline.temporal import consistency_mask, estimate_flow, motion_stats
 from pipeline.video import frame_budget, stylize_video
 from test_video import IdentityStylizer, cut_clip, raw_clip
@@ -120,12 +122,33 @@ def test_temporal_target_is_grey_when_colours_are_preserved(tmp_path: Path, styl
         targets.append(target)
         return torch.zeros(())
 
-    monkeypatch.setattr(video_module, "temporal_loss", recording_loss)
+    monkeypatch.setattr(temporal_module, "temporal_loss", recording_loss)
     source = raw_clip(tmp_path / "moving.mp4", moving_square(4))
     run(source, style, tmp_path / "out.mp4", replace(SETTINGS, preserve_colors=True))
     assert len(targets) == 3
     for target in targets:
         assert torch.equal(target[:, 0], target[:, 1]) and torch.equal(target[:, 1], target[:, 2])
+
+
+def test_live_temporal_target_is_grey_when_colours_are_preserved(starry, monkeypatch) -> None:
+    # The same rule in live mode: the previous painting has its colours back, but the image being optimized is grey,
+    # so the temporal term must vanish at the grey version of the previous painting, not pull colour into it.
+    settings = LiveSettings(temporal_weight=50.0)
+    painter = StylizerPainter([("starry", starry)], replace(SETTINGS, preserve_colors=True), settings,
+                              torch.device("cpu"))
+    painter.seconds_per_iteration = 1.0
+    frame = moving_square(1)[0]
+    painter.paint(frame, None, budget=2.0, stop=None)
+    previous = painter._previous  # 1x3xHxW, colours put back
+    assert (previous.amax(dim=1) - previous.amin(dim=1)).max() > 0.05  # it has colour: the test can tell
+    calls = []
+    monkeypatch.setattr(painter.stylizer, "stylize", lambda content, **kwargs: calls.append(kwargs) or content)
+    still = Motion(np.zeros((*frame.shape[:2], 2), np.float32), np.ones(frame.shape[:2], np.float32),
+                   np.ones(frame.shape[:2], np.float32))
+    painter.paint(frame, still, budget=2.0, stop=None)
+    term = calls[0]["extra_loss"]
+    assert float(term(luminance(previous))) == pytest.approx(0.0, abs=1e-9)
+    assert float(term(previous)) > 0
 
 
 # ---- scene cuts ----
