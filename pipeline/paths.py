@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -17,7 +18,13 @@ def check_input(path: str | os.PathLike, what: str) -> Path:
 
     `what` names the input in the message ("photo", "style image", "video").
     """
-    p = Path(path).expanduser()
+    try:
+        return _checked_input(Path(path).expanduser(), path, what)
+    except OSError as error:  # e.g. a name longer than the file system takes (Path.exists raises it before 3.12)
+        raise InputError(f"{what} '{path}' cannot be read: {error.strerror or error}") from None
+
+
+def _checked_input(p: Path, path: str | os.PathLike, what: str) -> Path:
     if not p.exists():
         raise InputError(f"{what} '{path}' does not exist")
     if p.is_dir():
@@ -86,21 +93,35 @@ def check_output(output: str | os.PathLike, inputs: list[str | os.PathLike], ove
     UsageError too: found at the end, it would cost the whole run.
     """
     out = Path(output).expanduser()
+    try:
+        return _checked_output(out, output, inputs, overwrite)
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            raise UsageError(f"output '{output}' has a name too long for the file system") from None
+        raise OutputError(f"output '{output}' cannot be written: {error.strerror or error}") from None
+
+
+def _checked_output(out: Path, output: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool) -> Path:
+    folder = out.resolve().parent  # resolve() does not stat what is missing: safe before the checks below
+    name_max = _name_max(folder)  # first: any look at a name longer than the file system takes raises OSError
+    if len(os.fsencode(out.name)) + TEMP_NAME_ROOM > name_max:
+        raise UsageError(f"output name '{out.name}' is too long: at most {name_max - TEMP_NAME_ROOM} bytes here, so "
+                         "that the temporary files beside it fit")
     for inp in inputs:
         if same_file(out, inp):
             # inputs holds the photo or video, the styles and the --init image: the message names none of them wrongly
             raise UsageError(f"output '{output}' is '{inp}', which this run reads: choose another output path")
     if out.is_dir():
         raise OutputError(f"output '{output}' is a folder, expected a file name")
-    folder = out.resolve().parent
     if not folder.is_dir():
-        raise OutputError(f"output folder '{folder}' does not exist")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise OutputError(f"output folder '{folder}' {what}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder '{folder}' is not writable")
-    name_max = _name_max(folder)
-    if len(os.fsencode(out.name)) + TEMP_NAME_ROOM > name_max:
-        raise UsageError(f"output name '{out.name}' is too long: at most {name_max - TEMP_NAME_ROOM} bytes here, so "
-                         "that the temporary files beside it fit")
+    try:  # os.access does not know every file system (/proc, read-only mounts for root): try it, nameless
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        raise OutputError(f"output folder '{folder}' is not writable") from None
     if not overwrite and os.path.lexists(out):  # lexists: a dangling symlink is the user's too
         raise UsageError(f"output '{output}' already exists: choose another name, or add --overwrite to replace it")
     return out.resolve()

