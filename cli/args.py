@@ -141,6 +141,8 @@ def loss_settings(ns: argparse.Namespace, base: LossSettings = _LOSS) -> LossSet
 
 def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, float]]:
     """'a.jpg,b.jpg' + (3, 1) -> [(a.jpg, 3.0), (b.jpg, 1.0)]; a name that exists as it is stays whole."""
+    if not text.strip():  # "" would be taken as the current folder
+        raise UsageError("STYLE is empty: give a style image (several as a.jpg,b.jpg)")
     paths = [text] if os.path.exists(text) or "," not in text else [x for x in text.split(",") if x]
     weights = blend if blend is not None else (1.0,) * len(paths)
     if len(weights) != len(paths):

@@ -351,6 +351,8 @@ def _recording_end(session: _Session, capture: LatestFrameCapture, ended: float,
 
 def expand_styles(paths: list[str]) -> list[Path]:
     """Style image paths, a folder standing for its images (sorted by name); each checked to be a readable file."""
+    if "" in paths:  # Path("") is the current folder, which would stand for every image in it
+        raise InputError("style image name is empty")
     found: list[Path] = []
     for text in paths:
         path = Path(text).expanduser()

@@ -18,6 +18,8 @@ def check_input(path: str | os.PathLike, what: str) -> Path:
 
     `what` names the input in the message ("photo", "style image", "video").
     """
+    if not os.fspath(path):  # Path("") is the current folder
+        raise InputError(f"{what} name is empty")
     try:
         return _checked_input(Path(path).expanduser(), path, what)
     except OSError as error:  # e.g. a name longer than the file system takes (Path.exists raises it before 3.12)

@@ -7,7 +7,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +128,15 @@ def check_blend_weights(weights: list[float]) -> None:
         raise UsageError(f"--style-blend weights must be positive numbers, got {list(weights)}")
 
 
+def _normalized(weights: Sequence[float]) -> list[float]:
+    """Finite weights >= 0, not all 0 -> the same proportions summing to 1. Divided by the largest first, so that
+    weights as large as 1e308 do not overflow the sum to inf (which made every weight 0)."""
+    peak = max(weights)
+    scaled = [w / peak for w in weights]
+    total = sum(scaled)
+    return [w / total for w in scaled]
+
+
 def _non_negative(value: float) -> bool:
     return math.isfinite(value) and value >= 0
 
@@ -165,6 +174,8 @@ def check_style_settings(settings: StyleSettings) -> None:
     check_layer_weights(loss)
     if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
         raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
+    if settings.pooling not in ("max", "avg"):  # the CLI offers only these; VGGFeatures takes anything else as avg
+        raise UsageError(f"--pooling must be max or avg, got {settings.pooling!r}")
     if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range
         raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {settings.seed}")
     if not (math.isfinite(optim.lr) and optim.lr > 0):
@@ -193,16 +204,15 @@ class Stylizer:
         layers = tuple(dict.fromkeys(loss.style_layers + loss.content_layers))
         self.vgg = VGGFeatures(load_weights(settings.weights), layers, settings.pooling,
                                cpu_bfloat16=cpu_bfloat16(settings.optim.amp)).to(device)
-        lw = torch.tensor(loss.style_layer_weights, dtype=torch.float32)
-        self.layer_weights = dict(zip(loss.style_layers, (lw / lw.sum()).tolist()))
+        self.layer_weights = dict(zip(loss.style_layers, _normalized(loss.style_layer_weights)))
         self._color_reference: torch.Tensor | None = None
 
     def set_styles(self, styles: list[tuple[torch.Tensor, float]]) -> None:
         """Paint with other styles from now on (same layout as the constructor's); VGG19 stays loaded, so a live
         session switches styles in one style-image forward pass."""
         check_blend_weights([w for _, w in styles])
-        total = sum(w for _, w in styles)
-        self.styles = [(image.to(self.device), w / total) for image, w in styles]
+        weights = _normalized([w for _, w in styles])
+        self.styles = [(image.to(self.device), w) for (image, _), w in zip(styles, weights)]
         self._targets: dict[tuple, dict[str, torch.Tensor]] = {}
 
     def to(self, device: torch.device | str) -> Stylizer:

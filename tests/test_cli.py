@@ -83,6 +83,8 @@ def test_two_styles_blended(tmp_path, capsys):
 @pytest.mark.parametrize("case, code, message", [
     ("missing photo", 1, "does not exist"),
     ("missing style", 1, "style image .* does not exist"),
+    ("empty style", 2, "STYLE is empty: give a style image"),  # it was taken as the current folder
+    ("output folder is a file", 1, "output folder '.*photo.jpg' is a file, not a folder"),
     ("style not an image", 1, "could not be read \\(not an image\\?\\)"),
     ("init not an image", 1, "init image '.*text.jpg' could not be read \\(not an image\\?\\)"),
     ("photo neither image nor video", 1, "'.*photo.heic' is neither an image nor a media file ffmpeg can read"),
@@ -122,6 +124,8 @@ def test_bad_input_gets_one_line_and_nothing_is_written(tmp_path, capsys, monkey
     args = {
         "missing photo": ["nope.jpg", STYLE, out],
         "missing style": [photo, "nope.jpg", out],
+        "empty style": [photo, "", out],
+        "output folder is a file": [photo, STYLE, tmp_path / "photo.jpg" / "out.png"],
         "style not an image": [photo, "text.jpg", out],
         "init not an image": [photo, STYLE, out, "--init", "text.jpg"],  # refused before the "Painting" line
         "photo neither image nor video": ["photo.heic", STYLE, out],

@@ -391,6 +391,13 @@ def test_an_impossible_temporal_weight_is_a_usage_error_before_the_source_opens(
         live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(fps=0), device="cpu")
 
 
+def test_an_empty_style_name_is_refused_not_taken_as_the_current_folder(tmp_path, monkeypatch) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="style image name is empty"):
+        expand_styles(["", "a.jpg"])
+
+
 def test_a_style_folder_lists_phone_photos_too(tmp_path) -> None:
     for name in ("b.heic", "a.jpg", "c.AVIF", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")

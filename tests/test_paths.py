@@ -107,6 +107,8 @@ def test_names_longer_than_the_file_system_takes_are_one_line_not_a_traceback(tm
         check_output(tmp_path / long / "out.png", [])
     with pytest.raises(InputError, match=f"photo '.*{long}.jpg' (cannot be read: File name too long|does not exist)"):
         check_input(tmp_path / f"{long}.jpg", "photo")
+    with pytest.raises(InputError, match="photo name is empty"):  # not the current folder
+        check_input("", "photo")
 
 
 def test_an_output_folder_that_is_a_file_or_takes_no_files_is_refused_before_the_work(tmp_path):

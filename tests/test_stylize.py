@@ -87,6 +87,26 @@ def test_blend_weights_move_the_result_between_two_styles(photo, starry, scream,
     assert to_starry["starry"] < to_starry["scream"] and to_scream["scream"] < to_scream["starry"]
 
 
+
+def test_only_the_proportions_of_weights_count_even_near_the_float_limit(photo, starry, scream):
+    # 1e308 + 1e308 overflows to inf: dividing by that sum made every weight 0, and the style silently vanished.
+    def normalized(style_weights, layer_weights):
+        loss = replace(TINY.loss, style_layer_weights=layer_weights)
+        stylizer = Stylizer([(starry, style_weights[0]), (scream, style_weights[1])], replace(TINY, loss=loss),
+                            torch.device("cpu"))
+        return [w for _, w in stylizer.styles], list(stylizer.layer_weights.values())
+
+    layers = len(TINY.loss.style_layers)
+    small = normalized((3.0, 1.0), (1.0,) * layers)
+    huge = normalized((3e307, 1e307), (1e308,) * layers)
+    assert small[0] == pytest.approx([0.75, 0.25]) and huge[0] == pytest.approx(small[0])
+    assert huge[1] == pytest.approx(small[1]) and sum(huge[1]) == pytest.approx(1.0)
+
+
+def test_an_unknown_pooling_is_refused_not_taken_as_average():
+    with pytest.raises(UsageError, match="--pooling must be max or avg, got 'min'"):
+        check_style_settings(replace(TINY, pooling="min"))
+
 def test_same_seed_same_pixels_and_noise_init_differs(photo, starry):
     settings = replace(TINY, init="noise", optim=replace(TINY.optim, iterations=5))
     run = lambda s: Stylizer([(starry, 1.0)], s, torch.device("cpu")).stylize(photo)  # noqa: E731
