@@ -41,7 +41,9 @@ class FrameStarted:
 
 @dataclass(frozen=True)
 class FrameDone:
-    """Frame `index` is stylized: `loss` is the objective at the end, `seconds` the wall time it took."""
+    """Frame `index` is stylized: `loss` is the objective at the end, `seconds` the wall time it took.
+    total_estimate (as in FrameStarted): the probe's count of frames, raised to index + 1 where the file gives
+    more (a variable-rate file); None if unknown."""
 
     index: int
     total_estimate: int | None

@@ -211,7 +211,10 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: 
     assert stylizer is not None
     warm = item.kind == "warm" and prev is not None
     iterations = (item.iterations or video.frame_iterations) if warm else job.settings.optim.iterations
-    emit(FrameStarted(item.index, job.total, item.kind, iterations))
+    # The probe's count is an estimate: a variable-rate file can give more frames at its average rate than it has
+    # pictures. A total below the frames already seen would read "34/30".
+    total = None if job.total is None else max(job.total, item.index + 1)
+    emit(FrameStarted(item.index, total, item.kind, iterations))
     began = time.monotonic()
     scales: list[ScaleDone] = []
 
@@ -226,7 +229,7 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: 
 
     result = job.memory.run(paint) if job.memory is not None else paint(job.device, 1.0)
     bgr = tensor_to_bgr(result)
-    emit(FrameDone(item.index, job.total, scales[-1].loss if scales else math.nan, time.monotonic() - began))
+    emit(FrameDone(item.index, total, scales[-1].loss if scales else math.nan, time.monotonic() - began))
     return bgr, scales[-1].step_scale if scales else None
 
 

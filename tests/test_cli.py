@@ -406,3 +406,27 @@ def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
         display(IterationEvent(2, 3, sizes[2], 100, 200, 1.0))
         assert task.completed == pytest.approx(200 / 16 + 200 / 4 + 100)
         assert task.fields["count"] == "100/200"
+
+
+def test_the_frames_bar_shows_the_mean_pace_of_the_frames():
+    # The label showed the last frame's rate ("2.98 fps" on a run averaging 0.13). The total grows with the
+    # frames done (see test_2_variable_frame_rate_keeps_sound_and_picture_in_sync).
+    import io
+    from fractions import Fraction
+
+    from rich.console import Console
+
+    from cli.progress import RichDisplay
+    from pipeline.events import FrameDone, VideoPlan
+
+    with RichDisplay(Console(file=io.StringIO())) as display:
+        display(VideoPlan(Path("in.mp4"), Path("out.mp4"), 3, (64, 48), (64, 48), Fraction(25), (), "cpu", 0, 1.0))
+        for index, seconds in enumerate((20.0, 2.0, 2.0)):
+            display(FrameDone(index, 3, 1.0, seconds))
+        (task,) = display.progress.tasks
+        assert task.description == "frames (8.0 s a frame)" and task.fields["count"] == "3/3"
+        display(FrameDone(3, 4, 1.0, 0.0))
+        assert task.description == "frames (6.0 s a frame)" and task.fields["count"] == "4/4"
+        for index in range(4, 40):
+            display(FrameDone(index, 40, 1.0, 0.01))
+        assert task.description == "frames (1.64 fps)"  # 24.36 s over 40 frames
