@@ -8,6 +8,8 @@ exit 2 for a bad command line, 1 for a file that cannot be measured.
 
 from __future__ import annotations
 
+import math
+
 from pipeline.errors import UsageError
 from pipeline.paths import check_input
 
@@ -27,6 +29,8 @@ def build_parser() -> Parser:
     p.add_argument("--reference", metavar="INPUT", required=True,
                    help="the video it was made from: its motion decides what is compared")
     p.add_argument("--frames", type=int, metavar="N", help="compare only the first N frames (default all)")
+    p.add_argument("--start", type=float, default=0.0, metavar="S",
+                   help="read INPUT from S seconds on, for a preview made with --start S (default 0)")
     return p
 
 
@@ -36,12 +40,14 @@ def run_measure(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     if ns.frames is not None and ns.frames < MIN_FRAMES:
         raise UsageError(f"--frames must be at least {MIN_FRAMES} (one pair of frames), got {ns.frames}")
+    if not (math.isfinite(ns.start) and ns.start >= 0):
+        raise UsageError(f"--start must be a number of seconds >= 0, got {ns.start}")
     stylized = check_input(ns.stylized, "stylized video")
     reference = check_input(ns.reference, "reference video")
     with signals_held():  # torch takes seconds to import, and --help and usage errors need none of it
         from pipeline.flicker import measure_video
 
-    error, floor = measure_video(stylized, reference, ns.frames)
+    error, floor = measure_video(stylized, reference, ns.frames, ns.start)
     ratio = f"{error / floor:.2f}x the floor" if floor > 0 else "the floor is 0"
     print_result("warping error (Lai et al. 2018; mean squared difference in [0, 1] units, lower is steadier)",
                  f"  stylized   {error:.6f}  {ns.stylized}",

@@ -9,7 +9,9 @@ video's own error is the floor that motion estimation allows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from os import PathLike
 
 import cv2
@@ -79,27 +81,56 @@ def warping_error(
     return _warping_errors(zip(stylized, reference), skip_cuts)[0]
 
 
-def _frames(reader: VideoReader, limit: int | None) -> Iterator[np.ndarray]:
-    """The reader's BGR frames, at most `limit` of them (all if None)."""
-    for frame in reader:
-        if limit is not None and frame.index >= limit:
+def _paired(stylized: VideoReader, reference: VideoReader, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(stylized picture, the reference frame on screen at its time), for at most `limit` stylized pictures.
+
+    Paired by time, not by count: a GIF made from a fast video holds every 2nd (or 4th) frame, with delays in
+    hundredths of a second that ffmpeg's own rate (the shortest delay) would turn into repeated frames.
+    """
+    frames = iter(reference)
+    current = next(frames, None)
+    first_time = None
+    for k, picture in enumerate(stylized.pictures()):
+        if current is None or (limit is not None and k >= limit):
             return
-        yield frame.pixels
+        first_time = picture.time if first_time is None else first_time
+        wanted = round((picture.time - first_time) * reference.info.fps)
+        while current is not None and current.index < wanted:
+            current = next(frames, None)
+        if current is not None:
+            yield picture.pixels, current.pixels
 
 
-def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, max_frames: int | None) -> int | None:
-    """Number of frames to compare: the smaller frame count (and max_frames), or None if a count is unknown. Only
-    the first max_frames of each must match: a --frames preview is measured against the start of its input."""
-    totals = [reader.expected_frames for reader in (stylized, reference)]
-    counts = totals if max_frames is None else [None if n is None else min(n, max_frames) for n in totals]
-    known = None if None in counts else min(counts)
-    if known is not None and abs(counts[0] - counts[1]) > FRAME_COUNT_SLACK:
-        wanted = "equal counts" if max_frames is None else f"{max_frames} frames in each for --frames {max_frames}"
+def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, max_frames: int | None,
+                 step: Fraction) -> int | None:
+    """Number of stylized pictures to compare: the smaller count, or None if a count is unknown. max_frames counts
+    the input's frames, as stylize-video's --frames does: a --frames preview is measured against the start of its
+    input. A GIF holds one picture per `step` input frames."""
+    ours = stylized.expected_frames
+    theirs = [math.ceil(n / step) for n in _reference_counts(reference, max_frames)]
+    if max_frames is not None and ours is not None:
+        ours = min(ours, math.ceil(max_frames / step))
+    if ours is None or not theirs:
+        return ours if max_frames is None or ours is not None else math.ceil(max_frames / step)
+    closest = min(theirs, key=lambda n: abs(n - ours))
+    if abs(ours - closest) > FRAME_COUNT_SLACK:
+        wanted = "equal counts" if max_frames is None else f"as many for --frames {max_frames}"
+        hint = "" if max_frames is not None else "; for a preview, give the --frames (and --start) it was made with"
         raise InputError(
-            f"stylized video '{names[0]}' has {totals[0]} frames but reference '{names[1]}' has {totals[1]} "
-            f"(expected {wanted}, give or take {FRAME_COUNT_SLACK})"
+            f"stylized video '{names[0]}' has {stylized.expected_frames} frames but reference '{names[1]}' gives "
+            f"{theirs[0]} (expected {wanted}, give or take {FRAME_COUNT_SLACK}){hint}"
         )
-    return known if known is not None else max_frames  # counts are capped at max_frames already
+    return min(ours, closest)
+
+
+def _reference_counts(reference: VideoReader, max_frames: int | None) -> list[int]:
+    """The reference's frame count as the probe tells it, and, for a variable-rate file (more frames at its average
+    rate than it has pictures), its duration at its rate; each at most max_frames. [] if unknown."""
+    counts = [] if reference.expected_frames is None else [reference.expected_frames]
+    info = reference.info
+    if info.duration and info.duration > reference.start:
+        counts.append(math.ceil((info.duration - reference.start) * info.fps - 0.25))
+    return counts if max_frames is None else [min(n, max_frames) for n in counts]
 
 
 def _check_shapes(stylized: MediaInfo, reference: MediaInfo, names: tuple) -> None:
@@ -113,21 +144,34 @@ def _check_shapes(stylized: MediaInfo, reference: MediaInfo, names: tuple) -> No
         )
 
 
+def _rate_step(stylized: MediaInfo, reference: MediaInfo) -> Fraction:
+    """Reference frames per stylized picture: 1, or the whole factor a GIF made from a fast video drops (2, 4...).
+    A GIF's delays are hundredths of a second, so its mean rate (pictures / duration) is only near the half."""
+    rate = stylized.fps
+    if stylized.animation and stylized.frame_count and stylized.duration:
+        rate = Fraction(stylized.frame_count) / Fraction(stylized.duration)
+    ratio = reference.fps / rate
+    whole = max(1, round(ratio))
+    return Fraction(whole) if abs(ratio / whole - 1) < 0.02 else Fraction(1)
+
+
 def measure_video(
-    stylized_path: str | PathLike, reference_path: str | PathLike, max_frames: int | None = None
+    stylized_path: str | PathLike, reference_path: str | PathLike, max_frames: int | None = None, start: float = 0.0
 ) -> tuple[float, float]:
     """(warping error of the stylized video, warping error of the reference video itself), see `warping_error`.
 
-    The second number is the floor the flow estimation allows. Frame counts may differ by up to FRAME_COUNT_SLACK
-    (the shorter count is used, extra frames are ignored); raises InputError if a file is not a video (see
-    probe.probe), the counts differ by more, or there is nothing to compare.
+    The second number is the floor the flow estimation allows. The reference is read from `start` seconds (a
+    preview made with --start); max_frames: the first stylized frames only (a --frames preview). Frame counts may
+    differ by up to FRAME_COUNT_SLACK (the shorter count is used, extra frames are ignored); raises InputError if a
+    file is not a video (see probe.probe), the counts differ by more, or there is nothing to compare.
     """
     # Read as stylize_video reads its input (upright, at a constant rate, AV1 too), so frame k of the reference is the
-    # picture that became frame k of the stylized video.
-    with VideoReader(stylized_path) as stylized, VideoReader(reference_path) as reference:
+    # picture that became frame k of the stylized video (or frame 2k, of a GIF at half the rate: see _rate_step).
+    with VideoReader(stylized_path) as stylized, VideoReader(reference_path, start=start) as reference:
         _check_shapes(stylized.info, reference.info, (stylized_path, reference_path))
-        limit = _frame_limit(stylized, reference, (stylized_path, reference_path), max_frames)
-        pairs = zip(_frames(stylized, limit), _frames(reference, limit))
+        step = _rate_step(stylized.info, reference.info)
+        limit = _frame_limit(stylized, reference, (stylized_path, reference_path), max_frames, step)
+        pairs = _paired(stylized, reference, limit)
         try:
             return _warping_errors(pairs, skip_cuts=True)
         except ValueError as error:

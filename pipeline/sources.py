@@ -95,6 +95,18 @@ class VideoReader:
         finally:
             self.close()
 
+    def pictures(self) -> Iterator[Frame]:
+        """The selection's pictures as the file times them, without the constant-rate conversion: Frame(picture
+        index, its time in seconds from `start`, upright pixels). A GIF's pictures keep their own delays."""
+        self.close()
+        self.frames_read, self.truncated, self.first_time = 0, False, None
+        self.repeated = self.dropped = self._pictures = 0
+        try:
+            for time, pixels in self._in_range(self._decoded()):
+                yield Frame(self._pictures - 1, max(0.0, time - self.start), self._upright(pixels))
+        finally:
+            self.close()
+
     def _selected(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[Frame]:
         limit = math.inf if self.max_frames is None else self.max_frames
         for time, pixels in self._constant_rate(self._in_range(decoded)):

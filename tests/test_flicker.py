@@ -131,7 +131,7 @@ def test_measure_video_gives_stylized_and_floor(tmp_path):
 def test_measure_video_input_errors(tmp_path):
     clip = write_clip(tmp_path / "clip.avi", panning_clip(8))
     short = write_clip(tmp_path / "short.avi", panning_clip(3))
-    with pytest.raises(InputError, match="has 3 frames but reference .* has 8"):
+    with pytest.raises(InputError, match="has 3 frames but reference .* gives 8"):
         measure_video(short, clip)
     with pytest.raises(InputError, match="missing.mp4' does not exist"):
         measure_video(tmp_path / "missing.mp4", clip)

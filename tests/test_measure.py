@@ -16,6 +16,7 @@ from pipeline.flicker import warping_error
 from test_flicker import flickered, panning_clip, write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
+STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,8 @@ def test_frames_option_measures_only_the_first_frames(clips, capsys, tmp_path) -
     ("missing stylized", 1, "stylized video '.*nope.mp4' does not exist"),
     ("missing reference", 1, "reference video '.*nope.mp4' does not exist"),
     ("not a video", 1, "'.*notes.mp4' is neither an image nor a media file ffmpeg can read"),
-    ("frame counts differ", 1, r"has 8 frames but reference .* has 3"),
-    ("frame counts differ within --frames", 1, r"has 8 frames but reference .* has 3 \(expected 7 frames in each"),
+    ("frame counts differ", 1, r"has 8 frames but reference .* gives 3"),
+    ("frame counts differ within --frames", 1, r"has 8 frames but reference .* gives 3 \(expected as many for --frames 7"),
     ("another aspect", 1, r"stylized video .* is displayed 1.000:1 but reference .*wide.avi' 2.000:1: is it the input"),
     ("a photo", 1, r"'.*photo.png' is a still image, not a video"),
 ])
@@ -132,3 +133,45 @@ def test_a_reader_that_goes_away_or_a_full_disk_is_not_a_traceback(clips) -> Non
                             timeout=120)  # started with no stdout at all: Python's sys.stdout is None
     assert closed.returncode == 1
     assert closed.stderr == "stylize-video: error: could not write to standard output: it is closed\n"
+
+
+def test_a_gif_of_a_60_fps_input_is_paired_by_time_with_every_second_frame(tmp_path, monkeypatch) -> None:
+    # The GIF holds every 2nd frame, with delays of 3, 3, 4 hundredths of a second. Measured against its input it
+    # was refused (15 frames against 30), and with --frames its pictures were paired with frames 0, 1, 2...
+    import pipeline.video as video_module
+    from pipeline.config import OptimSettings, StyleSettings, VideoSettings
+    from pipeline.flicker import measure_video
+    from pipeline.sources import VideoReader
+    from pipeline.video import stylize_video
+    from test_video import IdentityStylizer
+
+    reference = panning_clip(30)
+    source = tmp_path / "in60.avi"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"FFV1"), 60, reference[0].shape[1::-1])
+    for frame in reference:
+        writer.write(frame)
+    writer.release()
+    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
+    gif = tmp_path / "out.gif"
+    stylize_video(source, [(STYLE, 1.0)], gif, StyleSettings(size=64, optim=OptimSettings(iterations=1)),
+                  VideoSettings(), device="cpu")
+    with VideoReader(gif) as reader:
+        pictures = [picture.pixels for picture in reader.pictures()]
+    assert len(pictures) == 15
+    error, floor = measure_video(gif, source)
+    assert error == pytest.approx(warping_error(pictures, reference[::2]), rel=1e-6)
+    assert error < 0.2 * warping_error(pictures, reference[:15])  # paired frame by frame, the motion is wrong
+    assert floor == pytest.approx(warping_error(reference[::2], reference[::2]), rel=1e-6)
+    # A --frames 20 preview of it is measured with --frames 20 (the input's frames, as stylize-video counts them).
+    assert measure_video(gif, source, max_frames=20)[0] == pytest.approx(
+        warping_error(pictures[:10], reference[:20:2]), rel=1e-6)
+
+
+def test_a_start_preview_is_measured_against_its_part_of_the_input(clips, capsys) -> None:
+    sty, ref, stylized, reference = clips
+    preview = write_clip(Path(sty).with_name("from4.avi"), stylized[4:])
+    code, out, err = measure(capsys, preview, "--reference", ref)
+    assert code == 1 and "give the --frames (and --start) it was made with" in err
+    code, out, err = measure(capsys, preview, "--reference", ref, "--start", 4 / 25)
+    assert code == 0, err
+    assert printed(out, "stylized") == pytest.approx(warping_error(stylized[4:], reference[4:]), abs=1e-6)
