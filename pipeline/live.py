@@ -92,7 +92,7 @@ class LiveNotice:
 @dataclass(frozen=True)
 class LiveResult:
     """shown: frames painted and shown; captured: frames the source delivered; dropped = captured - shown;
-    fps: rate of shown frames between the first and the last; latencies in seconds from arrival to display;
+    fps: shown frames per second of the session (its first painting's wait included); latencies in seconds from arrival to display;
     recorded: the recording (None without one) and its frame count; end: why the session ended; lost: the source
     failed and did not come back."""
 
@@ -145,6 +145,18 @@ class NullDisplay:
 
 # ---- the loop ----
 
+class _StopAt(threading.Event):
+    """What the painter is given to stop on: set when `stop` is, and from `deadline` (time.monotonic() seconds) on,
+    so --max-seconds ends a painting in progress rather than after it (a slow first painting took 2 s past it)."""
+
+    def __init__(self, stop: threading.Event, deadline: float) -> None:
+        super().__init__()
+        self._stop, self._deadline = stop, deadline
+
+    def is_set(self) -> bool:
+        return self._stop.is_set() or time.monotonic() >= self._deadline
+
+
 class _Session:
     """The loop's state; run() is the loop."""
 
@@ -156,11 +168,12 @@ class _Session:
         self.paused, self.end, self.view, self.previous = False, "stopped", None, None
         self.recorder: Recorder | None = None
         self.shown, self.latency_sum, self.latency_max, self.iterations_sum = 0, 0.0, 0.0, 0
-        self.first_shown = self.last_shown = math.nan
+        self.last_shown = math.nan
         self.overhead, self.fps, self.snapshot_count = 0.0, 0.0, 0
 
     def run(self, deadline: float) -> None:
         last = -1
+        halt = _StopAt(self.stop, deadline)
         while not self.stop.is_set():
             if time.monotonic() >= deadline:
                 self.end = "time limit reached"
@@ -181,15 +194,17 @@ class _Session:
                 self._serve_display()
                 continue
             try:
-                self._step(item)
+                self._step(item, halt)
             except Interrupted:
+                if not self.stop.is_set():
+                    self.end = "time limit reached"
                 return
 
     def _serve_display(self) -> None:
         if self.view is not None:
             self._on_key(self.display.show(replace(self.view, paused=self.paused)))
 
-    def _step(self, item: Captured) -> None:
+    def _step(self, item: Captured, halt: threading.Event) -> None:
         taken = time.monotonic()
         frame = item.pixels
         if (frame.shape[1], frame.shape[0]) != self.size:
@@ -197,7 +212,7 @@ class _Session:
         kind, motion = analyse(self.previous, frame, self.settings)
         budget = max(0.0, 1.0 / self.settings.fps - self.overhead)
         painting = time.monotonic()
-        painted, iterations = self.painter.paint(frame, motion, budget, self.stop)
+        painted, iterations = self.painter.paint(frame, motion, budget, halt)
         painted_at = time.monotonic()
         self.previous = frame
         self.view = LiveView(painted, frame, self.fps, painted_at - item.time, self._style(), self._weight(), False)
@@ -215,8 +230,6 @@ class _Session:
         if self.shown:
             gap = shown - self.last_shown
             self.fps = 1 / gap if not self.fps else (1 - EMA) * self.fps + EMA / max(gap, 1e-9)
-        else:
-            self.first_shown = shown
         self.last_shown = shown
         self.emit(LiveFrame(self.shown, item.index, kind, iterations, taken - item.time, shown - taken, latency,
                             self.fps, self.capture.dropped))
@@ -325,10 +338,10 @@ def run_live(
             session.recorder.finish(_recording_end(session, capture, ended, settings.fps))
     captured = capture.captured
     recorded_frames = session.recorder.frames if session.recorder is not None else 0
-    span = session.last_shown - session.first_shown
     return LiveResult(
         shown=session.shown, captured=captured, dropped=max(0, captured - session.shown), seconds=ended - began,
-        fps=(session.shown - 1) / span if session.shown > 1 and span > 0 else 0.0,
+        # Over the whole session: between the first and the last shown frame, two frames 75 ms apart read 26 fps.
+        fps=session.shown / (ended - began) if ended > began else 0.0,
         mean_latency=session.latency_sum / session.shown if session.shown else math.nan,
         max_latency=session.latency_max if session.shown else math.nan,
         mean_iterations=session.iterations_sum / session.shown if session.shown else math.nan,

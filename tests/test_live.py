@@ -23,7 +23,7 @@ from cli.main import main
 from media import FFMPEG, decode_bgr, decoded_count, header, make_clip
 from pipeline.capture import LatestFrameCapture, parse_source
 from pipeline.config import LiveSettings, StyleSettings
-from pipeline.errors import InputError, UsageError
+from pipeline.errors import InputError, Interrupted, UsageError
 from pipeline.live import LiveFrame, LiveNotice, LiveView, expand_styles, live, run_live
 from pipeline.painting import iterations_for
 from pipeline.probe import probe
@@ -106,6 +106,26 @@ def test_slow_stylizer_drops_frames_and_latency_stays_bounded(clip: Path) -> Non
     assert result.mean_latency == pytest.approx(np.mean([e.latency for e in shown]))
     assert [warm for _, warm in painter.calls] == [False] + [True] * (len(painter.calls) - 1)  # static clip: no cut
 
+
+
+def test_the_time_limit_ends_a_painting_in_progress(clip: Path) -> None:
+    # --max-seconds was checked between frames only, so a slow painting ran past it (6 s asked, 7.9 s taken).
+    class StoppablePainter(SlowPainter):
+        def paint(self, frame, motion, budget, stop):
+            self.calls.append((budget, motion is not None))
+            finish = time.monotonic() + self.seconds
+            while time.monotonic() < finish:  # as optimize() does between iterations
+                if stop is not None and stop.is_set():
+                    raise Interrupted()
+                time.sleep(0.01)
+            return frame, 1
+
+    painter = StoppablePainter(0.6)
+    settings = LiveSettings(max_seconds=1.0)
+    result = run_live(LatestFrameCapture(str(clip), settings), painter, settings, (64, 48))
+    assert result.end == "time limit reached"
+    assert 1.0 <= result.seconds < 1.25 and result.shown == 1  # the second painting was cut off at 1 s
+    assert result.fps == pytest.approx(result.shown / result.seconds)  # per second of session, not between frames
 
 def test_end_of_stream_stops_cleanly_with_a_complete_recording(short_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "rec.mp4"
