@@ -157,6 +157,35 @@ def build_manifest(
     return json.loads(json.dumps(manifest))  # tuples -> lists, so it compares equal to what is read back
 
 
+_INPUT_PARTS = {"path": "its path", "size": "its size", "mtime_ns": "its modification time",
+                "sha256_head": "its first MiB", "sha256_tail": "its last MiB"}
+# Manifest leaves that are a command-line option under another name, or under none.
+_OPTIONS = {"max_frames": "--frames", "max_scales": "--scales", "init": "--init", "weights": "--weights"}
+_CLI_FIELDS = {"iterations", "lr", "optimizer", "size", "style_scale", "preserve_colors", "seed", "pooling",
+               "content_layers", "style_layers", "style_layer_weights", "content_weight", "style_weight", "tv_weight",
+               "frame_iterations", "temporal_weight", "start", "duration"}
+
+
+def _option_name(dotted: str) -> str:
+    """A differing manifest leaf as the user knows it: "video.max_frames" -> "--frames", "styles.1.sha256" ->
+    "style image 2", "settings.optim.min_fraction" -> "min fraction"."""
+    parts = dotted.split(".")
+    if parts[0] == "styles":
+        if len(parts) == 1:
+            return "the number of style images"
+        return "--style-blend" if parts[-1] == "weight" else f"style image {int(parts[1]) + 1}"
+    if parts[0] == "input":
+        return _INPUT_PARTS.get(parts[-1], "the input video")
+    if parts[0] == "size":
+        return "the frames' size"
+    if parts[0] in ("settings", "video") and len(parts) > 1:
+        field = parts[1] if parts[1] in ("init", "weights") else parts[-1]  # init.sha256: the --init file
+        if field in _OPTIONS:
+            return _OPTIONS[field]
+        return f"--{field.replace('_', '-')}" if field in _CLI_FIELDS else field.replace("_", " ")
+    return dotted.replace("_", " ")
+
+
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     """Dotted names of the leaves that differ between two manifests ("settings.optim.iterations", "styles.0.weight")."""
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
@@ -173,6 +202,11 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return found
 
 
+def _bytes(count: int) -> str:
+    """'12 MB', '340 kB' (a small clip's checkpoints read "0 MB needed, 0 MB free")."""
+    return f"{count / 1e6:.0f} MB" if count >= 10**7 else f"{count / 1e3:.0f} kB"
+
+
 def check_free_space(folder: Path, frames: int | None, width: int, height: int) -> None:
     """Refuse (OutputError) if `folder`'s disk clearly cannot hold `frames` PNG checkpoints of width x height."""
     if not frames:
@@ -181,8 +215,8 @@ def check_free_space(folder: Path, frames: int | None, width: int, height: int) 
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise OutputError(
-            f"not enough free disk space in '{folder}' for the frame checkpoints: about {needed / 1e6:.0f} MB "
-            f"needed for {frames} frames of {width}x{height}, {free / 1e6:.0f} MB free; free space, lower --size "
+            f"not enough free disk space in '{folder}' for the frame checkpoints: about {_bytes(needed)} "
+            f"needed for {frames} frames of {width}x{height}, {_bytes(free)} free; free space, lower --size "
             "or choose an output on another disk"
         )
 
@@ -228,8 +262,9 @@ class Checkpoints:
         arithmetic = old.get("version") == manifest["version"] and "arithmetic" in differences
         others = [name for name in differences if name != "arithmetic"] if arithmetic else differences
         groups = dict.fromkeys(_DESCRIBE.get(name.split(".")[0], "other settings") for name in others)
-        detail = ", ".join(others[:4]) + (" ..." if len(others) > 4 else "")
-        made_with = f"{' and '.join(groups)} ({detail} differ)" if others else ""
+        named = list(dict.fromkeys(_option_name(name) for name in others))
+        detail = ", ".join(named[:4]) + (" ..." if len(named) > 4 else "")
+        made_with = f"{' and '.join(groups)} ({detail} differ{'s' * (len(named) == 1)})" if others else ""
         if arithmetic:
             # Named by what the user can change: --precision (or the machine, if it moved or PyTorch changed).
             also = f", and made with {made_with}" if others else ""
