@@ -37,11 +37,11 @@ from .devices import device_label, network_arithmetic, pick_device
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import FrameDone, FrameStarted, VideoPlan, VideoResult, VideoWarning
 from .frames import bgr_to_tensor, tensor_to_bgr
-from .images import load_image
+from .images import IMAGE_SUFFIXES, load_image
 from .oom import MemoryFallback
 from .paths import atomic_output, check_input, check_output, partial_file, remove_stale_partials
-from .sinks import (GIF_MAX_FPS, VideoWriter, audio_plan, check_animation_name, gif_frame_count, gif_rate, is_gif,
-                    mux_audio, write_gif)
+from .sinks import (CONTAINERS, GIF_MAX_FPS, GIF_SUFFIX, VideoWriter, audio_plan, check_animation_name,
+                    gif_frame_count, gif_rate, is_gif, mux_audio, write_gif)
 from .sources import VideoReader
 from .stylize import (ScaleDone, Stylizer, check_blend_weights, check_network_size, check_style_settings,
                       init_path, scale_schedule, soft_style_warning)
@@ -332,6 +332,10 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
     # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
+    if output.suffix.lower() in IMAGE_SUFFIXES:  # the input's content decided it is a video, not its name
+        kind = "an animation" if reader.info.animation else "a video"
+        raise UsageError(f"'{input_path}' is {kind}, so OUTPUT '{output_path}' must be a video or a GIF: "
+                         f"{', '.join([*CONTAINERS, GIF_SUFFIX])}")
     gif = check_animation_name(output) == "gif"  # UsageError for a container that cannot hold H.264, nor a GIF
     info = reader.info
     plan = [] if gif else audio_plan(info.audio, output)

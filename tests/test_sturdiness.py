@@ -229,6 +229,10 @@ def test_12_animated_gif_is_a_video_and_a_photo_is_a_still(tmp_path: Path, style
     assert code == 0 and err == ""
     info = probe(tmp_path / "anim.mp4")
     assert decoded_count(tmp_path / "anim.mp4") == 3 and info.fps == 10 and (info.width, info.height) == (32, 20)
+    # An image OUTPUT for an animation is refused by what the input is (it said ".png cannot hold H.264 video").
+    code, err = cli(capsys, tmp_path / "anim.gif", style, tmp_path / "anim.png", *CONTRACT)
+    assert code == 2 and "anim.gif' is an animation, so OUTPUT" in err and ".mp4, .m4v, .mov, .mkv, .gif" in err
+    assert not (tmp_path / "anim.png").exists()
     frames[0].save(tmp_path / "photo.gif")
     code, err = cli(capsys, tmp_path / "photo.gif", style, tmp_path / "photo.png", *CONTRACT)
     assert code == 0 and Image.open(tmp_path / "photo.png").size == (48, 31)
