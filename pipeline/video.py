@@ -357,8 +357,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, torch_device)
     display_w, display_h = round(info.width * info.display_sar), info.height
     if settings.size > max(display_w, display_h):
-        emit(VideoWarning(f"the video is {display_w}x{display_h}: it is painted at that size, not enlarged to "
-                          f"--size {settings.size} (videos are never enlarged)"))
+        emit(VideoWarning(f"the video is {display_w}x{display_h}: it is painted at {size[0]}x{size[1]} (its own "
+                          f"size, in even numbers), not enlarged to --size {settings.size} (videos are never enlarged)"))
     if info.hdr:
         # Tone-mapped by the reader (ffmpeg_capture.py): mid-tones keep their SDR levels, highlights are rolled off.
         emit(VideoWarning(f"the input is HDR ({info.hdr}, {info.bit_depth}-bit); it is tone-mapped to SDR (8-bit "

@@ -177,8 +177,8 @@ def test_a_video_smaller_than_size_is_painted_at_its_own_size_with_a_warning(tmp
     source = make_clip(tmp_path / "in.mp4", width=40, height=30, frames=2, audio=())
     result, _ = run(source, style, tmp_path / "out.mp4")
     assert (probe(tmp_path / "out.mp4").width, probe(tmp_path / "out.mp4").height) == (40, 30)
-    assert result.warnings == ("the video is 40x30: it is painted at that size, not enlarged to --size 48 (videos "
-                               "are never enlarged)",)
+    assert result.warnings == ("the video is 40x30: it is painted at 40x30 (its own size, in even numbers), not "
+                               "enlarged to --size 48 (videos are never enlarged)",)
 
 
 def test_subtitles_and_chapters_are_named_when_they_are_left_out(tmp_path: Path, style: Path) -> None:
