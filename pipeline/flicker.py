@@ -110,8 +110,10 @@ def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, ma
     theirs = [math.ceil(n / step) for n in _reference_counts(reference, max_frames)]
     if max_frames is not None and ours is not None:
         ours = min(ours, math.ceil(max_frames / step))
-    if ours is None or not theirs:
-        return ours if max_frames is None or ours is not None else math.ceil(max_frames / step)
+    if ours is None or not theirs:  # a count is unknown: up to what is known, and the pairing stops at the shorter
+        if ours is not None:
+            return ours
+        return None if max_frames is None else math.ceil(max_frames / step)
     closest = min(theirs, key=lambda n: abs(n - ours))
     if abs(ours - closest) > FRAME_COUNT_SLACK:
         wanted = "equal counts" if max_frames is None else f"as many for --frames {max_frames}"
