@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import replace
 
@@ -14,12 +15,27 @@ from pipeline.errors import UsageError
 _LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
 
 
+_NEGATIVE_LIST = re.compile(r"^-[0-9.][0-9.eE+-]*(,[-+0-9.eE]*)+$")  # "-1,2", "-0.5,1e3": numbers, the first negative
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (UsageError -> exit code 2), never the usage block."""
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         self._argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_args(args, namespace)
+        return super().parse_args(self._joined_negative_lists(self._argv), namespace)
+
+    def _joined_negative_lists(self, argv: list[str]) -> list[str]:
+        """`--style-blend -1,2` as `--style-blend=-1,2`: argparse takes a value that starts with '-' for an option
+        unless it is one plain number, and said "expected one argument" instead of what is wrong with -1."""
+        out: list[str] = []
+        for arg in argv:
+            action = self._option_string_actions.get(out[-1]) if out else None
+            if action is not None and action.nargs is None and action.option_strings and _NEGATIVE_LIST.match(arg):
+                out[-1] = f"{out[-1]}={arg}"
+            else:
+                out.append(arg)
+        return out
 
     def error(self, message: str) -> None:
         # A file name that starts with '-' reads as an unknown option, and the message blames something else.

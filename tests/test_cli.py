@@ -209,6 +209,16 @@ def test_numbers_no_picture_can_be_painted_with_are_usage_errors(tmp_path, capsy
         assert os.listdir(tmp_path) == []
 
 
+
+def test_a_negative_list_after_a_space_is_read_as_the_options_value(tmp_path, capsys):
+    # argparse took "-1,2" for an option and said "expected one argument", not what is wrong with it.
+    styles = f"{STYLE},{SAMPLES / 'styles' / 'the_scream.jpg'}"
+    for option, value, message in (("--style-blend", "-1,2", "--style-blend weights must be positive numbers"),
+                                   ("--style-layer-weights", "-1,1,1,1,1", "--style-layer-weights must be numbers")):
+        code, err = run(capsys, PHOTO, styles, tmp_path / "out.png", *FAST, option, value)
+        assert code == 2 and err.startswith(f"stylize-video: error: {message}"), err
+    assert os.listdir(tmp_path) == []
+
 def test_a_loss_that_overflows_is_one_line_and_nothing_is_written(tmp_path, capsys):
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST, "--style-weight", "1e39")  # inf in float32
     assert code == 1
