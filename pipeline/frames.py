@@ -17,12 +17,14 @@ class Frame:
     """One decoded picture of a stream.
 
     index: 0-based position in the decoded stream; time: presentation time in seconds from the stream's start;
-    pixels: HxWx3 BGR uint8 array (C-contiguous, never modified after creation).
+    pixels: HxWx3 BGR uint8 array (C-contiguous, never modified after creation). repeat: the frame before's picture
+    again, where a variable-rate file runs slower than its constant rate (sources.VideoReader).
     """
 
     index: int
     time: float
     pixels: np.ndarray
+    repeat: bool = False
 
     @property
     def size(self) -> tuple[int, int]:

@@ -109,10 +109,12 @@ class VideoReader:
 
     def _selected(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[Frame]:
         limit = math.inf if self.max_frames is None else self.max_frames
-        for time, pixels in self._constant_rate(self._in_range(decoded)):
+        upright = None
+        for time, pixels, repeat in self._constant_rate(self._in_range(decoded)):
             if self.frames_read >= limit:
                 return
-            yield Frame(self.frames_read, max(0.0, time - self.start), self._upright(pixels))
+            upright = upright if repeat and upright is not None else self._upright(pixels)
+            yield Frame(self.frames_read, max(0.0, time - self.start), upright, repeat and self.frames_read > 0)
             self.frames_read += 1
         # The file ran out before the selection did. The probe's estimate counts pictures (the container's count) or
         # frames at the rate (its duration x fps): a variable-rate file has fewer pictures than frames.
@@ -133,11 +135,11 @@ class VideoReader:
             self._pictures += 1
             yield time, pixels
 
-    def _constant_rate(self, pictures: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
-        """(slot time, picture) at info.fps from the first picture's time: slot k shows the last picture that started
-        by then (to a quarter of a frame). A picture's last slot is known when the next one arrives; the last
-        picture is taken to last as long as the one before it, but not past the file's end; in an animation until the
-        file's end (a GIF often holds its last picture longest)."""
+    def _constant_rate(self, pictures: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray, bool]]:
+        """(slot time, picture, repeat) at info.fps from the first picture's time: slot k shows the last picture that
+        started by then (to a quarter of a frame); repeat is True from a picture's second slot on. A picture's last
+        slot is known when the next one arrives; the last picture is taken to last as long as the one before it, but
+        not past the file's end; in an animation until the file's end (a GIF often holds its last picture longest)."""
         period = 1.0 / float(self.info.fps)
         origin, held, held_time, gap, slot = None, None, 0.0, period, 0
         end = math.inf if self.duration is None else self.start + self.duration
@@ -150,7 +152,7 @@ class VideoReader:
                 origin = time
             else:
                 count = slots_until(time)
-                yield from ((origin + (slot + k) * period, held) for k in range(count))
+                yield from ((origin + (slot + k) * period, held, k > 0) for k in range(count))
                 slot += count
                 self.repeated, self.dropped = self.repeated + max(0, count - 1), self.dropped + (count == 0)
                 gap = time - held_time
@@ -163,7 +165,7 @@ class VideoReader:
                 # until it exactly. The end can lie later, with a longer audio track: then the gap rule stands.
                 held_end = container_end if self.info.animation else min(held_end, container_end)
             count = max(1, slots_until(held_end)) if slot == 0 else slots_until(held_end)
-            yield from ((origin + (slot + k) * period, held) for k in range(count))
+            yield from ((origin + (slot + k) * period, held, k > 0) for k in range(count))
             self.repeated, self.dropped = self.repeated + max(0, count - 1), self.dropped + (count == 0)
 
     def _decoded(self) -> Iterator[tuple[float, np.ndarray]]:

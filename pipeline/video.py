@@ -142,11 +142,13 @@ def frame_budget(video: VideoSettings, unreliable: float, motion: float) -> int:
     return floor + round((video.frame_iterations - floor) * need)
 
 
-def _analyse(index: int, pixels: np.ndarray, prev: np.ndarray | None, job: _Job) -> _Item:
+def _analyse(index: int, pixels: np.ndarray, prev: np.ndarray | None, job: _Job, repeat: bool = False) -> _Item:
     """Kind of frame, and flow, mask and budget when it will be warm-started (not for frames already checkpointed)."""
     video = job.video
     if prev is None:
         return _Item(index, pixels, "first")
+    if repeat:  # the same picture again (a variable-rate file): its painting is the frame before's
+        return _Item(index, pixels, "repeat")
     if video.detect_cuts and scene_cut(prev, pixels):
         return _Item(index, pixels, "cut")
     if index < job.resume_from:
@@ -166,7 +168,7 @@ def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
             pixels = frame.pixels
             if frame.size != job.size:
                 pixels = cv2.resize(pixels, job.size, interpolation=cv2.INTER_AREA)
-            put(out, _analyse(frame.index, pixels, prev, job), abort)
+            put(out, _analyse(frame.index, pixels, prev, job, frame.repeat), abort)
             prev = pixels
     put(out, _End(reader.frames_read, reader.truncated, reader.first_time), abort)
 
@@ -204,9 +206,9 @@ def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Pa
 
 
 def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: float | None,
-                 emit: Callable[[object], None], stop: threading.Event | None) -> tuple[np.ndarray, float | None]:
+                 emit: Callable[[object], None], stop: threading.Event | None) -> tuple[np.ndarray, float | None, float]:
     """Stylize one frame, a warm one starting L-BFGS at the previous frame's `step_scale`. Returns the frame as HxWx3
-    BGR uint8 (what is checkpointed and encoded) and its own step scale (see optimize.Optimized)."""
+    BGR uint8 (what is checkpointed and encoded), its own step scale (see optimize.Optimized) and its loss."""
     stylizer, video = job.stylizer, job.video
     assert stylizer is not None
     warm = item.kind == "warm" and prev is not None
@@ -229,8 +231,9 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: 
 
     result = job.memory.run(paint) if job.memory is not None else paint(job.device, 1.0)
     bgr = tensor_to_bgr(result)
-    emit(FrameDone(item.index, total, scales[-1].loss if scales else math.nan, time.monotonic() - began))
-    return bgr, scales[-1].step_scale if scales else None
+    loss = scales[-1].loss if scales else math.nan
+    emit(FrameDone(item.index, total, loss, time.monotonic() - began))
+    return bgr, scales[-1].step_scale if scales else None, loss
 
 
 def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterations: int,
@@ -258,12 +261,12 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_ou
                     emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
     """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
     never = threading.Event()  # the writer stops on its own errors; this loop only waits for room in its queue
-    prev, step_scale, count = None, None, 0
+    prev, step_scale, count, last = None, None, 0, None
     while not isinstance(item := get(frames_in, reader), _End):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
         if item.index < job.resume_from:
-            if item.kind != "warm":
+            if item.kind in ("first", "cut"):
                 job.stylizer.set_color_reference(bgr_to_tensor(item.pixels, job.device))
             if item.index == job.resume_from - 1:
                 # Carried through uint8 and the PNG's step scale exactly as in an uninterrupted run, so a resumed run
@@ -271,9 +274,16 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_ou
                 prev = bgr_to_tensor(job.checkpoints.load(item.index, job.size), job.device)
                 step_scale = job.checkpoints.load_step_scale(item.index)
             put(frames_out, (item.index, None, None), never, writer)
+        elif item.kind == "repeat" and prev is not None:
+            # Painted again it would cost a warm frame and differ a little: a still picture that shimmers.
+            bgr, loss = last if last is not None else (tensor_to_bgr(prev), math.nan)
+            total = None if job.total is None else max(job.total, item.index + 1)
+            emit(FrameStarted(item.index, total, "repeat", 0))
+            emit(FrameDone(item.index, total, loss, 0.0))
+            put(frames_out, (item.index, bgr, step_scale), never, writer)
         else:
-            bgr, step_scale = _stylize_one(job, item, prev, step_scale, emit, stop)
-            prev = bgr_to_tensor(bgr, job.device)
+            bgr, step_scale, loss = _stylize_one(job, item, prev, step_scale, emit, stop)
+            prev, last = bgr_to_tensor(bgr, job.device), (bgr, loss)
             put(frames_out, (item.index, bgr, step_scale), never, writer)
         count += 1
     return item, count

@@ -13,6 +13,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections import namedtuple
@@ -35,7 +36,7 @@ from media import (decode_bgr, decoded_count, decoded_seconds, ffmpeg, header, m
                    top_level_boxes)
 from pipeline.checkpoints import work_folder
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
-from pipeline.errors import OutputError
+from pipeline.errors import Interrupted, OutputError
 from pipeline.oom import MemoryFallback
 from pipeline.probe import probe
 from pipeline.sinks import VideoWriter
@@ -135,6 +136,10 @@ def test_2_variable_frame_rate_keeps_sound_and_picture_in_sync(tmp_path: Path, s
     # 35 pictures give 37 frames at the average rate: the bar's total grows past the probe's count ("37/35" before).
     done = [e for e in events if isinstance(e, FrameDone)]
     assert len(done) == result.frames > 35 and all(e.total_estimate >= e.index + 1 for e in done)
+    # A repeated picture reuses its painting: painted again it cost a warm frame, and differed a little.
+    kinds = [e.kind for e in events if isinstance(e, FrameStarted)]
+    assert kinds.count("repeat") == 9  # the warning's count
+    assert any("(9 frames repeated, 7 dropped)" in w for w in result.warnings)
     fps = probe(out).fps
     assert fps == probe(source).fps  # the average rate: about as many frames out as in
     assert any("variable frame rate" in w and "constant 18.23 fps" in w for w in result.warnings)
@@ -152,6 +157,35 @@ def test_2_variable_frame_rate_keeps_sound_and_picture_in_sync(tmp_path: Path, s
     window = 48000 // 25
     assert np.abs(samples[-window:]).max() == pytest.approx(0.45 * len(samples) / 48000, abs=0.03)
 
+
+
+def test_2_a_repeated_picture_is_not_painted_again(tmp_path: Path, style: Path) -> None:
+    # Two pictures a second, then ten: at the average rate (5 fps) the slow part repeats pictures. The real stylizer
+    # paints each frame with a new picture once; the repeats are the same painting, byte for byte.
+    source = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=48x32:r=10,select='if(lt(t,1),not(mod(n,5)),1)',trim=end=1.6",
+           "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-y", str(source))
+    calls = []
+    original = stylize_module.Stylizer.stylize
+    spy = lambda self, content, **kwargs: calls.append(1) or original(self, content, **kwargs)  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stylize_module.Stylizer, "stylize", spy)
+        result, events = run(source, style, tmp_path / "out.mp4", video=replace(VIDEO, keep_frames=True))
+    kinds = [e.kind for e in events if isinstance(e, FrameStarted)]
+    assert kinds.count("repeat") >= 2 and len(calls) == len(kinds) - kinds.count("repeat")
+    pngs = [p.read_bytes() for p in sorted(work_folder(tmp_path / "out.mp4").glob("*.png"))]
+    assert len(pngs) == len(kinds) == result.frames
+    for k, kind in enumerate(kinds):
+        assert (pngs[k] == pngs[k - 1]) == (kind == "repeat"), f"frame {k} ({kind})"
+    # Stopped after the first frame, resumed at a repeat: the same frames as without the stop.
+    assert kinds[1] == "repeat"
+    stop = threading.Event()
+    with pytest.raises(Interrupted):
+        stylize_video(source, [(style, 1.0)], tmp_path / "again.mp4", SETTINGS, replace(VIDEO, keep_frames=True),
+                      "cpu", lambda e: isinstance(e, FrameDone) and stop.set(), stop)
+    run(source, style, tmp_path / "again.mp4", video=replace(VIDEO, keep_frames=True, resume=True))
+    again = [p.read_bytes() for p in sorted(work_folder(tmp_path / "again.mp4").glob("*.png"))]
+    assert again == pngs
 
 # ---- 8, 9: audio ----
 
