@@ -106,7 +106,7 @@ def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, ma
     """Number of stylized pictures to compare: the smaller count, or None if a count is unknown. max_frames counts
     the input's frames, as stylize-video's --frames does: a --frames preview is measured against the start of its
     input. A GIF holds one picture per `step` input frames."""
-    ours = stylized.expected_frames
+    ours = stylized.info.frame_count  # pictures, as _paired reads them (a GIF's, not its frames at a rate)
     theirs = [math.ceil(n / step) for n in _reference_counts(reference, max_frames)]
     if max_frames is not None and ours is not None:
         ours = min(ours, math.ceil(max_frames / step))
@@ -119,7 +119,7 @@ def _frame_limit(stylized: VideoReader, reference: VideoReader, names: tuple, ma
         wanted = "equal counts" if max_frames is None else f"as many for --frames {max_frames}"
         hint = "" if max_frames is not None else "; for a preview, give the --frames (and --start) it was made with"
         raise InputError(
-            f"stylized video '{names[0]}' has {stylized.expected_frames} frames but reference '{names[1]}' gives "
+            f"stylized video '{names[0]}' has {stylized.info.frame_count} frames but reference '{names[1]}' gives "
             f"{theirs[0]} (expected {wanted}, give or take {FRAME_COUNT_SLACK}){hint}"
         )
     return min(ours, closest)

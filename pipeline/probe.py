@@ -130,7 +130,31 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         found = ", ".join(f"{s.kind.lower()} {s.desc.split()[0]}" for s in streams) or "no streams"
         raise InputError(f"video '{path}' has no video stream (found: {found})")
     info = _media_info(source, videos[0], _container_duration(lines), audio)
-    return replace(info, demuxers=demuxers, extras=_extras(lines, streams, videos[0]))
+    info = replace(info, demuxers=demuxers, extras=_extras(lines, streams, videos[0]))
+    rate = _gif_rate(source) if "gif" in demuxers.split(",") else None
+    return info if rate is None else replace(info, fps=rate)
+
+
+# ffmpeg's GIF demuxer takes a delay under 2 hundredths of a second as 10 hundredths, as browsers do.
+GIF_MIN_DELAY_MS, GIF_DEFAULT_DELAY_MS = 20, 100
+
+
+def _gif_rate(source: Path) -> Fraction | None:
+    """The rate of a GIF's shortest delay, so the constant-rate conversion drops none of its pictures; None if Pillow
+    cannot read the delays. ffmpeg's own rate is sometimes the average: with delays of 10, 10, 50 and 10 hundredths
+    that is 5 fps, and 2 of the 4 pictures were dropped. The repeats this adds cost nothing to paint (video.py)."""
+    from PIL import Image
+
+    try:
+        with Image.open(source) as image:
+            delays = []
+            for index in range(getattr(image, "n_frames", 1)):
+                image.seek(index)
+                delay = int(image.info.get("duration") or 0)
+                delays.append(delay if delay >= GIF_MIN_DELAY_MS else GIF_DEFAULT_DELAY_MS)
+    except (OSError, ValueError, EOFError):
+        return None
+    return Fraction(1000, min(delays)) if delays else None
 
 
 def _extras(lines: list[str], streams: list[_RawStream], video: _RawStream) -> tuple[str, ...]:

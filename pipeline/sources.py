@@ -79,7 +79,10 @@ class VideoReader:
         if self.info.frame_count is None:
             return None
         fps = self.info.fps
-        counts = [self.info.frame_count - math.ceil(self.start * fps - 0.25)]
+        total = self.info.frame_count  # pictures; an animation's duration is the sum of its delays, so exact
+        if self.info.animation and self.info.duration:
+            total = math.ceil(self.info.duration * fps - 0.25)
+        counts = [total - math.ceil(self.start * fps - 0.25)]
         if self.duration is not None:
             counts.append(math.ceil(self.duration * fps - 0.25))
         if self.max_frames is not None:

@@ -272,6 +272,21 @@ def test_12_animated_gif_is_a_video_and_a_photo_is_a_still(tmp_path: Path, style
     assert code == 0 and Image.open(tmp_path / "photo.png").size == (48, 31)
 
 
+
+def test_12_a_gif_that_holds_a_picture_keeps_every_picture(tmp_path: Path, style: Path, identity) -> None:
+    # Delays of 10, 10, 50 and 10 hundredths: ffmpeg's rate is the average, 5 fps, which dropped pictures 2 and 4.
+    # At the shortest delay's rate every picture is kept, and the held one is repeated (not painted again).
+    colours = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 250)]
+    frames = [Image.new("RGB", (32, 24), c) for c in colours]
+    frames[0].save(tmp_path / "hold.gif", save_all=True, append_images=frames[1:], duration=[100, 100, 500, 100],
+                   loop=0)
+    result, events = run(tmp_path / "hold.gif", style, tmp_path / "out.mp4", replace(SETTINGS, size=32))
+    assert probe(tmp_path / "out.mp4").fps == 10 and result.frames == 8
+    shown = decode_bgr(tmp_path / "out.mp4", 32, 24)[:, 8:16, 8:24].mean(axis=(1, 2))[:, ::-1]  # RGB per frame
+    nearest = [int(np.argmin([np.abs(frame - c).sum() for c in colours])) for frame in shown]
+    assert nearest == [0, 1, 2, 2, 2, 2, 2, 3]
+    assert [e.kind for e in events if isinstance(e, FrameStarted)].count("repeat") == 4
+
 # ---- 13: very long input ----
 
 
