@@ -205,17 +205,22 @@ def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Pa
         encoder.close()
 
 
+def _total_so_far(job: _Job, index: int) -> int | None:
+    """The frame total for progress events. The probe's count is an estimate: a variable-rate file can give more
+    frames at its average rate than it has pictures, and a total below the frames already seen would read "34/30"."""
+    return None if job.total is None else max(job.total, index + 1)
+
+
 def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: float | None,
-                 emit: Callable[[object], None], stop: threading.Event | None) -> tuple[np.ndarray, float | None, float]:
+                 emit: Callable[[object], None],
+                 stop: threading.Event | None) -> tuple[np.ndarray, float, float | None]:
     """Stylize one frame, a warm one starting L-BFGS at the previous frame's `step_scale`. Returns the frame as HxWx3
-    BGR uint8 (what is checkpointed and encoded), its own step scale (see optimize.Optimized) and its loss."""
+    BGR uint8 (what is checkpointed and encoded), its loss and its own step scale (see optimize.Optimized)."""
     stylizer, video = job.stylizer, job.video
     assert stylizer is not None
     warm = item.kind == "warm" and prev is not None
     iterations = (item.iterations or video.frame_iterations) if warm else job.settings.optim.iterations
-    # The probe's count is an estimate: a variable-rate file can give more frames at its average rate than it has
-    # pictures. A total below the frames already seen would read "34/30".
-    total = None if job.total is None else max(job.total, item.index + 1)
+    total = _total_so_far(job, item.index)
     emit(FrameStarted(item.index, total, item.kind, iterations))
     began = time.monotonic()
     scales: list[ScaleDone] = []
@@ -233,7 +238,7 @@ def _stylize_one(job: _Job, item: _Item, prev: torch.Tensor | None, step_scale: 
     bgr = tensor_to_bgr(result)
     loss = scales[-1].loss if scales else math.nan
     emit(FrameDone(item.index, total, loss, time.monotonic() - began))
-    return bgr, scales[-1].step_scale if scales else None, loss
+    return bgr, loss, scales[-1].step_scale if scales else None
 
 
 def _paint(job: _Job, item: _Item, prev: torch.Tensor | None, warm: bool, iterations: int,
@@ -261,7 +266,9 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_ou
                     emit: Callable, stop: threading.Event | None) -> tuple[_End, int]:
     """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
     never = threading.Event()  # the writer stops on its own errors; this loop only waits for room in its queue
-    prev, step_scale, count, last = None, None, 0, None
+    # The last painted frame: BGR uint8, its loss (NaN when read back from a checkpoint) and step scale.
+    last: tuple[np.ndarray, float, float | None] | None = None
+    prev, count = None, 0  # prev: last[0] as a tensor on job.device, the next warm frame's start
     while not isinstance(item := get(frames_in, reader), _End):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
@@ -271,20 +278,20 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_ou
             if item.index == job.resume_from - 1:
                 # Carried through uint8 and the PNG's step scale exactly as in an uninterrupted run, so a resumed run
                 # gives the same pixels.
-                prev = bgr_to_tensor(job.checkpoints.load(item.index, job.size), job.device)
-                step_scale = job.checkpoints.load_step_scale(item.index)
+                bgr = job.checkpoints.load(item.index, job.size)
+                last = (bgr, math.nan, job.checkpoints.load_step_scale(item.index))
+                prev = bgr_to_tensor(bgr, job.device)
             put(frames_out, (item.index, None, None), never, writer)
-        elif item.kind == "repeat" and prev is not None:
+        elif item.kind == "repeat" and last is not None:
             # Painted again it would cost a warm frame and differ a little: a still picture that shimmers.
-            bgr, loss = last if last is not None else (tensor_to_bgr(prev), math.nan)
-            total = None if job.total is None else max(job.total, item.index + 1)
+            total = _total_so_far(job, item.index)
             emit(FrameStarted(item.index, total, "repeat", 0))
-            emit(FrameDone(item.index, total, loss, 0.0))
-            put(frames_out, (item.index, bgr, step_scale), never, writer)
+            emit(FrameDone(item.index, total, last[1], 0.0))
+            put(frames_out, (item.index, last[0], last[2]), never, writer)
         else:
-            bgr, step_scale, loss = _stylize_one(job, item, prev, step_scale, emit, stop)
-            prev, last = bgr_to_tensor(bgr, job.device), (bgr, loss)
-            put(frames_out, (item.index, bgr, step_scale), never, writer)
+            last = _stylize_one(job, item, prev, None if last is None else last[2], emit, stop)
+            prev = bgr_to_tensor(last[0], job.device)
+            put(frames_out, (item.index, last[0], last[2]), never, writer)
         count += 1
     return item, count
 
@@ -368,7 +375,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     display_w, display_h = round(info.width * info.display_sar), info.height
     if settings.size > max(display_w, display_h):
         emit(VideoWarning(f"the video is {display_w}x{display_h}: it is painted at {size[0]}x{size[1]} (its own "
-                          f"size, in even numbers), not enlarged to --size {settings.size} (videos are never enlarged)"))
+                          f"size, in even numbers), not enlarged to --size {settings.size} "
+                          "(videos are never enlarged)"))
     if info.hdr:
         # Tone-mapped by the reader (ffmpeg_capture.py): mid-tones keep their SDR levels, highlights are rolled off.
         emit(VideoWarning(f"the input is HDR ({info.hdr}, {info.bit_depth}-bit); it is tone-mapped to SDR (8-bit "
