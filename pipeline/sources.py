@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -90,25 +90,26 @@ class VideoReader:
         return max(0, min(counts))
 
     def __iter__(self) -> Iterator[Frame]:
-        self.close()
-        self.frames_read, self.truncated, self.first_time = 0, False, None
-        self.repeated = self.dropped = self._pictures = 0
-        try:
-            yield from self._selected(self._decoded())
-        finally:
-            self.close()
+        return self._pass(self._selected)
 
     def pictures(self) -> Iterator[Frame]:
         """The selection's pictures as the file times them, without the constant-rate conversion: Frame(picture
         index, its time in seconds from `start`, upright pixels). A GIF's pictures keep their own delays."""
+        return self._pass(self._as_pictures)
+
+    def _pass(self, frames: Callable[[Iterator[tuple[float, np.ndarray]]], Iterator[Frame]]) -> Iterator[Frame]:
+        """One pass over the file from the start of the selection, counters reset, the decoder released after."""
         self.close()
         self.frames_read, self.truncated, self.first_time = 0, False, None
         self.repeated = self.dropped = self._pictures = 0
         try:
-            for time, pixels in self._in_range(self._decoded()):
-                yield Frame(self._pictures - 1, max(0.0, time - self.start), self._upright(pixels))
+            yield from frames(self._decoded())
         finally:
             self.close()
+
+    def _as_pictures(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[Frame]:
+        for time, pixels in self._in_range(decoded):
+            yield Frame(self._pictures - 1, max(0.0, time - self.start), self._upright(pixels))
 
     def _selected(self, decoded: Iterator[tuple[float, np.ndarray]]) -> Iterator[Frame]:
         limit = math.inf if self.max_frames is None else self.max_frames
