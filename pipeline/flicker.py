@@ -81,7 +81,8 @@ def warping_error(
     return _warping_errors(zip(stylized, reference), skip_cuts)[0]
 
 
-def _paired(stylized: VideoReader, reference: VideoReader, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _paired(stylized: VideoReader, reference: VideoReader,
+            limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(stylized picture, the reference frame on screen at its time), for at most `limit` stylized pictures.
 
     Paired by time, not by count: a GIF made from a fast video holds every 2nd (or 4th) frame, with delays in

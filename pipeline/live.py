@@ -92,9 +92,9 @@ class LiveNotice:
 @dataclass(frozen=True)
 class LiveResult:
     """shown: frames painted and shown; captured: frames the source delivered; dropped = captured - shown;
-    fps: shown frames per second of the session (its first painting's wait included); latencies in seconds from arrival to display;
-    recorded: the recording (None without one) and its frame count; end: why the session ended; lost: the source
-    failed and did not come back."""
+    fps: shown frames per second of the session (its first painting's wait included); latencies in seconds from
+    arrival to display; recorded: the recording (None without one) and its frame count; end: why the session
+    ended; lost: the source failed and did not come back."""
 
     shown: int
     captured: int
