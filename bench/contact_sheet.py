@@ -10,7 +10,7 @@ import argparse
 import cv2
 import numpy as np
 
-from pipeline.sources import VideoReader
+from pipeline.media.reader import VideoReader
 
 
 def sample_frames(path: str, count: int, height: int) -> list[np.ndarray]:

@@ -17,12 +17,12 @@ from pathlib import Path
 import cv2
 import torch
 
-from pipeline.capture import LatestFrameCapture
 from pipeline.config import LiveSettings, StyleSettings
-from pipeline.images import load_image
+from pipeline.core.geometry import processing_size
 from pipeline.live import LiveView, run_live
-from pipeline.painting import StylizerPainter
-from pipeline.video import processing_size
+from pipeline.live_stylizer import BudgetStylizer
+from pipeline.media.frames import load_image
+from pipeline.media.live_sources import LatestFrameCapture
 
 DATA = Path("/work/shared/data/video/bikes.mp4")
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -46,10 +46,10 @@ def bench(clip: Path, size: int, seconds: float) -> str:
     capture = LatestFrameCapture(str(clip), settings)
     capture.open()
     frame_size, _ = processing_size(*capture.frame_size, Fraction(1), size)
-    painter = StylizerPainter([(STYLE.name, load_image(STYLE))], StyleSettings(), settings, DEVICE)
-    calibrated = painter.calibrate(frame_size)
+    stylizer = BudgetStylizer([(STYLE.name, load_image(STYLE))], StyleSettings(), settings, DEVICE)
+    calibrated = stylizer.calibrate(frame_size)
     display = LastFrame()
-    result = run_live(capture, painter, settings, frame_size, display=display)
+    result = run_live(capture, stylizer, settings, frame_size, display=display)
     if display.view is not None:
         OUT.mkdir(exist_ok=True)
         cv2.imwrite(str(OUT / f"live_{size}.png"), display.view.stylized)
@@ -57,7 +57,7 @@ def bench(clip: Path, size: int, seconds: float) -> str:
     return (f"{size:>4} px ({w}x{h}): {result.shown:3d} shown, {result.dropped:3d} dropped of {result.captured} "
             f"in {result.seconds:.1f} s; {result.fps:5.2f} fps; latency mean {result.mean_latency * 1000:4.0f} ms, "
             f"max {result.max_latency * 1000:4.0f} ms; {result.mean_iterations:.1f} it/frame; "
-            f"{painter.seconds_per_iteration * 1000:.0f} ms/iteration (calibrated {calibrated * 1000:.0f})")
+            f"{stylizer.seconds_per_iteration * 1000:.0f} ms/iteration (calibrated {calibrated * 1000:.0f})")
 
 
 def main() -> None:

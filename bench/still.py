@@ -12,7 +12,7 @@ Run as `python bench/still.py` (one process; torch is pinned to 2 threads). It m
                  G = F F^T / numel(F)  (F the CxHxW conv output, pre-ReLU as in the tutorial)
    Its "final loss" is the loss at iteration 3000 (not the minimum of the curve; both are printed), and its
    time is the whole run.
-2. OURS on the SAME objective (same function, weights and 128 px final size): `pipeline.optimize.optimize`
+2. OURS on the SAME objective (same function, weights and 128 px final size): `pipeline.core.optimize.optimize`
    with L-BFGS (OptimSettings defaults, plateau stop disabled) after a 64 px coarse stage of 100 iterations
    (our `scale_schedule` with min_scale_side=64: the headline), the same at 128 px only, and Adam with our
    default lr (0.02) for information. Each runs until the final-size loss first reaches the seed's final loss
@@ -48,12 +48,14 @@ from typing import Callable, Iterator
 import torch
 
 from pipeline.config import OptimSettings, StyleSettings
-from pipeline.devices import device_label, native_bfloat16
+from pipeline.core.devices import device_label, native_bfloat16
+from pipeline.core.geometry import fit_long_side, scale_schedule
+from pipeline.core.optimize import optimize
+from pipeline.core.stylizer import Stylizer, resize
+from pipeline.core.vgg import VGGFeatures, load_caffe
 from pipeline.errors import Interrupted
-from pipeline.images import load_image, save_image
-from pipeline.optimize import IterationEvent, optimize
-from pipeline.stylize import ScaleDone, Stylizer, fit_long_side, resize, scale_schedule
-from pipeline.vgg import VGGFeatures, load_caffe
+from pipeline.events import IterationEvent, ScaleDone
+from pipeline.media.frames import load_image, save_image
 
 DATA = Path("/work/shared/data")
 OUT = Path(__file__).resolve().parent / "out"

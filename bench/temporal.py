@@ -42,16 +42,15 @@ import torch
 
 from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings
-from pipeline.events import FrameDone, FrameStarted
+from pipeline.core.geometry import processing_size
+from pipeline.core.losses import content_loss, style_loss
+from pipeline.core.stylizer import Stylizer
+from pipeline.core.temporal import estimate_flow, warp
+from pipeline.events import FrameDone, FrameStarted, IterationEvent, ScaleDone
 from pipeline.flicker import warping_error
-from pipeline.frames import bgr_to_tensor, tensor_to_bgr
-from pipeline.images import load_image
-from pipeline.losses import content_loss, style_loss
-from pipeline.optimize import IterationEvent
-from pipeline.sources import VideoReader
-from pipeline.stylize import ScaleDone, Stylizer
-from pipeline.temporal import estimate_flow, warp
-from pipeline.video import processing_size, stylize_video
+from pipeline.media.frames import bgr_to_tensor, load_image, tensor_to_bgr
+from pipeline.media.reader import VideoReader
+from pipeline.video import stylize_video
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path("/work/shared/data/video/bikes.mp4")

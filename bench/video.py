@@ -7,23 +7,23 @@ machine is shared, and the report says so). In one run it measures, on CPU:
    through pipeline.video.stylize_video with StyleSettings(size=128) and VideoSettings(max_frames=30), every other
    setting at its default. Per frame: FrameDone.seconds (wall time of the frame in the caller's thread) and the
    final-scale-equivalent iterations run (from ScaleDone, load-free). Goal: mean later frame <= 20% of the first.
-2. Time outside the optimizer. Stylizer.stylize (as pipeline.video uses it) is wrapped by a perf_counter stopwatch
-   for that run; inside = the sum of its calls, wall = the whole stylize_video call (checks, VGG loading, time
+2. Time outside the optimizer. Stylizer.stylize is wrapped by a perf_counter stopwatch (a subclass passed as the
+   run's stylizer) for that run; inside = the sum of its calls, wall = the whole stylize_video call (checks, VGG loading, time
    estimate, decode, flow, PNG checkpoints, encode, queues, mux). Goal: 1 - inside / wall < 10%. The report splits
    the rest (setup before the first frame, gaps between frames, the tail after the last) and also gives the sum of
    FrameStarted->FrameDone intervals, which adds the caller thread's per-frame work around stylize (tensor
    conversions, warping); optical flow is computed by the reader thread, so it is in neither sum.
 3. Peak memory. A 100- and a 1000-frame 64x36 testsrc2 clip at 25 fps with an AAC track (tests/media.make_clip)
    each go through the real plumbing (reader, flow, queues, checkpoints, x264, audio mux) in a fresh subprocess
-   with a trivial stylizer: Stylizer.stylize is monkeypatched to return a copy of its init (warped previous frame)
-   or else its content, so no optimization runs but VGG is still loaded. Peak = VmHWM of that Python process, not
+   with a trivial stylizer: a Stylizer whose stylize returns a copy of its init (warped previous frame) or else its
+   content, so no optimization runs but VGG is still loaded. Peak = VmHWM of that Python process, not
    getrusage's ru_maxrss: Linux carries the spawning process's high-water mark across exec into ru_maxrss (here the
    parent's ~1 GB after part 1), and into RUSAGE_CHILDREN the same way, so the ffmpeg encoder and muxer (separate
    processes) are not counted. Goal: the 1000-frame peak within 10% of the 100-frame one.
    The VGG weights and torch dominate the baseline, so the RSS growth across the frame loop is printed too.
 4. The carried first step. The run of part 1 twice more, side by side: as shipped, where each warm frame's L-BFGS
-   starts at the step scale of the frame before (optimize's first_step), and with Stylizer.stylize patched to
-   drop first_step, as before that change. Per run: VGG passes of the warm frames (calls of the objective,
+   starts at the step scale of the frame before (optimize's first_step), and with a Stylizer whose stylize drops
+   first_step, as before that change. Per run: VGG passes of the warm frames (calls of the objective,
    load-free), their FrameDone seconds, their mean final loss, and the warping error of the result against the
    input (pipeline.flicker.measure_video). Goal: fewer passes, at the same loss and flicker.
 
@@ -40,19 +40,17 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import torch
 
 from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings
-from pipeline.events import FrameDone, FrameStarted, VideoPlan
+from pipeline.core.stylizer import Stylizer
+from pipeline.events import FrameDone, FrameStarted, ScaleDone, VideoPlan
 from pipeline.flicker import measure_video
-from pipeline.stylize import ScaleDone, Stylizer
 from pipeline.video import stylize_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,17 +78,6 @@ def fresh_output(name: str) -> Path:
     output.unlink(missing_ok=True)
     shutil.rmtree(work_folder(output), ignore_errors=True)
     return output
-
-
-@contextmanager
-def patched_stylize(replacement) -> Iterator[None]:
-    """Replace Stylizer.stylize (the class pipeline.video instantiates) for the duration of the block."""
-    original = Stylizer.stylize
-    Stylizer.stylize = replacement
-    try:
-        yield
-    finally:
-        Stylizer.stylize = original
 
 
 @dataclass
@@ -125,22 +112,21 @@ class Timeline:
 def run_speed(frames: int, size: int) -> dict:
     """Parts 1 and 2: one default run on the first `frames` frames of bikes.mp4, stylize calls timed."""
     calls: list[float] = []
-    original = Stylizer.stylize
 
-    def timed(self, *args, **kwargs):
-        began = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            calls.append(time.perf_counter() - began)
+    class Timed(Stylizer):
+        def stylize(self, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return super().stylize(*args, **kwargs)
+            finally:
+                calls.append(time.perf_counter() - began)
 
     timeline = Timeline()
     output = fresh_output("video_speed.mp4")
-    with patched_stylize(timed):
-        began = time.perf_counter()
-        result = stylize_video(SOURCE, [(STYLE, 1.0)], output, StyleSettings(size=size),
-                               VideoSettings(max_frames=frames), "cpu", timeline)
-        ended = time.perf_counter()
+    began = time.perf_counter()
+    result = stylize_video(SOURCE, [(STYLE, 1.0)], output, StyleSettings(size=size),
+                           VideoSettings(max_frames=frames), "cpu", timeline, stylizer=Timed)
+    ended = time.perf_counter()
     return {"began": began, "ended": ended, "calls": calls, "timeline": timeline, "frames": result.frames}
 
 
@@ -186,20 +172,20 @@ def print_speed(r: dict) -> None:
 def run_first_step(frames: int, size: int, carried: bool) -> dict:
     """Part 4: the run of part 1, with or without the carried first step; passes counted per frame."""
     passes, per_frame, seconds, losses, kinds = [0], [], [], [], []
-    original_stylize, original_objective = Stylizer.stylize, Stylizer.objective
 
-    def stylize(self, *args, **kwargs):
-        if not carried:
-            kwargs["first_step"] = None
-        return original_stylize(self, *args, **kwargs)
+    class Counted(Stylizer):
+        def stylize(self, *args, **kwargs):
+            if not carried:
+                kwargs["first_step"] = None
+            return super().stylize(*args, **kwargs)
 
-    def objective(self, *args, **kwargs):
-        inner = original_objective(self, *args, **kwargs)
+        def objective(self, *args, **kwargs):
+            inner = super().objective(*args, **kwargs)
 
-        def counted(image):
-            passes[0] += 1
-            return inner(image)
-        return counted
+            def counted(image):
+                passes[0] += 1
+                return inner(image)
+            return counted
 
     def on_event(event: object) -> None:
         if isinstance(event, FrameStarted):
@@ -211,13 +197,8 @@ def run_first_step(frames: int, size: int, carried: bool) -> dict:
             losses.append(event.loss)
 
     output = fresh_output(f"video_step_{'carried' if carried else 'torch'}.mp4")
-    Stylizer.objective = objective
-    try:
-        with patched_stylize(stylize):
-            stylize_video(SOURCE, [(STYLE, 1.0)], output, StyleSettings(size=size), VideoSettings(max_frames=frames),
-                          "cpu", on_event)
-    finally:
-        Stylizer.objective = original_objective
+    stylize_video(SOURCE, [(STYLE, 1.0)], output, StyleSettings(size=size), VideoSettings(max_frames=frames),
+                  "cpu", on_event, stylizer=Counted)
     warm = [k for k, kind in enumerate(kinds) if kind == "warm"]
     return {"warm": len(warm), "passes": sum(per_frame[k] for k in warm) / len(warm),
             "seconds": sum(seconds[k] for k in warm) / len(warm), "loss": sum(losses[k] for k in warm) / len(warm),
@@ -250,8 +231,9 @@ def memory_child(clip: Path, size: int) -> None:
     """Part 3, in a fresh process: the real plumbing with a pass-through stylizer; prints one JSON line."""
     pin_threads()
 
-    def passthrough(self, content, *, init=None, **_ignored):
-        return (init if init is not None else content).clone()
+    class Passthrough(Stylizer):
+        def stylize(self, content, *, init=None, **_ignored):
+            return (init if init is not None else content).clone()
 
     rss: list[int] = []
 
@@ -260,9 +242,9 @@ def memory_child(clip: Path, size: int) -> None:
             rss.append(read_status("VmRSS"))
 
     output = fresh_output(f"video_mem_{clip.stem.rsplit('_', 1)[-1]}.mp4")
-    with patched_stylize(passthrough):
-        began = time.perf_counter()
-        result = stylize_video(clip, [(STYLE, 1.0)], output, StyleSettings(size=size), VideoSettings(), "cpu", on_event)
+    began = time.perf_counter()
+    result = stylize_video(clip, [(STYLE, 1.0)], output, StyleSettings(size=size), VideoSettings(), "cpu", on_event,
+                           stylizer=Passthrough)
     tenth = rss[len(rss) // 10]
     print(json.dumps({"frames": result.frames, "seconds": time.perf_counter() - began, "hwm_kb": read_status("VmHWM"),
                       "rss_first_kb": rss[0], "rss_tenth_kb": tenth, "rss_last_kb": rss[-1], "rss_max_kb": max(rss)}))

@@ -8,8 +8,20 @@ import re
 import sys
 from dataclasses import replace
 
-from pipeline.config import (DEFAULT_QUALITY, DEVICE_CHOICES, OPTIMIZER_NAMES, PRECISION_CHOICES, QUALITY,
-                             WEIGHT_NAMES, LossSettings, OptimSettings, StyleSettings, VideoSettings, with_quality)
+from pipeline.checks import check_blend_weights, check_style_settings, check_video_settings
+from pipeline.config import (
+    DEFAULT_QUALITY,
+    DEVICE_CHOICES,
+    OPTIMIZER_NAMES,
+    PRECISION_CHOICES,
+    QUALITY,
+    WEIGHT_NAMES,
+    LossSettings,
+    OptimSettings,
+    StyleSettings,
+    VideoSettings,
+    with_quality,
+)
 from pipeline.errors import UsageError
 
 _LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
@@ -164,23 +176,21 @@ def style_specs(text: str, blend: tuple[float, ...] | None) -> list[tuple[str, f
     if len(weights) != len(paths):
         raise UsageError(f"--style-blend has {len(weights)} weight{'s' * (len(weights) != 1)} for {len(paths)} style "
                          f"image{'s' * (len(paths) != 1)}: give one weight per image")
-    from pipeline.stylize import check_blend_weights  # here: torch takes seconds, and --help needs none of it
-
     check_blend_weights(list(weights))
     return list(zip(paths, weights))
 
 
 def style_settings(ns: argparse.Namespace) -> StyleSettings:
-    """The StyleSettings the parsed arguments ask for (preset first, explicit options over it)."""
+    """The StyleSettings the parsed arguments ask for (preset first, explicit options over it), checked."""
     base = with_quality(StyleSettings(), ns.quality)
     loss = loss_settings(ns, base.loss)
     optim = replace(base.optim, optimizer=ns.optimizer, lr=ns.lr, max_scales=ns.scales, amp=ns.precision == "auto",
                     iterations=ns.iterations if ns.iterations is not None else base.optim.iterations)
-    if ns.scales < 1:
-        raise UsageError(f"--scales must be at least 1, got {ns.scales}")
-    return replace(base, size=ns.size if ns.size is not None else base.size, style_scale=ns.style_scale,
-                   preserve_colors=ns.preserve_colors, init=ns.init, seed=ns.seed, weights=ns.weights,
-                   pooling=ns.pooling, loss=loss, optim=optim)
+    settings = replace(base, size=ns.size if ns.size is not None else base.size, style_scale=ns.style_scale,
+                       preserve_colors=ns.preserve_colors, init=ns.init, seed=ns.seed, weights=ns.weights,
+                       pooling=ns.pooling, loss=loss, optim=optim)
+    check_style_settings(settings)
+    return settings
 
 
 # The options of the "video" group, which a photo ignores.
@@ -193,13 +203,9 @@ def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace)
 
 
 def video_settings(ns: argparse.Namespace) -> VideoSettings:
-    """The VideoSettings the parsed arguments ask for."""
-    if ns.frame_iterations < 1:
-        raise UsageError(f"--frame-iterations must be at least 1, got {ns.frame_iterations}")
-    if ns.frames is not None and ns.frames < 1:
-        raise UsageError(f"--frames must be at least 1, got {ns.frames}")
-    if not ns.start >= 0 or (ns.duration is not None and not ns.duration > 0):  # "not" catches NaN
-        raise UsageError("--start must be >= 0 and --duration > 0 seconds")
-    return replace(_VIDEO, frame_iterations=ns.frame_iterations, temporal_weight=ns.temporal_weight,
-                   start=ns.start, duration=ns.duration, max_frames=ns.frames, crf=ns.crf,
-                   resume=ns.resume, keep_frames=ns.keep_frames, overwrite=ns.overwrite)
+    """The VideoSettings the parsed arguments ask for, checked."""
+    video = replace(_VIDEO, frame_iterations=ns.frame_iterations, temporal_weight=ns.temporal_weight,
+                    start=ns.start, duration=ns.duration, max_frames=ns.frames, crf=ns.crf,
+                    resume=ns.resume, keep_frames=ns.keep_frames, overwrite=ns.overwrite)
+    check_video_settings(video)
+    return video

@@ -14,13 +14,14 @@ from dataclasses import replace
 
 import cv2
 
-from pipeline.capture import parse_source
 from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import DisplayError
-from pipeline.live import LiveFrame, LiveNotice, LiveResult, LiveStarted, NullDisplay, live
+from pipeline.events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
+from pipeline.live import NullDisplay, live
+from pipeline.media.live_sources import parse_source
 
 from .args import style_specs
-from .main import print_result, stop_on_signals
+from .terminal import print_result, stop_on_signals
 
 STATUS_EVERY_S = 5.0  # headless: one status line this often
 
@@ -44,6 +45,8 @@ class LiveReporter:
             self.next_status = time.monotonic() + STATUS_EVERY_S
         elif isinstance(event, LiveNotice):
             say(f"live: {event.message}")
+        elif isinstance(event, StylizeWarning):
+            say(f"live: warning: {event.message}")
         elif isinstance(event, LiveFrame) and self.headless and time.monotonic() >= self.next_status:
             self.next_status = time.monotonic() + STATUS_EVERY_S
             say(f"live: {event.index + 1} shown, {event.dropped} dropped, {event.fps:.1f} fps, "
@@ -71,7 +74,7 @@ def open_display(ns: argparse.Namespace):
     """The window, or the headless twin; DisplayError at once (with the headless command) if no window can open."""
     if ns.no_window:
         return NullDisplay()
-    from pipeline.window import CvWindow, window_unavailable
+    from .window import CvWindow, window_unavailable
 
     reason = window_unavailable()
     if reason is not None:

@@ -4,12 +4,10 @@ come at once (importing the painting side takes seconds)."""
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
 
-from pipeline.config import (DEVICE_CHOICES, LIVE_DEFAULT_SIZE, STREAM_SCHEMES, WEIGHT_NAMES, LiveSettings,
-                             StyleSettings)
-from pipeline.errors import UsageError
+from pipeline.checks import check_live_settings, check_style_settings
+from pipeline.config import DEVICE_CHOICES, LIVE_DEFAULT_SIZE, STREAM_SCHEMES, WEIGHT_NAMES, LiveSettings, StyleSettings
 
 from .args import Parser, add_artist_controls, add_precision, add_version, loss_settings
 
@@ -52,14 +50,13 @@ def build_live_parser() -> Parser:
 
 
 def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
-    for name in ("fps", "max_seconds"):
-        value = getattr(ns, name)
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    """The checked LiveSettings and StyleSettings of a parsed `--live` command line."""
     settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
                        overwrite=ns.overwrite)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
                     pooling=ns.pooling, loss=loss_settings(ns), optim=replace(_STYLE.optim, amp=ns.precision == "auto"))
+    check_live_settings(settings)
+    check_style_settings(style)
     return settings, style
 
 

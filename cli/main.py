@@ -1,116 +1,26 @@
-"""Entry point of `stylize-video`: parse, dispatch to the pipeline, turn exceptions into one-line messages.
+"""Entry point of `stylize-video`: dispatch to a command (stylize.py, live.py, measure.py), turn exceptions into
+one-line messages and exit codes.
 
 Exit codes: 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import threading
-from contextlib import contextmanager, suppress
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING
 
-from pipeline.errors import Interrupted, OutputError, StylizeError, UsageError
+from pipeline.errors import Interrupted, StylizeError, UsageError
 
-from .args import build_parser, style_settings, style_specs, video_options_given, video_settings
+from .terminal import ForgivingStderr, StdoutClosed, signals_held
+
+if TYPE_CHECKING:  # torch: not imported for --help
+    from pipeline.sequence import StylizerFactory
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
-class StdoutClosed(Exception):
-    """The reader of standard output has gone away (`stylize-video measure ... | head -1`)."""
-
-
-class ForgivingStderr:
-    """sys.stderr that outlives its reader: once a write or flush finds the pipe closed (`... 2>&1 | head -1`), the
-    rest of the messages are dropped and the run goes on. stderr only carries progress and messages; the result is
-    the output file, and an hour's painting should not end, or end with exit 1 after its file was written, because
-    the progress could not be shown. The file descriptor is pointed at /dev/null, so Python's own flush at exit
-    succeeds too. Other attributes (isatty, encoding, fileno ...) are the wrapped stream's, for rich."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.wrapped = stream
-        self.gone = False
-
-    def write(self, text: str) -> int:
-        if not self.gone:
-            try:
-                return self.wrapped.write(text)
-            except BrokenPipeError:
-                self._reader_gone()
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.gone:
-            try:
-                self.wrapped.flush()
-            except BrokenPipeError:
-                self._reader_gone()
-
-    def _reader_gone(self) -> None:
-        self.gone = True
-        with suppress(OSError, ValueError):  # a stream without a descriptor (a test's capture) has nothing to close
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.wrapped.fileno())
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.wrapped, name)
-
-
-def print_result(*lines: str) -> None:
-    """Print result lines on stdout (for scripts) and flush. A reader that has gone away ends the run quietly
-    (StdoutClosed), as it ends other Unix tools; another failure (a full disk) is an OutputError. Either way stdout
-    is pointed at /dev/null, or Python's own flush at exit would fail again with a traceback (see the Python
-    documentation's "Note on SIGPIPE"). Python has no sys.stdout when started with it closed (`>&-`)."""
-    if sys.stdout is None:
-        raise OutputError("could not write to standard output: it is closed")
-    try:
-        for line in lines:
-            print(line)
-        sys.stdout.flush()
-    except OSError as exc:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        if isinstance(exc, BrokenPipeError):
-            raise StdoutClosed from None
-        raise OutputError(f"could not write to standard output: {exc.strerror or exc}") from None
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM set an event the pipeline checks between iterations (it then keeps what is done and
-    stops); a second signal interrupts at once."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM for the block, then raise Interrupted if one came. For `import torch` (seconds): a
-    KeyboardInterrupt raised inside torch's C++ start-up aborts the process (SIGABRT) instead of unwinding."""
-    held: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if held:
-        raise Interrupted("interrupted during start-up")
-
-
-def run(argv: list[str] | None) -> int:
+def run(argv: list[str] | None, stylizer: StylizerFactory | None = None) -> int:
+    """Dispatch to the command `argv` names; returns its exit code (exceptions are _main's)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["measure"]:
         from .measure import run_measure
@@ -124,52 +34,28 @@ def run(argv: list[str] | None) -> int:
             from .live import run_live
 
         return run_live(*live_args)
-    parser = build_parser()
-    ns = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
     with signals_held():
-        from .progress import QuietDisplay, RichDisplay
-    settings = style_settings(ns)
-    styles = style_specs(ns.style, ns.style_blend)
-    display = QuietDisplay() if ns.quiet else RichDisplay()
-    from pipeline.images import is_still_image
-    from pipeline.paths import check_input
+        from .stylize import run_stylize
 
-    check_input(ns.input, "input")
-    with stop_on_signals() as stop, display:
-        if is_still_image(ns.input):
-            from pipeline.still import stylize_image_file
-
-            ignored = video_options_given(parser, ns)
-            if ignored:
-                display.warn(f"{', '.join(ignored)} {'is a video option' if len(ignored) == 1 else 'are video options'}"
-                             f": ignored for the photo '{ns.input}'")
-
-            out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop, ns.overwrite)
-        else:
-            from pipeline.video import stylize_video
-
-            out = stylize_video(ns.input, styles, ns.output, settings, video_settings(ns), ns.device, display, stop)
-            out = getattr(out, "output", out)
-    if not ns.quiet:
-        print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return run_stylize(argv, stylizer)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; never lets a traceback reach the user for an expected failure."""
+def main(argv: list[str] | None = None, stylizer: StylizerFactory | None = None) -> int:
+    """Run the command line; never lets a traceback reach the user for an expected failure. stylizer: what paints
+    stills and videos (pipeline.sequence.StylizerFactory; None: the optimizer's), for embedding and tests."""
     _print_names_as_bytes()
     stderr = sys.stderr
     if stderr is not None and not isinstance(stderr, ForgivingStderr):
         sys.stderr = ForgivingStderr(stderr)
     try:
-        return _main(argv)
+        return _main(argv, stylizer)
     finally:
         sys.stderr = stderr
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, stylizer: StylizerFactory | None) -> int:
     try:
-        return run(argv)
+        return run(argv, stylizer)
     except UsageError as exc:
         print(f"stylize-video: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -185,7 +71,7 @@ def _main(argv: list[str] | None) -> int:
         print("stylize-video: error: out of memory; try a smaller --size", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as exc:  # torch's out-of-memory errors are RuntimeErrors; anything else is a bug: re-raised
-        from pipeline.oom import CPU_ALLOCATOR_FAILURE, is_out_of_memory  # here: `--help` need not wait for torch
+        from pipeline.core.oom import CPU_ALLOCATOR_FAILURE, is_out_of_memory  # here: `--help` need not wait for torch
 
         if not is_out_of_memory(exc):
             raise

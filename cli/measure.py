@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 
 from pipeline.errors import UsageError
-from pipeline.paths import check_input
+from pipeline.media.paths import check_input
 
 from .args import Parser
-from .main import print_result, signals_held
+from .terminal import print_result, signals_held
 
 MIN_FRAMES = 2  # one pair of frames at least
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
-from pipeline.optimize import IterationEvent
-from pipeline.still import StillPlan
-from pipeline.stylize import ScaleDone, ScalePlan
+from pipeline.events import (
+    FrameDone,
+    FrameStarted,
+    IterationEvent,
+    ScaleDone,
+    ScalePlan,
+    StillPlan,
+    StylizeWarning,
+    VideoPlan,
+)
 
 
 class QuietDisplay:
@@ -35,8 +42,7 @@ class RichDisplay:
     Messages go to stderr so stdout stays clean for scripts.
 
     The bar fills by work, not by iterations: an iteration counts in proportion to its scale's pixels (see
-    ScalePlan), so the ETA holds from the first scale. Counted by iterations, the default still's first scale
-    (128 px, 1/21 of the work) filled a third of the bar and its ETA said 1 min 20 s for a 10-minute job.
+    ScalePlan), so the ETA holds from the first scale (docs/design.md, "The command line").
     The count beside the bar is the current scale's iteration (or a video's frame).
     """
 
@@ -77,16 +83,16 @@ class RichDisplay:
 
     def __call__(self, event: object) -> None:
         self._start()
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        handler = self._handlers.get(type(event))
         if handler is not None:
-            handler(event)
+            handler(self, event)
 
-    def _on_StillPlan(self, event: StillPlan) -> None:
+    def _on_still_plan(self, event: StillPlan) -> None:
         h, w = event.size
         styles = "1 style" if event.styles == 1 else f"{event.styles} styles"
         self.say(f"Painting a {w}x{h} image on {event.device} with {styles}")
 
-    def _on_ScalePlan(self, event: ScalePlan) -> None:
+    def _on_scale_plan(self, event: ScalePlan) -> None:
         final = event.sizes[-1][0] * event.sizes[-1][1]
         self._weights = [h * w / final for h, w in event.sizes]
 
@@ -95,7 +101,7 @@ class RichDisplay:
         weights = self._weights if len(self._weights) == scales else [1.0] * scales
         return sum(weights[:scale]) * iterations + weights[scale] * iteration, sum(weights) * iterations
 
-    def _on_IterationEvent(self, event: IterationEvent) -> None:
+    def _on_iteration(self, event: IterationEvent) -> None:
         done, total = self._work(event.scales, event.scale, event.iterations, event.iteration)
         if self.task is None:
             self.task = self.progress.add_task("painting", total=total, loss="-", count="")
@@ -104,12 +110,12 @@ class RichDisplay:
                              count=f"{event.iteration}/{event.iterations}",
                              description=f"scale {event.scale + 1}/{event.scales} {w}x{h}")
 
-    def _on_ScaleDone(self, event: ScaleDone) -> None:
+    def _on_scale_done(self, event: ScaleDone) -> None:
         if self.task is not None:
             done, _ = self._work(event.scales, event.scale, event.iterations, event.iterations)
             self.progress.update(self.task, completed=done)
 
-    def _on_VideoPlan(self, event) -> None:
+    def _on_video_plan(self, event: VideoPlan) -> None:
         (iw, ih), (w, h) = event.input_size, event.size
         audio = ", ".join(f"#{i} {codec} ({how})" for i, codec, how in event.audio) or "none"
         frames = "? frames" if event.frames is None else f"{event.frames} frame{'s' * (event.frames != 1)}"
@@ -122,12 +128,12 @@ class RichDisplay:
         self.frames_task = self.progress.add_task("frames", total=event.frames, loss="-", completed=event.resumed,
                                                   count=_count(event.resumed, event.frames))
 
-    def _on_FrameStarted(self, event) -> None:
+    def _on_frame_started(self, event: FrameStarted) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
 
-    def _on_FrameDone(self, event) -> None:
+    def _on_frame_done(self, event: FrameDone) -> None:
         if self.frames_task is not None:
             self._frame_seconds.append(event.seconds)
             mean = sum(self._frame_seconds) / len(self._frame_seconds)
@@ -135,11 +141,13 @@ class RichDisplay:
                                  loss=f"{event.loss:.4g}", count=_count(event.index + 1, event.total_estimate),
                                  description=f"frames ({_pace(mean)})")
 
-    def _on_VideoWarning(self, event) -> None:
+    def _on_warning(self, event: StylizeWarning) -> None:
         self.warn(event.message)
 
-    def _on_StillWarning(self, event) -> None:
-        self.warn(event.message)
+    # Dispatch by type, so a renamed event class is a NameError here, not a handler silently never called.
+    _handlers = {StillPlan: _on_still_plan, ScalePlan: _on_scale_plan, IterationEvent: _on_iteration,
+                 ScaleDone: _on_scale_done, VideoPlan: _on_video_plan, FrameStarted: _on_frame_started,
+                 FrameDone: _on_frame_done, StylizeWarning: _on_warning}
 
 
 def _count(done: int, total: int | None) -> str:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-# The names the registries in devices.py, optimize.py and vgg.py answer to, here so that the command line can offer
-# them without importing torch (tests/test_cli.py checks that they agree).
+# The names the registries in core/devices.py, core/optimize.py and core/vgg.py answer to, here so that the command
+# line and checks.py can offer and check them without importing torch (tests/test_checks.py checks that they agree).
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISION_CHOICES = ("auto", "float32")
 OPTIMIZER_NAMES = ("lbfgs", "adam")
 WEIGHT_NAMES = ("caffe", "torchvision")
+
+# VGG19's blocks as (block, convolutions in it). A convolution is named convB_N, its ReLU reluB_N; blocks 1-4 end
+# in poolB. core/vgg.py builds the network from the same table.
+VGG_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+VGG_LAYER_NAMES: tuple[str, ...] = tuple(
+    name
+    for block, convs in VGG_BLOCKS
+    for name in (*(f"{kind}{block}_{n}" for n in range(1, convs + 1) for kind in ("conv", "relu")),
+                 *((f"pool{block}",) if block < 5 else ()))
+)
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
@@ -49,8 +59,7 @@ class OptimSettings:
     report_every: int = 10
     plateau_tolerance: float = 1e-3
     min_fraction: float = 0.4
-    # Not float16 for L-BFGS on CUDA: its line search was not robust to float16 gradient noise. bfloat16 on the CPU
-    # keeps float32's range, and L-BFGS reached the same losses with it (bench/still.py).
+    # Not float16 for L-BFGS on CUDA; bfloat16 on the CPU keeps float32's range (docs/design.md, "The optimizer").
     amp: bool = True
 
 
@@ -69,8 +78,9 @@ class StyleSettings:
     optim: OptimSettings = field(default_factory=OptimSettings)
 
 
-MIN_SIZE = 16
+MIN_SIZE = 16  # px a side: VGG19's four poolings before relu5_1 shrink a thinner side to nothing
 MAX_SIZE = 8192
+MAX_CRF = 51  # libx264's worst quality for 8-bit video; ffmpeg would quietly clip a larger --crf
 
 # Presets trade time for quality; "draft" gives a CPU user a 256 px result in about a minute.
 QUALITY: dict[str, dict] = {
@@ -93,7 +103,7 @@ class VideoSettings:
 
     frame_iterations: the most iterations a frame after the first gets (warm-started from the warped previous
     frame); the first frame and frames after a scene cut get StyleSettings.optim.iterations, coarse to fine.
-    Adaptive effort (video.frame_budget): a warm frame gets between min_frame_iterations (a still scene) and
+    Adaptive effort (core.coherence.frame_budget): a warm frame gets between min_frame_iterations (a still scene) and
     frame_iterations, reached when the fraction of pixels the flow cannot carry over reaches effort_unreliable or
     the mean motion reaches effort_motion (a fraction of the long side per frame); min_frame_iterations =
     frame_iterations turns it off. temporal_weight: weight of Ruder et al.'s temporal loss (0 turns it off).
@@ -101,10 +111,7 @@ class VideoSettings:
     start and a fixed budget, for comparisons).
     """
 
-    # Measured by bench/temporal.py (bikes.mp4 frames 20-69 at 128 px, one cut): at 200 the warping error is 28% below
-    # that at 50 for 6% more style loss, and 1000 gains 14% more for 18% more style loss on frames 25-44. On bikes,
-    # a quarter to a half of the pixels is unreliable and the motion 0.5-3% of the long side per frame, so warm frames
-    # get 10-30 iterations, about 19 on average: 11% of a 200-iteration first frame.
+    # Steadiness against style, and about 19 iterations a warm frame on real footage (docs/design.md, "Videos").
     frame_iterations: int = 30
     min_frame_iterations: int = 10
     effort_unreliable: float = 0.5
@@ -127,11 +134,8 @@ class VideoSettings:
 # until listed here, which refuses a resume rather than mixing frames made two ways.
 VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "overwrite", "queue_size")
 # Evaluations of the objective an optimizer run costs beyond one per iteration, for the time estimate of a video
-# run. L-BFGS's first line search starts from a tiny step and needs about 3 more trials; later ones mostly accept
-# their first (measured: 203 evaluations for 200 iterations of a 128 px still, and 19 for 16 iterations, 21 for
-# 18, on every warm 256x108 frame of the bikes sample). Counted per iteration (1.05) they made the plan 8% short.
-# A warm video frame starts L-BFGS at the previous frame's step scale (optimize's first_step), so its first trial
-# is usually accepted: 1 more.
+# run: L-BFGS's first line search from a tiny step needs about 3 more; a warm frame that starts at the previous
+# frame's step scale (core.optimize's first_step), 1 more (docs/design.md, "The optimizer").
 EXTRA_EVALS_PER_RUN = {"lbfgs": 3, "adam": 0}
 EXTRA_EVALS_PER_WARM_RUN = {"lbfgs": 1, "adam": 0}
 
@@ -145,7 +149,7 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtp", "srt", "udp", "tcp", "http", "
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """A live session (see live.py and capture.py). Times are in seconds.
+    """A live session (see live.py and media/live_sources.py). Times are in seconds.
 
     fps: target rate; a frame's time budget is 1/fps, and warm frames get the Adam iterations that fit it (between
     min_iterations and max_iterations). The first frame and the first after a scene cut get first_budget_factor

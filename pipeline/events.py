@@ -1,4 +1,8 @@
-"""The events a video run sends to its caller's callback (see video.stylize_video), and its result."""
+"""Every event a run sends to its caller's callback, and every run's result. Torch-free, so a display can import them
+without the painting side.
+
+Sizes are (width, height) in pixels unless a field says (height, width); times are in seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,65 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class StylizeWarning:
+    """Something the user should know that does not stop the run (a one-line message)."""
+
+    message: str
+
+
+# ---- one image (a still, or one frame of a video) ----
+
+@dataclass(frozen=True)
+class IterationEvent:
+    """Progress of one optimization: `iteration` of `iterations` at scale `scale` (0-based) of `scales`,
+    `size` = (height, width) of that scale, `loss` the objective's value (a float read back every report)."""
+
+    scale: int
+    scales: int
+    size: tuple[int, int]
+    iteration: int
+    iterations: int
+    loss: float
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """Sent before the first scale: the (height, width) of each scale, coarse to fine, and the iterations each may
+    run. An iteration costs about in proportion to its scale's pixels, so a display can weigh them for its ETA."""
+
+    sizes: tuple[tuple[int, int], ...]
+    iterations: int
+
+
+@dataclass(frozen=True)
+class ScaleDone:
+    """One scale of the coarse-to-fine schedule finished after `iterations_run` iterations."""
+
+    scale: int
+    scales: int
+    iterations_run: int
+    iterations: int
+    loss: float
+    step_scale: float | None = None  # L-BFGS's first step per unit of gradient (core.optimize.Optimized)
+
+
+@dataclass(frozen=True)
+class StillPlan:
+    """Announced before the slow work: result size (height, width), device name, number of styles."""
+
+    size: tuple[int, int]
+    device: str
+    styles: int
+
+
+# ---- a video ----
+
+@dataclass(frozen=True)
 class VideoPlan:
-    """Sent once, after every check and before the first frame. Sizes are (width, height) in pixels; input_size is
-    the upright decoded size, size the processing (= output) size. audio: (stream index, codec, "copy"|"aac") per
-    audio stream. frames: estimated frames in the selection (None if unknown); resumed: frames already finished in
-    the work folder. estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
+    """Sent once, after every check and before the first frame. input_size is the upright decoded size, size the
+    processing (= output) size. audio: (stream index, codec, "copy"|"aac") per audio stream. frames: estimated
+    frames in the selection (None if unknown); resumed: frames already finished in the work folder.
+    estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
 
     input: Path
     output: Path
@@ -30,7 +88,7 @@ class VideoPlan:
 class FrameStarted:
     """Frame `index` (0-based in the selection) starts. kind: "first" (full coarse-to-fine run from the content),
     "cut" (the same, after a scene cut), "warm" (started from the previous stylized frame) or "repeat" (the picture
-    before again, in a variable-rate file: its painting is reused, with 0 iterations). iterations: the
+    before again, in a variable-rate file: its stylized frame is reused, with 0 iterations). iterations: the
     frame's budget per scale (a warm frame's is chosen by adaptive effort; the optimizer may stop sooner on a
     plateau); None if unknown."""
 
@@ -53,20 +111,73 @@ class FrameDone:
 
 
 @dataclass(frozen=True)
-class VideoWarning:
-    """Something the user should know that does not stop the run (a one-line message)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
 class VideoResult:
     """output: the file written; frames: frames in it (a GIF of a video over 50 fps keeps every 2nd or 4th one);
     seconds: wall time of the run; duration: the output's length in seconds (frames / its fps); warnings: every
-    VideoWarning message, in order."""
+    StylizeWarning message, in order."""
 
     output: Path
     frames: int
     seconds: float
     duration: float
     warnings: tuple[str, ...]
+
+
+# ---- a live session ----
+
+@dataclass(frozen=True)
+class LiveStarted:
+    """Sent once the source is open and the stylizer ready."""
+
+    source: str
+    input_size: tuple[int, int]
+    size: tuple[int, int]
+    fps: float
+    device: str
+    style: str
+    record: Path | None
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """A frame was shown. index: shown frames before it; source_index: its index among the frames the source
+    delivered. wait: its age when the loop took it; seconds: from taking to showing; latency = wait + seconds.
+    kind: "first", "cut" or "warm". fps: running rate of shown frames. dropped: frames replaced unseen so far."""
+
+    index: int
+    source_index: int
+    kind: str
+    iterations: int
+    wait: float
+    seconds: float
+    latency: float
+    fps: float
+    dropped: int
+
+
+@dataclass(frozen=True)
+class LiveNotice:
+    """A one-line message (source reconnecting, style switched, snapshot saved, paused ...)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """shown: frames stylized and shown; captured: frames the source delivered; dropped = captured - shown;
+    fps: shown frames per second of the session (its first frame's wait included); latencies in seconds from
+    arrival to display; recorded: the recording (None without one) and its frame count; end: why the session
+    ended; lost: the source failed and did not come back."""
+
+    shown: int
+    captured: int
+    dropped: int
+    seconds: float
+    fps: float
+    mean_latency: float
+    max_latency: float
+    mean_iterations: float
+    recorded: Path | None
+    recorded_frames: int
+    end: str
+    lost: bool

@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.errors import InputError
-from pipeline.frames import bgr_to_tensor
-from pipeline.probe import MediaInfo
-from pipeline.sources import VideoReader
-from pipeline.temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, warp
+from .core.temporal import consistency_mask, estimate_flow, mask_to_tensor, scene_cut, warp
+from .errors import InputError
+from .media.frames import bgr_to_tensor
+from .media.probe import MediaInfo
+from .media.reader import VideoReader
 
 FRAME_COUNT_SLACK = 3  # containers often disagree by a frame or two (edit lists, a dropped last frame)
 # Display aspects may differ this much (relative): other tools round sizes to even numbers without a matching SAR,

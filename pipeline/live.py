@@ -1,17 +1,17 @@
 """Live: stylize a camera, a stream or a file played at its own pace, as it happens.
 
-    capture thread (newest frame only, capture.py)  ->  this loop: analyse, paint within a time budget  ->  display,
-                                                                                                          recorder
+    capture thread (newest frame only, media/live_sources.py)  ->  this loop: analyse, stylize within a time
+    budget (live_stylizer.py)  ->  display, recorder
 
 The loop takes the newest frame whenever it is free, so frames that arrive while one is painted are dropped, never
 queued: the latency of a shown frame stays under one processing period plus one capture interval. Each frame starts
-from the previous output warped along the optical flow (Ruder et al. 2016, as in video.py) and gets the Adam
+from the previous output warped along the optical flow (core/coherence.py, as in a video) and gets the Adam
 iterations that fit 1/fps, from a running estimate of the seconds one iteration takes; the first frame and the
 first after a scene cut start from the camera frame and get more. Inside a frame nothing is read back to the host
 but the painted frame itself, so a GPU is never stalled mid-frame.
 
 The core never prints and needs no display: a Display is anything with show(LiveView) -> key name or None
-(window.py has the OpenCV one, NullDisplay is the headless twin). Progress goes out as events.
+(the command line's window is the OpenCV one, NullDisplay is the headless twin). Progress goes out as events.
 """
 
 from __future__ import annotations
@@ -28,19 +28,20 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from .capture import Captured, LatestFrameCapture, SourceSpec, describe_source, parse_source
-from .config import LIVE_DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, LiveSettings, StyleSettings
-from .devices import device_label, pick_device
-from .errors import InputError, Interrupted, OutputError, UsageError
-from .images import READABLE_SUFFIXES, load_image
-from .painting import Painter, StylizerPainter, analyse
-from .paths import atomic_output, check_input, check_output
-from .sinks import Recorder, check_animation_name
-from .stylize import check_network_size, check_style_settings, soft_style_warning
-from .video import processing_size
-
-__all__ = ["LatestFrameCapture", "LiveFrame", "LiveNotice", "LiveResult", "LiveStarted", "LiveView", "NullDisplay",
-           "Recorder", "StylizerPainter", "live", "run_live"]
+from .checks import check_live_settings, check_network_size, check_style_settings, soft_style_warning
+from .config import LIVE_DEFAULT_SIZE, LiveSettings, StyleSettings
+from .core.coherence import analyse
+from .core.devices import device_label, pick_device
+from .core.geometry import processing_size
+from .errors import InputError, Interrupted, OutputError
+from .events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
+from .live_stylizer import BudgetStylizer, LiveStylizer
+from .media.frames import load_image
+from .media.images import READABLE_SUFFIXES
+from .media.live_sources import Captured, LatestFrameCapture, SourceSpec, describe_source, parse_source
+from .media.paths import atomic_output, check_input, check_output
+from .media.recorder import Recorder
+from .media.writer import check_animation_name
 
 POLL_S = 0.05  # while no new frame comes, the display is still served (keys, repaint) this often
 EMA = 0.3  # weight of the newest gap between shown frames in the running fps
@@ -48,66 +49,6 @@ WEIGHT_STEP = 1.25  # + and - multiply or divide the style weight by this
 # Key names a Display returns -> what they do (the window passes on only these names).
 KEY_ACTIONS = {"q": "quit", "esc": "quit", "close": "quit", "space": "pause", "s": "snapshot",
                "n": "next_style", "p": "previous_style", "+": "weight_up", "=": "weight_up", "-": "weight_down"}
-
-
-# ---- events ----
-
-@dataclass(frozen=True)
-class LiveStarted:
-    """Sent once the source is open and the stylizer ready: sizes are (width, height)."""
-
-    source: str
-    input_size: tuple[int, int]
-    size: tuple[int, int]
-    fps: float
-    device: str
-    style: str
-    record: Path | None
-
-
-@dataclass(frozen=True)
-class LiveFrame:
-    """A frame was shown. index: shown frames before it; source_index: its index among the frames the source
-    delivered. wait: its age when the loop took it; seconds: from taking to showing; latency = wait + seconds.
-    kind: "first", "cut" or "warm". fps: running rate of shown frames. dropped: frames replaced unseen so far."""
-
-    index: int
-    source_index: int
-    kind: str
-    iterations: int
-    wait: float
-    seconds: float
-    latency: float
-    fps: float
-    dropped: int
-
-
-@dataclass(frozen=True)
-class LiveNotice:
-    """A one-line message (source reconnecting, style switched, snapshot saved, paused ...)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class LiveResult:
-    """shown: frames painted and shown; captured: frames the source delivered; dropped = captured - shown;
-    fps: shown frames per second of the session (its first painting's wait included); latencies in seconds from
-    arrival to display; recorded: the recording (None without one) and its frame count; end: why the session
-    ended; lost: the source failed and did not come back."""
-
-    shown: int
-    captured: int
-    dropped: int
-    seconds: float
-    fps: float
-    mean_latency: float
-    max_latency: float
-    mean_iterations: float
-    recorded: Path | None
-    recorded_frames: int
-    end: str
-    lost: bool
 
 
 # ---- display ----
@@ -146,7 +87,7 @@ class NullDisplay:
 # ---- the loop ----
 
 class _StopAt(threading.Event):
-    """What the painter is given to stop on: set when `stop` is, and from `deadline` (time.monotonic() seconds) on,
+    """What the stylizer is given to stop on: set when `stop` is, and from `deadline` (time.monotonic() seconds) on,
     so --max-seconds ends a painting in progress rather than after it (a slow first painting took 2 s past it)."""
 
     def __init__(self, stop: threading.Event, deadline: float) -> None:
@@ -160,10 +101,11 @@ class _StopAt(threading.Event):
 class _Session:
     """The loop's state; run() is the loop."""
 
-    def __init__(self, capture: LatestFrameCapture, painter: Painter, settings: LiveSettings, size: tuple[int, int],
+    def __init__(self, capture: LatestFrameCapture, stylizer: LiveStylizer, settings: LiveSettings,
+                 size: tuple[int, int],
                  display: Display, emit: Callable[[object], None], stop: threading.Event,
                  snapshots: Path) -> None:
-        self.capture, self.painter, self.settings, self.size = capture, painter, settings, size
+        self.capture, self.stylizer, self.settings, self.size = capture, stylizer, settings, size
         self.display, self.emit, self.stop, self.snapshots = display, emit, stop, snapshots
         self.paused, self.end, self.view, self.previous = False, "stopped", None, None
         self.recorder: Recorder | None = None
@@ -209,20 +151,21 @@ class _Session:
         frame = item.pixels
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        kind, motion = analyse(self.previous, frame, self.settings)
+        kind, motion = analyse(self.previous, frame, detect_cuts=self.settings.detect_cuts,
+                               masks=self.settings.temporal_weight > 0)
         budget = max(0.0, 1.0 / self.settings.fps - self.overhead)
-        painting = time.monotonic()
-        painted, iterations = self.painter.paint(frame, motion, budget, halt)
-        painted_at = time.monotonic()
+        began = time.monotonic()
+        stylized, iterations = self.stylizer.stylize(frame, motion, budget, halt)
+        ended = time.monotonic()
         self.previous = frame
-        self.view = LiveView(painted, frame, self.fps, painted_at - item.time, self._style(), self._weight(), False)
+        self.view = LiveView(stylized, frame, self.fps, ended - item.time, self._style(), self._weight(), False)
         key = self.display.show(self.view)
         shown = time.monotonic()
         if self.recorder is not None:
-            self.recorder.add(painted, shown)
+            self.recorder.add(stylized, shown)
         self._account(item, kind, iterations, taken, shown)
         done = time.monotonic()
-        self.overhead = (1 - EMA) * self.overhead + EMA * ((done - taken) - (painted_at - painting))
+        self.overhead = (1 - EMA) * self.overhead + EMA * ((done - taken) - (ended - began))
         self._on_key(key)
 
     def _account(self, item: Captured, kind: str, iterations: int, taken: float, shown: float) -> None:
@@ -239,10 +182,10 @@ class _Session:
         self.iterations_sum += iterations
 
     def _style(self) -> str:
-        return getattr(self.painter, "style", "")
+        return getattr(self.stylizer, "style", "")
 
     def _weight(self) -> float:
-        return getattr(self.painter, "style_weight", math.nan)
+        return getattr(self.stylizer, "style_weight", math.nan)
 
     def _on_key(self, key: str | None) -> None:
         action = KEY_ACTIONS.get(key) if key else None
@@ -280,8 +223,8 @@ class _Session:
                 return path
 
     def _switch(self, step: int) -> None:
-        switch = getattr(self.painter, "switch_style", None)
-        if switch is not None and len(getattr(self.painter, "styles", ())) > 1:
+        switch = getattr(self.stylizer, "switch_style", None)
+        if switch is not None and len(getattr(self.stylizer, "styles", ())) > 1:
             self.emit(LiveNotice(f"style: {switch(step)}"))
 
     def _do_next_style(self) -> None:
@@ -291,7 +234,7 @@ class _Session:
         self._switch(-1)
 
     def _scale(self, factor: float) -> None:
-        scale = getattr(self.painter, "scale_style_weight", None)
+        scale = getattr(self.stylizer, "scale_style_weight", None)
         if scale is not None:
             self.emit(LiveNotice(f"style weight: {scale(factor):.3g}"))
 
@@ -304,7 +247,7 @@ class _Session:
 
 def run_live(
     capture: LatestFrameCapture,
-    painter: Painter,
+    stylizer: LiveStylizer,
     settings: LiveSettings,
     size: tuple[int, int],
     *,
@@ -318,13 +261,13 @@ def run_live(
     """Run the live loop until `stop` is set, a quit key, settings.max_seconds, the end of a file, or a lost source.
 
     capture: opened or not, started here (a file's clock starts now). size: (width, height) of the painted frames,
-    even for the recording; sar: the recording's sample aspect ratio (see video.processing_size). record: write
+    even for the recording; sar: the recording's sample aspect ratio (see core.geometry.processing_size). record: write
     what was shown there (see Recorder); it is complete whenever the loop ends without an error, including through
-    `stop` (Ctrl-C). Raises what the painter or the recorder raise.
+    `stop` (Ctrl-C). Raises what the stylizer or the recorder raise.
     """
     stop = stop if stop is not None else threading.Event()
     emit = on_event if on_event is not None else (lambda event: None)
-    session = _Session(capture, painter, settings, size, display or NullDisplay(), emit, stop, Path(snapshots))
+    session = _Session(capture, stylizer, settings, size, display or NullDisplay(), emit, stop, Path(snapshots))
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else math.inf
     with contextlib.ExitStack() as stack:
@@ -392,18 +335,13 @@ def live(
     on_event: Callable[[object], None] | None = None,
     stop: threading.Event | None = None,
 ) -> LiveResult:
-    """Stylize `source` (see capture.parse_source) live with `styles` (image paths or folders; n / p switch).
+    """Stylize `source` (see media.live_sources.parse_source) live with `styles` (image paths or folders; n / p switch).
 
     Every check that can fail fast runs before the stylizer loads: the source opens and delivers a frame (a missing
     or busy device is an InputError at once), the recording path is writable, the device works.
     """
     check_style_settings(style_settings)
-    if not settings.fps > 0:
-        raise UsageError(f"--fps must be a number > 0, got {settings.fps}")
-    if settings.size is not None and not MIN_SIZE <= settings.size <= MAX_SIZE:
-        raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {settings.size}")
-    if not (math.isfinite(settings.temporal_weight) and settings.temporal_weight >= 0):
-        raise UsageError(f"--temporal-weight must be >= 0, got {settings.temporal_weight}")
+    check_live_settings(settings)
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
     style_paths = expand_styles(styles)
     record_path = None
@@ -425,19 +363,19 @@ def live(
         width, height = capture.frame_size
         check_network_size((size[1], size[0]), (height, width), long_side, upscales=False)
         images = [(p.name, load_image(p, "style image", torch_device)) for p in style_paths]
-        painter = StylizerPainter(images, style_settings, settings, torch_device)
-        painter.calibrate(size)
+        stylizer = BudgetStylizer(images, style_settings, settings, torch_device)
+        stylizer.calibrate(size)
         if on_event is not None:
             on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
                                  device_label(torch_device, style_settings.optim.amp),
-                                 painter.style, record_path))
+                                 stylizer.style, record_path))
             for path, (_, image) in zip(style_paths, images):
                 warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size[::-1],
                                              style_settings.style_scale)
                 if warning is not None:
-                    on_event(LiveNotice(f"warning: {warning}"))
+                    on_event(StylizeWarning(warning))
     except BaseException:
         capture.close()
         raise
-    return run_live(capture, painter, settings, size, sar=sar, display=display, record=record_path,
+    return run_live(capture, stylizer, settings, size, sar=sar, display=display, record=record_path,
                     snapshots=snapshot_dir, on_event=on_event, stop=stop)

@@ -9,10 +9,12 @@ import cv2
 import pytest
 import torch
 
+from pipeline.core.geometry import fit_long_side
+from pipeline.core.stylizer import resize
+from pipeline.core.vgg import load_caffe
+from pipeline.media.frames import load_image
+
 from media import texture
-from pipeline.images import load_image
-from pipeline.stylize import fit_long_side, resize
-from pipeline.vgg import load_caffe
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

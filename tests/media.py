@@ -1,4 +1,4 @@
-"""Test helpers: generate tiny clips with the bundled ffmpeg and measure files independently of pipeline.probe."""
+"""Test helpers: generate tiny clips with the bundled ffmpeg and measure files independently of pipeline.media.probe."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def decoded_seconds(path: Path, stream_spec: str) -> float:
 
 
 def header(path: Path) -> str:
-    """The stream summary `ffmpeg -i` prints (its own text, not pipeline.probe's reading of it)."""
+    """The stream summary `ffmpeg -i` prints (its own text, not pipeline.media.probe's reading of it)."""
     argv = [FFMPEG, "-hide_banner", "-nostdin", "-i", f"file:{path.absolute()}"]
     return subprocess.run(argv, capture_output=True, check=False).stderr.decode(errors="replace")
 
@@ -195,3 +195,48 @@ def top_level_boxes(path: Path) -> list[str]:
         names.append(name.decode("latin-1"))
         offset += max(size, 8)
     return names
+
+
+def raw_clip(path: Path, frames: list[np.ndarray], fps: str = "25") -> Path:
+    """A near-lossless H.264 clip (4:4:4, qp 0) of BGR frames, piped to ffmpeg."""
+    h, w = frames[0].shape[:2]
+    argv = [FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}",
+            "-framerate", fps, "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-y", str(path)]
+    subprocess.run(argv, input=b"".join(f.tobytes() for f in frames), check=True, capture_output=True)
+    return path
+
+
+def cut_clip(path: Path) -> Path:
+    """8 frames: a texture panning 1 px per frame for 4 frames, then another one (a scene cut at frame 4)."""
+    a, b = texture(60, 80, seed=1), texture(60, 80, seed=2, blur=3)
+    frames = [a[i : i + 48, i : i + 64] for i in range(4)] + [b[i : i + 48, 0:64] for i in range(4)]
+    return raw_clip(path, [np.ascontiguousarray(f) for f in frames])
+
+
+def panning_clip(count: int = 6, size: int = 64) -> list[np.ndarray]:
+    """A textured scene panning 1 px right and down per frame."""
+    scene = texture(size + 2 * count, size + 2 * count)
+    return [np.ascontiguousarray(scene[count - i : count - i + size, count - i : count - i + size])
+            for i in range(count)]
+
+
+def flickered(frames: list[np.ndarray], amplitude: float, seed: int = 1) -> list[np.ndarray]:
+    """Frames with a random brightness offset in [-amplitude, amplitude] and noise of sd amplitude/2 ([0, 1] units)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in frames:
+        offset = rng.uniform(-amplitude, amplitude)
+        noise = rng.normal(0, amplitude / 2, frame.shape)
+        out.append((np.clip(frame / 255.0 + offset + noise, 0, 1) * 255).round().astype(np.uint8))
+    return out
+
+
+def write_clip(path: Path, frames: list[np.ndarray]) -> Path:
+    """A lossless (FFV1) clip of the frames."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 25, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path

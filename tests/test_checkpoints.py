@@ -21,11 +21,13 @@ import pytest
 from PIL import Image
 
 import pipeline.checkpoints as checkpoints
-from media import decode_bgr, decoded_count, make_clip
 from pipeline.checkpoints import Checkpoints, build_manifest, check_free_space, work_folder
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
 from pipeline.errors import OutputError, UsageError
-from pipeline.video import FrameStarted, VideoPlan, stylize_video
+from pipeline.events import FrameStarted, VideoPlan
+from pipeline.video import stylize_video
+
+from media import decode_bgr, decoded_count, make_clip
 
 SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
 VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")

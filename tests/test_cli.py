@@ -301,12 +301,6 @@ def test_help_and_usage_errors_need_no_torch(help_argv, bad_argv):
     assert done.stdout.strip().endswith("[]") and "usage: stylize-video" in done.stdout
 
 
-def test_the_names_the_parser_offers_are_the_registries():
-    from pipeline import config, devices, optimize, vgg
-    assert config.DEVICE_CHOICES == ("auto", *devices.AVAILABLE)
-    assert config.OPTIMIZER_NAMES == tuple(optimize.OPTIMIZERS) and config.WEIGHT_NAMES == tuple(vgg.WEIGHTS)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_exits_130_with_one_line(tmp_path, signum):
     # torch takes seconds to import. A Ctrl-C then used to print a traceback through `import torch`, or abort the
@@ -339,12 +333,12 @@ CPU_OUT_OF_MEMORY = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAl
 ])
 def test_out_of_memory_on_a_still_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, error):
     # No GPU here, and a real CPU failure takes a minute: the optimizer raises what the allocator raises.
-    from pipeline import stylize
+    from pipeline.core import stylizer
 
     def out_of_memory(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(stylize, "optimize", out_of_memory)
+    monkeypatch.setattr(stylizer, "optimize", out_of_memory)
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *FAST)
     assert code == 1 and len(err.splitlines()) == 1
     assert "out of memory on cpu painting 32x" in err and "lower --size" in err
@@ -357,7 +351,7 @@ def test_out_of_memory_anywhere_else_is_still_one_line(capsys, monkeypatch):
     import cli.main
 
     def raising(error):
-        def run(argv):
+        def run(argv, stylizer=None):
             raise error
         return run
 
@@ -379,13 +373,13 @@ def test_video_messages_are_whole_lines_of_plain_text(capsys):
     from pathlib import Path
 
     from cli.progress import RichDisplay
-    from pipeline.events import VideoPlan, VideoWarning
+    from pipeline.events import StylizeWarning, VideoPlan
 
     audio = tuple((i, "aac", "copy") for i in range(1, 6))
     with RichDisplay() as display:
         display(VideoPlan(Path("in.mp4"), Path("out.mp4"), 1, (1920, 1080), (512, 288), Fraction(30), audio, "cpu",
                           1, 0.2))
-        display(VideoWarning("nothing to resume in '/videos/take[1]/.out.mp4.frames'; starting from the first frame"))
+        display(StylizeWarning("nothing to resume in '/videos/take[1]/.out.mp4.frames'; starting from the first frame"))
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("Stylizing 1 frame of 1920x1080 as 512x288 at 30.000 fps on cpu, under 1 s; ")
     assert lines[0].endswith("#5 aac (copy)") and lines[1] == "Resuming: 1 frame was already done"
@@ -401,8 +395,7 @@ def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
     from rich.console import Console
 
     from cli.progress import RichDisplay
-    from pipeline.optimize import IterationEvent
-    from pipeline.stylize import ScaleDone, ScalePlan
+    from pipeline.events import IterationEvent, ScaleDone, ScalePlan
 
     sizes = ((96, 128), (192, 256), (384, 512))
     work = 200 * (1 / 16 + 1 / 4 + 1)  # in 512-px iterations

@@ -11,19 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-import pipeline.stylize as stylize_module
-import pipeline.temporal as temporal_module
-import pipeline.video as video_module
-from media import decode_bgr, texture
-from pipeline.color import luminance, rgb_to_yuv
+import pipeline.core.stylizer as stylize_module
+import pipeline.core.temporal as temporal_module
 from pipeline.config import LiveSettings, OptimSettings, StyleSettings, VideoSettings
+from pipeline.core.coherence import Motion, frame_budget
+from pipeline.core.color import luminance, rgb_to_yuv
+from pipeline.core.temporal import consistency_mask, estimate_flow, motion_stats
 from pipeline.events import FrameStarted
 from pipeline.flicker import warping_error
-from pipeline.frames import bgr_to_tensor, tensor_to_bgr
-from pipeline.painting import Motion, StylizerPainter
-from pipeline.temporal import consistency_mask, estimate_flow, motion_stats
-from pipeline.video import frame_budget, stylize_video
-from test_video import IdentityStylizer, cut_clip, raw_clip
+from pipeline.live_stylizer import BudgetStylizer
+from pipeline.media.frames import bgr_to_tensor, tensor_to_bgr
+from pipeline.video import stylize_video
+
+from fakes import IdentityStylizer
+from media import cut_clip, decode_bgr, raw_clip, texture
 
 SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=8, max_scales=1))
 VIDEO = VideoSettings(frame_iterations=8, min_frame_iterations=8, detect_cuts=False, preset="ultrafast")
@@ -43,9 +44,11 @@ def moving_square(count: int = 7, step: int = 4) -> list[np.ndarray]:
     return frames
 
 
-def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO):
+def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO,
+        stylizer=None):
     events: list[object] = []
-    stylize_video(source, [(style, 1.0)], out, settings, video, device="cpu", on_event=events.append)
+    stylize_video(source, [(style, 1.0)], out, settings, video, device="cpu", on_event=events.append,
+                  stylizer=stylizer)
     return events
 
 
@@ -96,7 +99,8 @@ def test_content_that_comes_in_at_an_edge_is_painted_not_smeared(tmp_path: Path,
 
 
 class SpyStylizer(IdentityStylizer):
-    """Identity painter that records each call's keyword arguments and evaluates the extra (temporal) loss once."""
+    """Identity stylizer that records each call's keyword arguments (in its class's `calls`) and evaluates the extra
+    (temporal) loss once."""
 
     calls: list[dict] = []
 
@@ -108,10 +112,9 @@ class SpyStylizer(IdentityStylizer):
 
 
 @pytest.fixture
-def spy(monkeypatch) -> type[SpyStylizer]:
-    monkeypatch.setattr(video_module, "Stylizer", SpyStylizer)
-    monkeypatch.setattr(SpyStylizer, "calls", [])
-    return SpyStylizer
+def spy() -> type[SpyStylizer]:
+    """A SpyStylizer class with a list of calls of its own, to pass as a run's stylizer."""
+    return type("Spy", (SpyStylizer,), {"calls": []})
 
 
 def test_temporal_target_is_grey_when_colours_are_preserved(tmp_path: Path, style: Path, spy, monkeypatch):
@@ -124,28 +127,36 @@ def test_temporal_target_is_grey_when_colours_are_preserved(tmp_path: Path, styl
 
     monkeypatch.setattr(temporal_module, "temporal_loss", recording_loss)
     source = raw_clip(tmp_path / "moving.mp4", moving_square(4))
-    run(source, style, tmp_path / "out.mp4", replace(SETTINGS, preserve_colors=True))
+    run(source, style, tmp_path / "out.mp4", replace(SETTINGS, preserve_colors=True), stylizer=spy)
     assert len(targets) == 3
     for target in targets:
         assert torch.equal(target[:, 0], target[:, 1]) and torch.equal(target[:, 1], target[:, 2])
 
 
-def test_live_temporal_target_is_grey_when_colours_are_preserved(starry, monkeypatch) -> None:
+def test_live_temporal_target_is_grey_when_colours_are_preserved(starry) -> None:
     # The same rule in live mode: the previous painting has its colours back, but the image being optimized is grey,
     # so the temporal term must vanish at the grey version of the previous painting, not pull colour into it.
     settings = LiveSettings(temporal_weight=50.0)
-    painter = StylizerPainter([("starry", starry)], replace(SETTINGS, preserve_colors=True), settings,
-                              torch.device("cpu"))
-    painter.seconds_per_iteration = 1.0
+    class Recording(stylize_module.Stylizer):
+        calls: list[dict] | None = None  # from when it is a list on: record instead of stylizing
+
+        def stylize(self, content, **kwargs):
+            if self.calls is None:
+                return super().stylize(content, **kwargs)
+            self.calls.append(kwargs)
+            return content
+
+    live = BudgetStylizer([("starry", starry)], replace(SETTINGS, preserve_colors=True), settings,
+                          torch.device("cpu"), stylizer=Recording)
+    live.seconds_per_iteration = 1.0
     frame = moving_square(1)[0]
-    painter.paint(frame, None, budget=2.0, stop=None)
-    previous = painter._previous  # 1x3xHxW, colours put back
+    live.stylize(frame, None, budget=2.0, stop=None)
+    previous = live._previous  # 1x3xHxW, colours put back
     assert (previous.amax(dim=1) - previous.amin(dim=1)).max() > 0.05  # it has colour: the test can tell
-    calls = []
-    monkeypatch.setattr(painter.stylizer, "stylize", lambda content, **kwargs: calls.append(kwargs) or content)
+    calls = live.stylizer.calls = []
     still = Motion(np.zeros((*frame.shape[:2], 2), np.float32), np.ones(frame.shape[:2], np.float32),
                    np.ones(frame.shape[:2], np.float32))
-    painter.paint(frame, still, budget=2.0, stop=None)
+    live.stylize(frame, still, budget=2.0, stop=None)
     term = calls[0]["extra_loss"]
     assert float(term(luminance(previous))) == pytest.approx(0.0, abs=1e-9)
     assert float(term(previous)) > 0
@@ -156,7 +167,7 @@ def test_live_temporal_target_is_grey_when_colours_are_preserved(starry, monkeyp
 
 def test_after_a_cut_a_frame_starts_from_its_content_with_full_effort(tmp_path: Path, style: Path, spy) -> None:
     source = cut_clip(tmp_path / "cut.mp4")
-    events = run(source, style, tmp_path / "out.mp4", video=replace(VIDEO, detect_cuts=True))
+    events = run(source, style, tmp_path / "out.mp4", video=replace(VIDEO, detect_cuts=True), stylizer=spy)
     kinds = [e.kind for e in started(events)]
     assert kinds == ["first", "warm", "warm", "warm", "cut", "warm", "warm", "warm"]
     for kind, call, event in zip(kinds, spy.calls, started(events)):
@@ -198,7 +209,7 @@ def test_still_frames_get_less_effort_than_moving_ones(tmp_path: Path, style: Pa
     frames = moving_square(4, step=0)[:3] + moving_square(6, step=4)[3:]
     source = raw_clip(tmp_path / "still-then-moving.mp4", frames)
     video = replace(VIDEO, frame_iterations=30, min_frame_iterations=6)
-    budgets = [e.iterations for e in started(run(source, style, tmp_path / "out.mp4", video=video))]
+    budgets = [e.iterations for e in started(run(source, style, tmp_path / "out.mp4", video=video, stylizer=spy))]
     assert budgets[0] == SETTINGS.optim.iterations
     assert budgets[1] == budgets[2] == 6  # nothing moves: the floor
     assert all(6 < b <= 30 for b in budgets[3:]), budgets
@@ -219,19 +230,17 @@ def test_one_colour_transform_per_scene_with_the_real_stylizer(tmp_path: Path, s
         references.append(content.clone())
         return match(style_image, content)
 
-    original_stylize = stylize_module.Stylizer.stylize
-
-    def recording_stylize(self, content, **kwargs):
-        contents.append(content.clone())
-        return original_stylize(self, content, **kwargs)
+    class Recording(stylize_module.Stylizer):
+        def stylize(self, content, **kwargs):
+            contents.append(content.clone())
+            return super().stylize(content, **kwargs)
 
     monkeypatch.setattr(stylize_module.color, "match_luminance", recording_match)
-    monkeypatch.setattr(stylize_module.Stylizer, "stylize", recording_stylize)
     source = cut_clip(tmp_path / "cut.mp4")
     out = tmp_path / "out.mp4"
     video = replace(VIDEO, detect_cuts=True, frame_iterations=2, min_frame_iterations=2)
-    run(source, style, out, replace(SETTINGS, size=64, preserve_colors=True, optim=replace(SETTINGS.optim, iterations=2)),
-        replace(video, keep_frames=True))
+    settings = replace(SETTINGS, size=64, preserve_colors=True, optim=replace(SETTINGS.optim, iterations=2))
+    run(source, style, out, settings, replace(video, keep_frames=True), stylizer=Recording)
     assert len(contents) == 8 and len(references) == 2  # one style target per scene (one scale, one style)
     assert torch.equal(references[0], contents[0]) and torch.equal(references[1], contents[4])
     frames = sorted((tmp_path / ".out.mp4.frames").glob("*.png"))

@@ -7,9 +7,9 @@ import torch
 
 from cli.args import build_parser, style_settings
 from cli.live_args import parse_live_args
-from pipeline import devices
 from pipeline.config import StyleSettings
-from pipeline.stylize import Stylizer
+from pipeline.core import devices
+from pipeline.core.stylizer import Stylizer
 
 CPU = torch.device("cpu")
 

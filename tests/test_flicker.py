@@ -10,55 +10,22 @@ import cv2
 import numpy as np
 import pytest
 
-from media import decode_bgr, ffmpeg
 from pipeline.errors import InputError
 from pipeline.flicker import measure_video, warping_error
+
+from media import decode_bgr, ffmpeg, flickered, panning_clip, texture, write_clip
 
 BIKES = Path("/work/shared/data/video/bikes.mp4")
 
 
-def texture(size: int, seed: int = 0) -> np.ndarray:
-    noise = np.random.default_rng(seed).random((size, size, 3)).astype(np.float32)
-    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 1.5), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-
-
-def panning_clip(count: int = 6, size: int = 64) -> list[np.ndarray]:
-    """A textured scene panning 1 px right and down per frame."""
-    scene = texture(size + 2 * count)
-    return [np.ascontiguousarray(scene[count - i : count - i + size, count - i : count - i + size])
-            for i in range(count)]
-
-
-def flickered(frames: list[np.ndarray], amplitude: float, seed: int = 1) -> list[np.ndarray]:
-    """Frames with a random brightness offset in [-amplitude, amplitude] and noise of sd amplitude/2 ([0, 1] units)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for frame in frames:
-        offset = rng.uniform(-amplitude, amplitude)
-        noise = rng.normal(0, amplitude / 2, frame.shape)
-        out.append((np.clip(frame / 255.0 + offset + noise, 0, 1) * 255).round().astype(np.uint8))
-    return out
-
-
-def write_clip(path: Path, frames: list[np.ndarray]) -> Path:
-    """A lossless (FFV1) clip of the frames."""
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 25, (w, h))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
-
-
 def test_static_clip_has_no_warping_error():
-    frame = texture(48)
+    frame = texture(48, 48)
     assert warping_error([frame] * 5, [frame] * 5) == pytest.approx(0.0, abs=1e-8)
 
 
 def test_brightness_steps_give_mean_squared_step():
     # Static reference, so every pixel is visible and unmoved: the error is the mean of (c_t+1 - c_t)^2.
-    reference = [texture(32)] * 4
+    reference = [texture(32, 32)] * 4
     levels = [0.5, 0.6, 0.4, 0.45]
     stylized = [np.full((32, 32, 3), round(255 * c), np.uint8) for c in levels]
     expected = np.mean([(round(255 * b) - round(255 * a)) ** 2 / 255**2 for a, b in zip(levels, levels[1:])])
@@ -87,16 +54,16 @@ def test_streaming_keeps_only_the_previous_frame():
             gc.collect()
             alive = [j for j, ref in enumerate(refs) if ref() is not None]
             assert alive == [] or min(alive) >= i - 2, f"frames {alive} still held when reading frame {i}"
-            frame = np.ascontiguousarray(texture(40, seed=i % 2))
+            frame = np.ascontiguousarray(texture(40, 40, seed=i % 2))
             refs.append(weakref.ref(frame))
             yield frame
             del frame
 
-    warping_error((texture(40) for _ in range(8)), frames(), skip_cuts=False)
+    warping_error((texture(40, 40) for _ in range(8)), frames(), skip_cuts=False)
 
 
 def test_pairs_across_a_cut_are_skipped():
-    first, second = panning_clip(4), [texture(64, seed=9)] * 4
+    first, second = panning_clip(4), [texture(64, 64, seed=9)] * 4
     splice = first + second
     assert warping_error(splice, splice) == pytest.approx(0.0, abs=1e-3)
     assert warping_error(splice, splice, skip_cuts=False) > warping_error(splice, splice)

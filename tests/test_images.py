@@ -3,9 +3,10 @@ import pytest
 import torch
 from PIL import Image
 
-from media import P3_D50, SRGB_D50, grey_icc_profile, icc_profile
-from pipeline import images
 from pipeline.errors import InputError
+from pipeline.media import images
+
+from media import P3_D50, SRGB_D50, grey_icc_profile, icc_profile
 
 
 def test_exif_orientation_and_transparency(tmp_path):
@@ -161,9 +162,11 @@ def test_an_image_too_large_is_a_still_that_says_so(tmp_path, monkeypatch, recwa
 
 
 def test_save_round_trip_is_exact_for_png(tmp_path):
+    from pipeline.media.frames import load_image, save_image
+
     image = torch.randint(0, 256, (1, 3, 5, 7)).float() / 255
-    images.save_image(image, tmp_path / "o.png")
-    assert torch.equal(images.load_image(tmp_path / "o.png"), image)
+    save_image(image, tmp_path / "o.png")
+    assert torch.equal(load_image(tmp_path / "o.png"), image)
 
 
 @pytest.mark.parametrize("mode", ["I;16", "I", "F"])

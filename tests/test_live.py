@@ -1,5 +1,5 @@
 """pipeline.live / capture / window and `--live`: generated clips played as live sources at their real pace, a
-deliberately slow painter (frames dropped, not queued, latency bounded), recordings measured with ffmpeg, clean stops
+deliberately slow stylizer (frames dropped, not queued, latency bounded), recordings measured with ffmpeg, clean stops
 (end of stream, SIGINT, keys), fast failures, reconnection, and the window under Xvfb."""
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from media import FFMPEG, decode_bgr, decoded_count, header, make_clip
-from pipeline.capture import LatestFrameCapture, parse_source
 from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import InputError, Interrupted, UsageError
-from pipeline.live import LiveFrame, LiveNotice, LiveView, expand_styles, live, run_live
-from pipeline.painting import iterations_for
-from pipeline.probe import probe
-from pipeline.sinks import Recorder
+from pipeline.events import LiveFrame, LiveNotice
+from pipeline.live import LiveView, expand_styles, live, run_live
+from pipeline.live_stylizer import iterations_for
+from pipeline.media.live_sources import LatestFrameCapture, parse_source
+from pipeline.media.probe import probe
+from pipeline.media.recorder import Recorder
+
+from media import FFMPEG, decode_bgr, decoded_count, header, make_clip
 
 REPO = Path(__file__).resolve().parent.parent
 STYLE = REPO / "samples" / "styles" / "starry_night.jpg"
@@ -51,7 +53,7 @@ def short_clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("live") / "short.mp4", frames=RATE, fps=str(RATE), audio=())
 
 
-class SlowPainter:
+class SlowStylizer:
     """Stands in for the stylizer: takes `seconds` per frame (sleeping, so the CPU stays free) and returns the
     camera frame; records each call's budget and whether it was warm-started."""
 
@@ -63,7 +65,7 @@ class SlowPainter:
     def style(self) -> str:
         return self.styles[self.index]
 
-    def paint(self, frame, motion, budget, stop):
+    def stylize(self, frame, motion, budget, stop):
         self.calls.append((budget, motion is not None))
         time.sleep(self.seconds)
         return frame, 1
@@ -85,12 +87,12 @@ def frames_of(events) -> list[LiveFrame]:
 
 
 def test_slow_stylizer_drops_frames_and_latency_stays_bounded(clip: Path) -> None:
-    painter, events = SlowPainter(0.15), []
+    stylizer, events = SlowStylizer(0.15), []
     settings = LiveSettings(max_seconds=2.5)
-    result = run_live(LatestFrameCapture(str(clip), settings), painter, settings, (64, 48), on_event=events.append)
+    result = run_live(LatestFrameCapture(str(clip), settings), stylizer, settings, (64, 48), on_event=events.append)
     shown = frames_of(events)
     assert result.end == "time limit reached" and not result.lost
-    # The source kept its own pace: about 25 frames per second of session, whatever the painter's speed.
+    # The source kept its own pace: about 25 frames per second of session, whatever the stylizer's speed.
     assert 2.5 <= result.seconds < 3.0 and abs(result.captured - result.seconds * RATE) <= 3
     # At most one frame per processing period was shown; the rest were dropped, never queued.
     assert 8 <= result.shown == len(shown) <= 2.5 / 0.15 + 1
@@ -104,14 +106,14 @@ def test_slow_stylizer_drops_frames_and_latency_stays_bounded(clip: Path) -> Non
         assert e.latency <= e.seconds + INTERVAL + SLACK, e
     assert result.max_latency <= 0.15 + INTERVAL + 0.1  # flat: not growing with the session
     assert result.mean_latency == pytest.approx(np.mean([e.latency for e in shown]))
-    assert [warm for _, warm in painter.calls] == [False] + [True] * (len(painter.calls) - 1)  # static clip: no cut
+    assert [warm for _, warm in stylizer.calls] == [False] + [True] * (len(stylizer.calls) - 1)  # static clip: no cut
 
 
 
 def test_the_time_limit_ends_a_painting_in_progress(clip: Path) -> None:
     # --max-seconds was checked between frames only, so a slow painting ran past it (6 s asked, 7.9 s taken).
-    class StoppablePainter(SlowPainter):
-        def paint(self, frame, motion, budget, stop):
+    class StoppableStylizer(SlowStylizer):
+        def stylize(self, frame, motion, budget, stop):
             self.calls.append((budget, motion is not None))
             finish = time.monotonic() + self.seconds
             while time.monotonic() < finish:  # as optimize() does between iterations
@@ -120,9 +122,9 @@ def test_the_time_limit_ends_a_painting_in_progress(clip: Path) -> None:
                 time.sleep(0.01)
             return frame, 1
 
-    painter = StoppablePainter(0.6)
+    stylizer = StoppableStylizer(0.6)
     settings = LiveSettings(max_seconds=1.0)
-    result = run_live(LatestFrameCapture(str(clip), settings), painter, settings, (64, 48))
+    result = run_live(LatestFrameCapture(str(clip), settings), stylizer, settings, (64, 48))
     assert result.end == "time limit reached"
     assert 1.0 <= result.seconds < 1.25 and result.shown == 1  # the second painting was cut off at 1 s
     assert result.fps == pytest.approx(result.shown / result.seconds)  # per second of session, not between frames
@@ -130,7 +132,7 @@ def test_the_time_limit_ends_a_painting_in_progress(clip: Path) -> None:
 def test_end_of_stream_stops_cleanly_with_a_complete_recording(short_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "rec.mp4"
     settings = LiveSettings(fps=10)
-    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowPainter(0.05), settings, (64, 48),
+    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowStylizer(0.05), settings, (64, 48),
                       record=out)
     assert result.end == "end of the video" and not result.lost
     assert result.captured == RATE  # every frame of the file was delivered, at its pace
@@ -143,12 +145,12 @@ def test_end_of_stream_stops_cleanly_with_a_complete_recording(short_clip: Path,
 def test_a_recording_can_be_a_gif(short_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "rec.gif"
     settings = LiveSettings(fps=10)
-    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowPainter(0.05), settings, (64, 48),
+    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowStylizer(0.05), settings, (64, 48),
                       record=out)
     assert result.recorded == out and os.listdir(tmp_path) == ["rec.gif"]  # the H.264 file it came from is gone
     assert out.read_bytes()[:6] == b"GIF89a" and "64x48" in header(out)
     assert decoded_count(out) == result.recorded_frames >= 6  # every held frame, at 10 fps: about the clip's 1 s
-    # Its pictures are the painter's (here the clip's own frames), through a 256-colour palette.
+    # Its pictures are the stylizer's (here the clip's own frames), through a 256-colour palette.
     recorded, source = decode_bgr(out, 64, 48).astype(float), decode_bgr(short_clip, 64, 48).astype(float)
     middle = recorded[len(recorded) // 2]
     assert min(np.abs(middle - frame).mean() for frame in source) < 8
@@ -158,7 +160,7 @@ def test_a_gif_recording_at_over_50_fps_counts_the_frames_it_holds(short_clip: P
     # Browsers play GIFs at most at 50 fps, so a 60 fps session is recorded at 30: the summary counts those frames.
     out = tmp_path / "rec.gif"
     settings = LiveSettings(fps=60)
-    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowPainter(0.01), settings, (64, 48),
+    result = run_live(LatestFrameCapture(str(short_clip), settings), SlowStylizer(0.01), settings, (64, 48),
                       record=out)
     assert decoded_count(out) == result.recorded_frames >= 15  # about the clip's 1 s at 30 fps
 
@@ -168,7 +170,7 @@ def test_stop_event_ends_the_session_and_keeps_the_recording(clip: Path, tmp_pat
     threading.Timer(1.0, stop.set).start()
     settings = LiveSettings()
     began = time.monotonic()
-    result = run_live(LatestFrameCapture(str(clip), settings), SlowPainter(0.1), settings, (64, 48), record=out,
+    result = run_live(LatestFrameCapture(str(clip), settings), SlowStylizer(0.1), settings, (64, 48), record=out,
                       stop=stop)
     assert time.monotonic() - began < 2.0 and result.end == "stopped"
     assert decoded_count(out) == result.recorded_frames > 0 and os.listdir(tmp_path) == ["rec.mkv"]
@@ -187,15 +189,15 @@ def test_keys_pause_snapshot_switch_style_weight_and_quit(clip: Path, tmp_path: 
             seen.append(view)
             return next(keys, "q")
 
-    painter, events = SlowPainter(0.02), []
+    stylizer, events = SlowStylizer(0.02), []
     settings = LiveSettings()
-    result = run_live(LatestFrameCapture(str(clip), settings), painter, settings, (64, 48),
+    result = run_live(LatestFrameCapture(str(clip), settings), stylizer, settings, (64, 48),
                       display=ScriptedDisplay(), snapshots=tmp_path, on_event=events.append)
     notices = [e.message for e in events if isinstance(e, LiveNotice)]
     assert notices[0].startswith("snapshot saved") and notices[1:4] == ["style: b.jpg", "style weight: 6.25",
                                                                         "style weight: 5"]
     assert notices[4:] == ["style weight: 4", "paused", "resumed", "style: a.jpg"]
-    assert result.end == "quit from the window" and painter.style_weight == pytest.approx(4.0)
+    assert result.end == "quit from the window" and stylizer.style_weight == pytest.approx(4.0)
     assert any(view.paused for view in seen) and seen[-1].style == "a.jpg"
     assert notices[0] == f"snapshot saved: {tmp_path / 'live-20261126-120000-002.png'}"
     assert earlier.read_bytes() == b"an earlier snapshot" and len(list(tmp_path.glob("live-*.png"))) == 2
@@ -286,7 +288,7 @@ def test_a_lost_source_ends_the_recording_where_its_pictures_stopped(tmp_path: P
     source, out = TimedSource(frames=100, failures=10**6), tmp_path / "rec.mp4"
     settings = LiveSettings(fps=10)
     began = time.monotonic()
-    result = run_live(flaky_capture(source, give_up=1.5), SlowPainter(0.02), settings, (16, 16), record=out)
+    result = run_live(flaky_capture(source, give_up=1.5), SlowStylizer(0.02), settings, (16, 16), record=out)
     assert result.lost and "gave up after 1.5 s" in result.end and result.seconds >= 1.5
     delivering = source.last_read - began  # about 0.5 s
     assert decoded_count(out) == result.recorded_frames
@@ -403,8 +405,9 @@ def test_missing_device_fails_fast_with_one_line(source, message, tmp_path, caps
 def test_an_impossible_temporal_weight_is_a_usage_error_before_the_source_opens(clip, tmp_path, capsys, weight):
     code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--temporal-weight", weight])
     err = capsys.readouterr().err
-    assert code == 2 and err == f"stylize-video: error: --temporal-weight must be >= 0, got {float(weight)}\n"
-    with pytest.raises(UsageError, match="--temporal-weight must be >= 0, got nan"):  # the library checks it too
+    assert code == 2 and err == f"stylize-video: error: --temporal-weight must be a number >= 0, got {float(weight)}\n"
+    # The library checks it too.
+    with pytest.raises(UsageError, match="--temporal-weight must be a number >= 0, got nan"):
         live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(temporal_weight=float("nan")), device="cpu")
     # Its other checks name the options too, not LiveSettings' fields.
     with pytest.raises(UsageError, match="^--fps must be a number > 0, got 0$"):
@@ -513,9 +516,9 @@ def xvfb():
 
 def test_window_under_xvfb_shows_frames_and_q_quits(clip: Path, xvfb: str) -> None:
     env = {**CHILD_ENV, "DISPLAY": xvfb}
-    from pipeline.window import TITLE
+    from cli.window import TITLE
 
-    probe = subprocess.run([sys.executable, "-c", "from pipeline.window import window_unavailable as w; print(w())"],
+    probe = subprocess.run([sys.executable, "-c", "from cli.window import window_unavailable as w; print(w())"],
                            env=env, capture_output=True, text=True, cwd=REPO)
     if probe.stdout.strip() != "None":
         pytest.skip(f"OpenCV cannot open a window under Xvfb here: {probe.stdout.strip() or probe.stderr[-300:]}")

@@ -1,6 +1,6 @@
 import torch
 
-from pipeline.losses import content_loss, gram, style_loss, total_variation
+from pipeline.core.losses import content_loss, gram, style_loss, total_variation
 
 
 def test_gram_is_the_mean_outer_product_over_positions():

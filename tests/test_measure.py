@@ -13,7 +13,8 @@ import pytest
 
 from cli.main import main
 from pipeline.flicker import warping_error
-from test_flicker import flickered, panning_clip, write_clip
+
+from media import flickered, panning_clip, write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
@@ -135,15 +136,15 @@ def test_a_reader_that_goes_away_or_a_full_disk_is_not_a_traceback(clips) -> Non
     assert closed.stderr == "stylize-video: error: could not write to standard output: it is closed\n"
 
 
-def test_a_gif_of_a_60_fps_input_is_paired_by_time_with_every_second_frame(tmp_path, monkeypatch) -> None:
+def test_a_gif_of_a_60_fps_input_is_paired_by_time_with_every_second_frame(tmp_path) -> None:
     # The GIF holds every 2nd frame, with delays of 3, 3, 4 hundredths of a second. Measured against its input it
     # was refused (15 frames against 30), and with --frames its pictures were paired with frames 0, 1, 2...
-    import pipeline.video as video_module
     from pipeline.config import OptimSettings, StyleSettings, VideoSettings
     from pipeline.flicker import measure_video
-    from pipeline.sources import VideoReader
+    from pipeline.media.reader import VideoReader
     from pipeline.video import stylize_video
-    from test_video import IdentityStylizer
+
+    from fakes import IdentityStylizer
 
     reference = panning_clip(30)
     source = tmp_path / "in60.avi"
@@ -151,10 +152,9 @@ def test_a_gif_of_a_60_fps_input_is_paired_by_time_with_every_second_frame(tmp_p
     for frame in reference:
         writer.write(frame)
     writer.release()
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
     gif = tmp_path / "out.gif"
     stylize_video(source, [(STYLE, 1.0)], gif, StyleSettings(size=64, optim=OptimSettings(iterations=1)),
-                  VideoSettings(), device="cpu")
+                  VideoSettings(), device="cpu", stylizer=IdentityStylizer)
     with VideoReader(gif) as reader:
         pictures = [picture.pixels for picture in reader.pictures()]
     assert len(pictures) == 15

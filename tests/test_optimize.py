@@ -3,7 +3,7 @@ from dataclasses import replace
 import torch
 
 from pipeline.config import OptimSettings
-from pipeline.optimize import OPTIMIZERS, optimize
+from pipeline.core.optimize import OPTIMIZERS, optimize
 
 EXACT = replace(OptimSettings(), min_fraction=1.0, report_every=1)  # no plateau stop: run every iteration
 

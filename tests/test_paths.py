@@ -3,8 +3,14 @@ import os
 import pytest
 
 from pipeline.errors import InputError, OutputError, UsageError
-from pipeline.paths import (TEMP_NAME_ROOM, atomic_output, check_input, check_output, remove_stale_partials,
-                            same_file)
+from pipeline.media.paths import (
+    TEMP_NAME_ROOM,
+    atomic_output,
+    check_input,
+    check_output,
+    remove_stale_partials,
+    same_file,
+)
 
 
 def test_same_file_through_dot_symlink_and_hard_link(tmp_path, monkeypatch):

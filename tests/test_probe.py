@@ -1,4 +1,4 @@
-"""pipeline.probe and pipeline.ffmpeg_exe on clips generated with the bundled ffmpeg."""
+"""pipeline.media.probe and pipeline.media.ffmpeg_exe on clips generated with the bundled ffmpeg."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from media import FFMPEG, make_clip
 from pipeline.errors import InputError, StylizeError
-from pipeline.ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, ffmpeg_version
-from pipeline.probe import bit_depth, channel_count, probe, snap_rate
+from pipeline.media.ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, ffmpeg_version
+from pipeline.media.probe import bit_depth, channel_count, probe, snap_rate
+
+from media import FFMPEG, make_clip
 
 
 @pytest.fixture(scope="module")

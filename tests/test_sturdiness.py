@@ -28,20 +28,30 @@ import torch
 from PIL import Image
 
 import pipeline.checkpoints as checkpoints
-import pipeline.still as still_module
-import pipeline.stylize as stylize_module
+import pipeline.core.stylizer as stylize_module
 import pipeline.video as video_module
 from cli.main import main
-from media import (decode_bgr, decoded_count, decoded_seconds, ffmpeg, header, make_clip, texture,
-                   top_level_boxes)
 from pipeline.checkpoints import work_folder
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
+from pipeline.core.oom import MemoryFallback
 from pipeline.errors import Interrupted, OutputError
-from pipeline.oom import MemoryFallback
-from pipeline.probe import probe
-from pipeline.sinks import VideoWriter
-from pipeline.video import FrameDone, FrameStarted, VideoPlan, stylize_video
-from test_video import IdentityStylizer, of, raw_clip
+from pipeline.events import FrameDone, FrameStarted, VideoPlan
+from pipeline.media.probe import probe
+from pipeline.media.writer import VideoWriter
+from pipeline.video import stylize_video
+
+from fakes import IdentityStylizer, of
+from media import (
+    decode_bgr,
+    decoded_count,
+    decoded_seconds,
+    ffmpeg,
+    header,
+    make_clip,
+    raw_clip,
+    texture,
+    top_level_boxes,
+)
 
 SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
 VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
@@ -53,29 +63,31 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO,
-        device: str = "cpu"):
+        device: str = "cpu", stylizer=None):
     events: list[object] = []
-    result = stylize_video(source, [(style, 1.0)], out, settings, video, device=device, on_event=events.append)
+    result = stylize_video(source, [(style, 1.0)], out, settings, video, device=device, on_event=events.append,
+                           stylizer=stylizer)
     return result, events
 
 
-def cli(capsys, *args: object) -> tuple[int, str]:
-    code = main([str(a) for a in args])
+def cli(capsys, *args: object, stylizer=None) -> tuple[int, str]:
+    code = main([str(a) for a in args], stylizer=stylizer)
     return code, capsys.readouterr().err.strip()
 
 
 @pytest.fixture()
-def identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
+def identity() -> type[IdentityStylizer]:
+    """The stylizer for runs where only the plumbing is under test."""
+    return IdentityStylizer
 
 
-# ---- 1, 3, 6, 17: geometry and colour ----
+# ---- geometry and colour ----
 
 
-def test_1_phone_video_with_rotation_comes_out_upright(tmp_path: Path, style: Path, identity) -> None:
+def test_phone_video_with_rotation_comes_out_upright(tmp_path: Path, style: Path, identity) -> None:
     source = make_clip(tmp_path / "phone.mp4", width=64, height=48, frames=4, display_rotation=90, audio=("aac",))
     out = tmp_path / "out.mp4"
-    run(source, style, out, replace(SETTINGS, size=64))
+    run(source, style, out, replace(SETTINGS, size=64), stylizer=identity)
     info = probe(out)
     assert (info.width, info.height, info.rotation) == (48, 64, 0)  # the display's size, no rotation left to apply
     upright = decode_bgr(source, 48, 64).astype(int)  # ffmpeg applies the display matrix when decoding
@@ -84,26 +96,26 @@ def test_1_phone_video_with_rotation_comes_out_upright(tmp_path: Path, style: Pa
     assert np.abs(painted - upright[:, ::-1, ::-1]).mean() > 30  # upside down would be far
 
 
-def test_3_odd_size_is_made_even_and_displays_at_its_aspect(tmp_path: Path, style: Path, identity) -> None:
+def test_odd_size_is_made_even_and_displays_at_its_aspect(tmp_path: Path, style: Path, identity) -> None:
     source = tmp_path / "odd.mkv"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=642x482:rate=25,format=yuv444p,crop=641:481:0:0", "-frames:v", "3", "-c:v", "libx264",
            "-preset", "ultrafast", "-pix_fmt", "yuv444p", "-y", str(source))
     assert (probe(source).width, probe(source).height) == (641, 481)
     out = tmp_path / "out.mp4"
-    result, _ = run(source, style, out, replace(SETTINGS, size=1000))
+    result, _ = run(source, style, out, replace(SETTINGS, size=1000), stylizer=identity)
     info = probe(out)
     assert (info.width, info.height) == (640, 480) and decoded_count(out) == result.frames == 3
     # 640x480 is 0.05% wider than 641x481; the pixel aspect ratio takes it back, so nothing needs a warning.
     assert info.sar == Fraction(1923, 1924) and Fraction(info.width) * info.sar / info.height == Fraction(641, 481)
 
 
-def test_6_17_colour_bars_keep_their_hues_and_the_output_plays_everywhere(tmp_path: Path, style: Path,
+def test_colour_bars_keep_their_hues_and_the_output_plays_everywhere(tmp_path: Path, style: Path,
                                                                           identity) -> None:
     source = tmp_path / "bars.mp4"
     ffmpeg("-f", "lavfi", "-i", "smptebars=size=128x96:rate=25", "-f", "lavfi", "-i", "sine=d=0.12", "-frames:v", "3",
            "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-c:a", "aac", "-y", str(source))
     out = tmp_path / "out.mp4"
-    run(source, style, out, replace(SETTINGS, size=128), VideoSettings())  # the real preset: ultrafast is Baseline
+    run(source, style, out, replace(SETTINGS, size=128), VideoSettings(), stylizer=identity)  # the real preset: ultrafast is Baseline
     text = header(out)
     assert "Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive)" in text
     assert top_level_boxes(out).index("moov") < top_level_boxes(out).index("mdat")
@@ -118,10 +130,10 @@ def test_6_17_colour_bars_keep_their_hues_and_the_output_plays_everywhere(tmp_pa
         assert np.abs(b[:, 2].mean() - a[:, 2].mean()) < 8
 
 
-# ---- 2: variable frame rate ----
+# ---- variable frame rate ----
 
 
-def test_2_variable_frame_rate_keeps_sound_and_picture_in_sync(tmp_path: Path, style: Path, identity) -> None:
+def test_variable_frame_rate_keeps_sound_and_picture_in_sync(tmp_path: Path, style: Path, identity) -> None:
     # One second at 25 fps, then one second at 10 fps; each picture shows its time in 50ths of a second as 7 black or
     # white bars (bit k = column k), and the sound's loudness is 0.45 * time: both clocks can be read back.
     source = tmp_path / "vfr.mp4"
@@ -132,7 +144,7 @@ def test_2_variable_frame_rate_keeps_sound_and_picture_in_sync(tmp_path: Path, s
            "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-c:a", "aac", "-b:a", "128k", "-y", str(source))
     source_times = np.array([i / 25 for i in range(25)] + [1 + i / 10 for i in range(10)])
     out = tmp_path / "out.mp4"
-    result, events = run(source, style, out, replace(SETTINGS, size=64))
+    result, events = run(source, style, out, replace(SETTINGS, size=64), stylizer=identity)
     # 35 pictures give 37 frames at the average rate: the bar's total grows past the probe's count ("37/35" before).
     done = [e for e in events if isinstance(e, FrameDone)]
     assert len(done) == result.frames > 35 and all(e.total_estimate >= e.index + 1 for e in done)
@@ -159,18 +171,21 @@ def test_2_variable_frame_rate_keeps_sound_and_picture_in_sync(tmp_path: Path, s
 
 
 
-def test_2_a_repeated_picture_is_not_painted_again(tmp_path: Path, style: Path) -> None:
+def test_a_repeated_picture_is_not_painted_again(tmp_path: Path, style: Path) -> None:
     # Two pictures a second, then ten: at the average rate (5 fps) the slow part repeats pictures. The real stylizer
     # paints each frame with a new picture once; the repeats are the same painting, byte for byte.
     source = tmp_path / "vfr.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=48x32:r=10,select='if(lt(t,1),not(mod(n,5)),1)',trim=end=1.6",
            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-y", str(source))
     calls = []
-    original = stylize_module.Stylizer.stylize
-    spy = lambda self, content, **kwargs: calls.append(1) or original(self, content, **kwargs)  # noqa: E731
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stylize_module.Stylizer, "stylize", spy)
-        result, events = run(source, style, tmp_path / "out.mp4", video=replace(VIDEO, keep_frames=True))
+
+    class Counting(stylize_module.Stylizer):
+        def stylize(self, content, **kwargs):
+            calls.append(1)
+            return super().stylize(content, **kwargs)
+
+    result, events = run(source, style, tmp_path / "out.mp4", video=replace(VIDEO, keep_frames=True),
+                         stylizer=Counting)
     kinds = [e.kind for e in events if isinstance(e, FrameStarted)]
     assert kinds.count("repeat") >= 2 and len(calls) == len(kinds) - kinds.count("repeat")
     pngs = [p.read_bytes() for p in sorted(work_folder(tmp_path / "out.mp4").glob("*.png"))]
@@ -187,12 +202,12 @@ def test_2_a_repeated_picture_is_not_painted_again(tmp_path: Path, style: Path) 
     again = [p.read_bytes() for p in sorted(work_folder(tmp_path / "again.mp4").glob("*.png"))]
     assert again == pngs
 
-# ---- 8, 9: audio ----
+# ---- audio ----
 
 
-def test_8_wma_in_asf_is_encoded_to_aac_as_planned_up_front(tmp_path: Path, style: Path, identity) -> None:
+def test_wma_in_asf_is_encoded_to_aac_as_planned_up_front(tmp_path: Path, style: Path, identity) -> None:
     source = make_clip(tmp_path / "in.asf", frames=10, audio=("wmav2",))
-    result, events = run(source, style, tmp_path / "out.mp4")
+    result, events = run(source, style, tmp_path / "out.mp4", stylizer=identity)
     assert events.index(of(events, VideoPlan)[0]) < events.index(of(events, FrameStarted)[0])
     assert of(events, VideoPlan)[0].audio == ((1, "wmav2", "aac"),)
     assert [a.codec for a in probe(tmp_path / "out.mp4").audio] == ["aac"]
@@ -201,19 +216,19 @@ def test_8_wma_in_asf_is_encoded_to_aac_as_planned_up_front(tmp_path: Path, styl
 
 
 @pytest.mark.parametrize("audio_seconds", [0.2, 1.0])
-def test_9_audio_shorter_or_longer_keeps_every_frame(tmp_path: Path, style: Path, identity, audio_seconds) -> None:
+def test_audio_shorter_or_longer_keeps_every_frame(tmp_path: Path, style: Path, identity, audio_seconds) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=10, audio=("aac",), audio_seconds=audio_seconds)
-    result, _ = run(source, style, tmp_path / "out.mp4")
+    result, _ = run(source, style, tmp_path / "out.mp4", stylizer=identity)
     assert decoded_count(tmp_path / "out.mp4") == result.frames == 10
     # Longer sound is cut at the video's end; shorter sound is kept as it is (copied, so not padded: players play
     # silence after it).
     assert decoded_seconds(tmp_path / "out.mp4", "a:0") == pytest.approx(min(audio_seconds, 0.4), abs=0.03)
 
 
-# ---- 11, 12: what is not a video ----
+# ---- what is not a video ----
 
 
-def test_11_bad_inputs_get_one_distinct_line_each(tmp_path: Path, style: Path, capsys) -> None:
+def test_bad_inputs_get_one_distinct_line_each(tmp_path: Path, style: Path, capsys) -> None:
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "random.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
     with_audio = make_clip(tmp_path / "with-audio.mp4", frames=5, audio=("aac",))
@@ -232,7 +247,7 @@ def test_11_bad_inputs_get_one_distinct_line_each(tmp_path: Path, style: Path, c
     assert sorted(os.listdir(tmp_path)) == before
 
 
-def test_11_decoder_noise_stays_off_the_terminal_and_animated_webp_is_painted(tmp_path: Path, style: Path) -> None:
+def test_decoder_noise_stays_off_the_terminal_and_animated_webp_is_painted(tmp_path: Path, style: Path) -> None:
     # libav writes its complaints to file descriptor 2 itself, so this runs the command in a child process and reads
     # everything it printed: only our line may appear.
     clip = make_clip(tmp_path / "clip.mp4", frames=25, audio=())
@@ -254,40 +269,39 @@ def test_11_decoder_noise_stays_off_the_terminal_and_animated_webp_is_painted(tm
     assert decoded_count(tmp_path / "anim.webp.mp4") == 3
 
 
-def test_12_animated_gif_is_a_video_and_a_photo_is_a_still(tmp_path: Path, style: Path, capsys, identity,
+def test_animated_gif_is_a_video_and_a_photo_is_a_still(tmp_path: Path, style: Path, capsys, identity,
                                                            monkeypatch) -> None:
-    monkeypatch.setattr(still_module, "Stylizer", IdentityStylizer)
     frames = [Image.fromarray(texture(21, 33, seed=s)[:, :, ::-1]) for s in range(4)]  # odd size, as GIFs often are
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    code, err = cli(capsys, tmp_path / "anim.gif", style, tmp_path / "anim.mp4", *CONTRACT, "--frames", "3")
+    code, err = cli(capsys, tmp_path / "anim.gif", style, tmp_path / "anim.mp4", *CONTRACT, "--frames", "3", stylizer=identity)
     assert code == 0 and err == ""
     info = probe(tmp_path / "anim.mp4")
     assert decoded_count(tmp_path / "anim.mp4") == 3 and info.fps == 10 and (info.width, info.height) == (32, 20)
     # An image OUTPUT for an animation is refused by what the input is (it said ".png cannot hold H.264 video").
-    code, err = cli(capsys, tmp_path / "anim.gif", style, tmp_path / "anim.png", *CONTRACT)
+    code, err = cli(capsys, tmp_path / "anim.gif", style, tmp_path / "anim.png", *CONTRACT, stylizer=identity)
     assert code == 2 and "anim.gif' is an animation, so OUTPUT" in err and ".mp4, .m4v, .mov, .mkv, .gif" in err
     assert not (tmp_path / "anim.png").exists()
     frames[0].save(tmp_path / "photo.gif")
-    code, err = cli(capsys, tmp_path / "photo.gif", style, tmp_path / "photo.png", *CONTRACT)
+    code, err = cli(capsys, tmp_path / "photo.gif", style, tmp_path / "photo.png", *CONTRACT, stylizer=identity)
     assert code == 0 and Image.open(tmp_path / "photo.png").size == (48, 31)
 
 
 
-def test_12_a_gif_that_holds_a_picture_keeps_every_picture(tmp_path: Path, style: Path, identity) -> None:
+def test_a_gif_that_holds_a_picture_keeps_every_picture(tmp_path: Path, style: Path, identity) -> None:
     # Delays of 10, 10, 50 and 10 hundredths: ffmpeg's rate is the average, 5 fps, which dropped pictures 2 and 4.
     # At the shortest delay's rate every picture is kept, and the held one is repeated (not painted again).
     colours = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 250)]
     frames = [Image.new("RGB", (32, 24), c) for c in colours]
     frames[0].save(tmp_path / "hold.gif", save_all=True, append_images=frames[1:], duration=[100, 100, 500, 100],
                    loop=0)
-    result, events = run(tmp_path / "hold.gif", style, tmp_path / "out.mp4", replace(SETTINGS, size=32))
+    result, events = run(tmp_path / "hold.gif", style, tmp_path / "out.mp4", replace(SETTINGS, size=32), stylizer=identity)
     assert probe(tmp_path / "out.mp4").fps == 10 and result.frames == 8
     shown = decode_bgr(tmp_path / "out.mp4", 32, 24)[:, 8:16, 8:24].mean(axis=(1, 2))[:, ::-1]  # RGB per frame
     nearest = [int(np.argmin([np.abs(frame - c).sum() for c in colours])) for frame in shown]
     assert nearest == [0, 1, 2, 2, 2, 2, 2, 3]
     assert [e.kind for e in events if isinstance(e, FrameStarted)].count("repeat") == 4
 
-# ---- 13: very long input ----
+# ---- very long input ----
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +313,7 @@ def two_hours(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_13_disk_space_for_the_checkpoints_is_checked_up_front(tmp_path: Path, style: Path, two_hours: Path,
+def test_disk_space_for_the_checkpoints_is_checked_up_front(tmp_path: Path, style: Path, two_hours: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 20 * 10**6, 20 * 10**6))
@@ -315,7 +329,7 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
 
 
-def test_13_memory_stays_flat_over_thousands_of_frames(tmp_path: Path, style: Path, two_hours: Path,
+def test_memory_stays_flat_over_thousands_of_frames(tmp_path: Path, style: Path, two_hours: Path,
                                                        identity) -> None:
     # The whole 2-hour clip takes minutes even with a trivial stylizer; 1000 frames through the real plumbing
     # (decoding, optical flow, queues, PNG checkpoints, encoding) show whether anything grows per frame.
@@ -331,7 +345,7 @@ def test_13_memory_stays_flat_over_thousands_of_frames(tmp_path: Path, style: Pa
     assert samples[999] - samples[200] < 4, samples  # 800 frames of 64x36 are 5.5 MB: none may be kept
 
 
-# ---- 15, 16: ffmpeg dying, interrupts ----
+# ---- ffmpeg dying, interrupts ----
 
 
 class FullDiskWriter(VideoWriter):
@@ -341,18 +355,18 @@ class FullDiskWriter(VideoWriter):
         super().__init__(Path("/dev/full"), *args, **kwargs)
 
 
-def test_15_ffmpeg_dying_on_a_full_disk_gives_its_reason_and_keeps_the_frames(tmp_path: Path, style: Path, capsys,
+def test_ffmpeg_dying_on_a_full_disk_gives_its_reason_and_keeps_the_frames(tmp_path: Path, style: Path, capsys,
                                                                                identity, monkeypatch) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=40, audio=())
     out = tmp_path / "out.mp4"
     with monkeypatch.context() as patch:
         patch.setattr(video_module, "VideoWriter", FullDiskWriter)
-        code, err = cli(capsys, source, style, out, *CONTRACT)
+        code, err = cli(capsys, source, style, out, *CONTRACT, stylizer=identity)
     assert code == 1 and len(err.splitlines()) == 1 and "ffmpeg" in err and "No space left on device" in err, err
     kept = sorted(p.name for p in work_folder(out).glob("*.png"))
     assert kept and kept[0] == "000000.png" and not out.exists()
     assert sorted(os.listdir(tmp_path)) == sorted(["in.mp4", work_folder(out).name])
-    code, _ = cli(capsys, source, style, out, *CONTRACT, "--resume")  # room again: the run continues
+    code, _ = cli(capsys, source, style, out, *CONTRACT, "--resume", stylizer=identity)  # room again: the run continues
     assert code == 0 and decoded_count(out) == 40
 
 
@@ -369,13 +383,13 @@ def tiny_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_15_a_really_full_disk_stops_with_the_reason_and_keeps_the_frames(tmp_path: Path, style: Path, capsys,
+def test_a_really_full_disk_stops_with_the_reason_and_keeps_the_frames(tmp_path: Path, style: Path, capsys,
                                                                            identity, tiny_disk: Path) -> None:
     # Noise: the up-front estimate (330 KB for 60 frames of 64x48) fits, but the PNGs take 12 KB each.
     rng = np.random.default_rng(0)
     source = raw_clip(tmp_path / "in.mp4", [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(60)])
     out = tiny_disk / "out.mp4"
-    code, err = cli(capsys, source, style, out, *CONTRACT, "--size", "64")
+    code, err = cli(capsys, source, style, out, *CONTRACT, "--size", "64", stylizer=identity)
     assert code == 1 and len(err.splitlines()) == 1 and "No space left on device" in err, err
     kept = sorted(p.name for p in work_folder(out).glob("*.png"))
     assert kept and kept[0] == "000000.png" and not out.exists()
@@ -399,7 +413,7 @@ class Blend:
 """
 CHILD = "\n".join([
     "import sys, time, torch, cv2", "torch.set_num_threads(1)", "cv2.setNumThreads(1)", "DELAY = 0.1", BLEND,
-    "import pipeline.video", "pipeline.video.Stylizer = Blend", "from cli.main import main", "sys.exit(main(sys.argv[1:]))",
+    "from cli.main import main", "sys.exit(main(sys.argv[1:], stylizer=Blend))",
 ])
 
 
@@ -410,14 +424,12 @@ def interrupted_clip(tmp_path_factory: pytest.TempPathFactory, style: Path) -> t
     source = make_clip(folder / "in.mp4", frames=24, audio=("aac",))
     namespace = {"time": time, "DELAY": 0}
     exec(BLEND, namespace)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(video_module, "Stylizer", namespace["Blend"])
-        assert main([str(source), str(style), str(folder / "clean.mp4"), *CONTRACT]) == 0
+    assert main([str(source), str(style), str(folder / "clean.mp4"), *CONTRACT], stylizer=namespace["Blend"]) == 0
     return source, decode_bgr(folder / "clean.mp4", 48, 36)
 
 
 @pytest.mark.parametrize("signals", [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM,)], ids=["ctrl-c-twice", "term"])
-def test_16_interrupts_leave_nothing_broken_and_resume_gives_the_same_video(tmp_path: Path, style: Path, capsys,
+def test_interrupts_leave_nothing_broken_and_resume_gives_the_same_video(tmp_path: Path, style: Path, capsys,
                                                                            monkeypatch, interrupted_clip,
                                                                            signals) -> None:
     source, clean = interrupted_clip
@@ -445,20 +457,19 @@ def test_16_interrupts_leave_nothing_broken_and_resume_gives_the_same_video(tmp_
                                 f"'{work_folder(out)}': the same command with --resume continues"), err
     namespace = {"time": time, "DELAY": 0}
     exec(BLEND, namespace)
-    monkeypatch.setattr(video_module, "Stylizer", namespace["Blend"])
-    code, err = cli(capsys, source, style, out, *CONTRACT, "--resume")
+    code, err = cli(capsys, source, style, out, *CONTRACT, "--resume", stylizer=namespace["Blend"])
     assert code == 0 and err == "" and not work_folder(out).exists()
     assert np.array_equal(decode_bgr(out, 48, 36), clean)
 
 
-# ---- 19: out of GPU memory ----
+# ---- out of GPU memory ----
 
 
 def oom() -> torch.cuda.OutOfMemoryError:
     return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-def test_19_policy_smaller_then_cpu_then_stays_there() -> None:
+def test_policy_smaller_then_cpu_then_stays_there() -> None:
     warnings, moved, calls = [], [], []
 
     def paint(device: torch.device, scale: float) -> str:
@@ -480,7 +491,7 @@ def test_19_policy_smaller_then_cpu_then_stays_there() -> None:
         MemoryFallback(torch.device("cuda"), lambda: None, warnings.append).run(broken)
 
 
-def test_19_out_of_memory_mid_video_retries_smaller_and_finishes(tmp_path: Path, style: Path,
+def test_out_of_memory_mid_video_retries_smaller_and_finishes(tmp_path: Path, style: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     real_optimize, sizes = stylize_module.optimize, []
 
@@ -501,21 +512,21 @@ def test_19_out_of_memory_mid_video_retries_smaller_and_finishes(tmp_path: Path,
     assert still.std() > 5  # painted, not blank
 
 
-# ---- 20, 22: hostile names and images ----
+# ---- hostile names and images ----
 
 
 @pytest.mark.parametrize("name", ["-x.mp4", "a:b.mp4", "$(touch p).mp4", "sp ace ünï 東京.mp4"])
-def test_20_odd_names_are_plain_local_files(tmp_path: Path, style: Path, monkeypatch, identity, name) -> None:
+def test_odd_names_are_plain_local_files(tmp_path: Path, style: Path, monkeypatch, identity, name) -> None:
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     make_clip(Path(name).absolute(), frames=3, audio=("aac",))
-    result, _ = run(Path(name), style, Path("../" + name), video=replace(VIDEO, keep_frames=True))
+    result, _ = run(Path(name), style, Path("../" + name), video=replace(VIDEO, keep_frames=True), stylizer=identity)
     assert decoded_count(tmp_path / name) == result.frames == 3
     assert sorted(os.listdir(tmp_path)) == sorted([name, f".{name}.frames", "work"])  # beside the output, nowhere else
     assert sorted(os.listdir(tmp_path / "work")) == [name] and not (tmp_path / "p").exists()
 
 
-def test_20_a_name_that_is_not_utf8_works_and_is_printed_as_its_bytes(tmp_path: Path, style: Path) -> None:
+def test_a_name_that_is_not_utf8_works_and_is_printed_as_its_bytes(tmp_path: Path, style: Path) -> None:
     # OpenCV crashed (SIGSEGV) on such a name and ffmpeg-python raised UnicodeEncodeError; a child process, so a
     # crash fails this test only. The second run resumes from the kept frames, which reads them back.
     source, out = bytes(tmp_path) + b"/in\xff.mp4", bytes(tmp_path) + b"/out\xe9.mp4"
@@ -544,7 +555,7 @@ def bomb(path: Path, side: int = 30_000) -> Path:
     return path
 
 
-def test_22_decompression_bomb_style_is_refused_without_decoding(tmp_path: Path, capsys) -> None:
+def test_decompression_bomb_style_is_refused_without_decoding(tmp_path: Path, capsys) -> None:
     style = bomb(tmp_path / "bomb.png")
     assert style.stat().st_size < 1_000_000
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,4 +1,4 @@
-"""Tests of pipeline.temporal: flow, warping, consistency masks, temporal loss and scene cuts."""
+"""Tests of pipeline.core.temporal: flow, warping, consistency masks, temporal loss and scene cuts."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from media import texture
-from pipeline.frames import bgr_to_tensor
-from pipeline.temporal import (
+from pipeline.core.temporal import (
     consistency_mask,
     consistency_masks,
     cut_score,
@@ -25,6 +23,9 @@ from pipeline.temporal import (
     temporal_loss,
     warp,
 )
+from pipeline.media.frames import bgr_to_tensor
+
+from media import texture
 
 DATA = Path("/work/shared/data")
 BIKES = DATA / "video" / "bikes.mp4"
@@ -112,7 +113,7 @@ def test_flow_and_scene_cuts_of_thin_frames_do_not_crash():
     # OpenCV's DIS killed the process (SIGSEGV) on 64x8, 100x12 or 9x7 images: a panorama's processing size, or the
     # 64-px-wide copy the scene-cut check makes of it. In a child process, so a crash fails this test only.
     code = ("import numpy as np\n"
-            "from pipeline.temporal import estimate_flow, scene_cut\n"
+            "from pipeline.core.temporal import estimate_flow, scene_cut\n"
             "rng = np.random.default_rng(0)\n"
             "for w, h in [(64, 8), (100, 12), (9, 7), (5000, 10), (8, 64)]:\n"
             "    a, b = (rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(2))\n"

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline import vgg
-from pipeline.errors import UsageError, WeightsError
+from pipeline.core import vgg
+from pipeline.errors import WeightsError
 
 
 def test_loader_matches_a_slow_reference_decode(caffe_weights):
@@ -37,11 +37,6 @@ def test_truncated_after_the_deepest_layer_and_frozen(caffe_weights):
     out = net(torch.rand(1, 3, 32, 32))
     assert set(out) == {"relu1_1", "relu4_2"} and out["relu4_2"].shape == (1, 512, 4, 4)
     assert (out["relu1_1"] >= 0).all()
-
-
-def test_unknown_layer_is_named(caffe_weights):
-    with pytest.raises(UsageError, match="relu9_9"):  # a wrong request (exit 2), not a weights problem
-        vgg.VGGFeatures(caffe_weights, ["relu9_9"])
 
 
 def test_dense_state_dicts_of_both_layouts_load_the_same(tmp_path, caffe_weights):

@@ -17,23 +17,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import pipeline.video as video_module
-from media import (FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, ffmpeg_packets, header, make_clip,
-                   texture, truncate)
+import pipeline.core.coherence as coherence_module
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
-from pipeline.flicker import warping_error
+from pipeline.core.stylizer import Stylizer
 from pipeline.errors import Interrupted, OutputError, UsageError
-from pipeline.frames import tensor_to_bgr
-from pipeline.optimize import IterationEvent
-from pipeline.probe import probe
-from pipeline.sinks import VideoWriter
-from pipeline.video import (
-    FrameDone,
-    FrameStarted,
-    VideoPlan,
-    VideoWarning,
-    processing_size,
-    stylize_video,
+from pipeline.events import FrameDone, FrameStarted, IterationEvent, StylizeWarning, VideoPlan
+from pipeline.flicker import warping_error
+from pipeline.media.frames import tensor_to_bgr
+from pipeline.media.probe import probe
+from pipeline.media.writer import VideoWriter
+from pipeline.video import stylize_video
+from pipeline.video_plan import planned_evaluations
+
+from fakes import IdentityStylizer, of
+from media import (
+    cut_clip,
+    decode_bgr,
+    decoded_count,
+    decoded_seconds,
+    ffmpeg,
+    ffmpeg_packets,
+    header,
+    make_clip,
+    raw_clip,
+    texture,
+    truncate,
 )
 
 NTSC = Fraction(30000, 1001)
@@ -44,15 +52,6 @@ VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
-def raw_clip(path: Path, frames: list[np.ndarray], fps: str = "25") -> Path:
-    """A near-lossless H.264 clip (4:4:4, qp 0) of BGR frames, piped to ffmpeg."""
-    h, w = frames[0].shape[:2]
-    argv = [FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}",
-            "-framerate", fps, "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-y", str(path)]
-    subprocess.run(argv, input=b"".join(f.tobytes() for f in frames), check=True, capture_output=True)
-    return path
-
-
 def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO,
         **kwargs):
     events: list[object] = []
@@ -61,52 +60,11 @@ def run(source: Path, style: Path, out: Path, settings: StyleSettings = SETTINGS
     return result, events
 
 
-def of(events: list[object], kind: type) -> list:
-    return [e for e in events if isinstance(e, kind)]
-
-
 def leftovers(folder: Path, keep: set[str]) -> set[str]:
     return {p.name for p in folder.iterdir()} - keep
 
 
-class IdentityStylizer:
-    """Stands in for the Stylizer where a test checks which frames arrive, not how they are painted."""
-
-    def __init__(self, styles, settings, device) -> None:
-        self.device = device
-
-    def set_color_reference(self, content) -> None:
-        pass
-
-    def objective(self, content):
-        return lambda image: (image**2).mean()
-
-    def stylize(self, content, **kwargs):
-        return content
-
-
 # ---- sizes ----
-
-
-@pytest.mark.parametrize(
-    ("width", "height", "sar", "long_side", "expected"),
-    [
-        (64, 48, 1, 48, (48, 36)),
-        (64, 48, 1, 512, (64, 48)),  # never upscaled
-        (1920, 1080, 1, 512, (512, 288)),
-        (48, 32, 2, 48, (48, 16)),  # square pixels: display 96x32
-        (33, 21, 1, 512, (32, 20)),  # odd input: even and not above the input
-        (640, 272, 1, 512, (512, 218)),  # 217.6 rounds to an even 218
-    ],
-)
-def test_processing_size(width, height, sar, long_side, expected) -> None:
-    size, restoring = processing_size(width, height, Fraction(sar), long_side)
-    assert size == expected and all(side % 2 == 0 for side in size)
-    change = 1 / restoring - 1  # how much wider the even size is than the input's display
-    assert change == pytest.approx((expected[0] / expected[1]) / (width * sar / height) - 1, abs=1e-12)
-    # The output SAR puts the rounding back: coded size times SAR displays at the input's aspect, exactly.
-    assert Fraction(size[0], size[1]) * restoring == Fraction(width * Fraction(sar), height)
-    assert max(restoring.numerator, restoring.denominator) <= 65535
 
 
 # ---- whole runs ----
@@ -127,7 +85,7 @@ def test_run_keeps_frames_rate_duration_and_copies_audio(tmp_path: Path, style: 
     assert plan.audio == ((1, "aac", "copy"),) and plan.resumed == 0 and plan.estimated_seconds > 0
     assert [e.kind for e in of(events, FrameStarted)] == ["first"] + ["warm"] * 7
     assert [e.index for e in of(events, FrameDone)] == list(range(8))
-    assert of(events, IterationEvent) and not result.warnings and not of(events, VideoWarning)
+    assert of(events, IterationEvent) and not result.warnings and not of(events, StylizeWarning)
     # It really is painted: far from the input, resized the same way.
     painted = decode_bgr(out, 48, 36).astype(np.float32)
     plain = np.stack([cv2.resize(f, (48, 36), interpolation=cv2.INTER_AREA) for f in decode_bgr(source, 64, 48)])
@@ -197,9 +155,8 @@ def test_subtitles_and_chapters_are_named_when_they_are_left_out(tmp_path: Path,
 
 
 def test_gif_output_keeps_frames_timing_and_colours(tmp_path: Path, style: Path, monkeypatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)  # the colours can be compared with the input
     source, plain = textured_clip(tmp_path / "in.mp4", frames=12, fps="30000/1001", audio=True)
-    result, events = run(source, style, tmp_path / "out.gif")
+    result, events = run(source, style, tmp_path / "out.gif", stylizer=IdentityStylizer)
     frames, delays, loop = gif_frames(tmp_path / "out.gif")
     assert len(frames) == result.frames == 12 and loop == 0  # loops forever
     assert gif_matches(frames, plain) == list(range(12))
@@ -211,9 +168,8 @@ def test_gif_output_keeps_frames_timing_and_colours(tmp_path: Path, style: Path,
 
 
 def test_gif_of_a_fast_video_is_halved_to_at_most_50_fps(tmp_path: Path, style: Path, monkeypatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
     source, plain = textured_clip(tmp_path / "in.mp4", frames=12, fps="60", audio=False)
-    result, _ = run(source, style, tmp_path / "out.gif")
+    result, _ = run(source, style, tmp_path / "out.gif", stylizer=IdentityStylizer)
     frames, delays, _ = gif_frames(tmp_path / "out.gif")
     assert result.frames == len(frames) == 6 and result.duration == pytest.approx(0.2)  # what the GIF holds
     assert gif_matches(frames, plain) == [0, 2, 4, 6, 8, 10]
@@ -228,17 +184,16 @@ def test_the_plan_counts_the_passes_a_run_takes(tmp_path: Path, style: Path, mon
     # iterations on a run from scratch, 1 on a warm frame, which starts at the previous frame's step scale; counted
     # per iteration (1.05 each) the quick start's plan was 25% short.
     counted = [0]
-    objective = video_module.Stylizer.objective
 
-    def counting(self, content, extra=None):
-        inner = objective(self, content, extra)
+    class Counting(Stylizer):
+        def objective(self, content, extra=None):
+            inner = super().objective(content, extra)
 
-        def counted_objective(image):
-            counted[0] += 1
-            return inner(image)
-        return counted_objective
+            def counted_objective(image):
+                counted[0] += 1
+                return inner(image)
+            return counted_objective
 
-    monkeypatch.setattr(video_module.Stylizer, "objective", counting)
     # A slow pan, 1 px a frame, as most footage moves. testsrc2 changes most of its picture every frame; since warm
     # frames start new content from the frame itself (temporal.fill_new_content), its line searches took 4-5 more
     # passes a frame, while on the bikes sample they take 0.3 more (23.9 passes a warm frame against 23.6).
@@ -252,8 +207,9 @@ def test_the_plan_counts_the_passes_a_run_takes(tmp_path: Path, style: Path, mon
         if isinstance(event, FrameStarted) and not started:
             started.append(counted[0])  # the plan's own timed passes come before
 
-    stylize_video(source, [(style, 1.0)], tmp_path / "out.mp4", settings, video, device="cpu", on_event=on_event)
-    planned = video_module.planned_evaluations(3, 0, (128, 96), settings.optim, video)
+    stylize_video(source, [(style, 1.0)], tmp_path / "out.mp4", settings, video, device="cpu", on_event=on_event,
+                  stylizer=Counting)
+    planned = planned_evaluations(3, 0, (128, 96), settings.optim, video)
     assert planned == 15 + 2 * 7
     assert abs((counted[0] - started[0]) - planned) <= 2, (counted[0] - started[0], planned)
 
@@ -316,9 +272,9 @@ def audio_samples(path: Path) -> np.ndarray:
 ])
 def test_selection_takes_the_matching_frames_and_audio(tmp_path, style, ramp_clip, monkeypatch, selection, first,
                                                        count) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
     out = tmp_path / "out.mp4"
-    result, _ = run(ramp_clip, style, out, replace(SETTINGS, size=64), replace(VIDEO, **selection))
+    result, _ = run(ramp_clip, style, out, replace(SETTINGS, size=64), replace(VIDEO, **selection),
+                    stylizer=IdentityStylizer)
     assert result.frames == decoded_count(out) == count
     reference = decode_bgr(ramp_clip, 64, 48).astype(np.int16)
     for k, frame in enumerate(decode_bgr(out, 64, 48).astype(np.int16)):
@@ -334,11 +290,11 @@ def test_selection_takes_the_matching_frames_and_audio(tmp_path, style, ramp_cli
 
 
 def test_scene_cut_restarts_from_the_content(tmp_path: Path, style: Path, monkeypatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
     source = cut_clip(tmp_path / "cut.mp4")
-    _, events = run(source, style, tmp_path / "out.mp4")
+    _, events = run(source, style, tmp_path / "out.mp4", stylizer=IdentityStylizer)
     assert [e.kind for e in of(events, FrameStarted)] == ["first", "warm", "warm", "warm", "cut", "warm", "warm", "warm"]
-    _, events = run(source, style, tmp_path / "out2.mp4", video=replace(VIDEO, detect_cuts=False))
+    _, events = run(source, style, tmp_path / "out2.mp4", video=replace(VIDEO, detect_cuts=False),
+                    stylizer=IdentityStylizer)
     assert [e.kind for e in of(events, FrameStarted)] == ["first"] + ["warm"] * 7
 
 
@@ -366,15 +322,9 @@ def test_warped_warm_start_follows_the_motion(tmp_path: Path, style: Path) -> No
     assert errors[True] < 0.5 * errors[False]
 
 
-def cut_clip(path: Path) -> Path:
-    """8 frames: a texture panning 1 px per frame for 4 frames, then another one (a scene cut at frame 4)."""
-    a, b = texture(60, 80, seed=1), texture(60, 80, seed=2, blur=3)
-    frames = [a[i : i + 48, i : i + 64] for i in range(4)] + [b[i : i + 48, 0:64] for i in range(4)]
-    return raw_clip(path, [np.ascontiguousarray(f) for f in frames])
-
-
 class RecordingStylizer(IdentityStylizer):
-    """Identity, recording the colour references it is given and the frames it paints (as BGR uint8)."""
+    """Identity, recording the colour references it is given and the frames it paints (as BGR uint8) in the lists
+    of its class: `recording()` makes a class with lists of its own."""
 
     references: list[np.ndarray] = []
     painted: list[np.ndarray] = []
@@ -387,13 +337,15 @@ class RecordingStylizer(IdentityStylizer):
         return content
 
 
-def test_one_colour_reference_per_scene_also_when_resumed(tmp_path: Path, style: Path, monkeypatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", RecordingStylizer)
-    monkeypatch.setattr(RecordingStylizer, "references", [])
-    monkeypatch.setattr(RecordingStylizer, "painted", [])
+def recording() -> type[RecordingStylizer]:
+    return type("Recording", (RecordingStylizer,), {"references": [], "painted": []})
+
+
+def test_one_colour_reference_per_scene_also_when_resumed(tmp_path: Path, style: Path) -> None:
+    RecordingStylizer = recording()
     source = cut_clip(tmp_path / "cut.mp4")
     settings = replace(SETTINGS, size=64, preserve_colors=True)
-    _, events = run(source, style, tmp_path / "whole.mp4", settings)
+    _, events = run(source, style, tmp_path / "whole.mp4", settings, stylizer=RecordingStylizer)
     frames = list(RecordingStylizer.painted)
     assert len(frames) == 8 and len(RecordingStylizer.references) == 2
     assert np.array_equal(RecordingStylizer.references[0], frames[0])
@@ -409,10 +361,10 @@ def test_one_colour_reference_per_scene_also_when_resumed(tmp_path: Path, style:
 
     out = tmp_path / "out.mp4"
     with pytest.raises(Interrupted):
-        stylize_video(source, [(style, 1.0)], out, settings, VIDEO, "cpu", stop_after, stop)
+        stylize_video(source, [(style, 1.0)], out, settings, VIDEO, "cpu", stop_after, stop, RecordingStylizer)
     RecordingStylizer.references.clear()
     RecordingStylizer.painted.clear()
-    run(source, style, out, settings, replace(VIDEO, resume=True))
+    run(source, style, out, settings, replace(VIDEO, resume=True), stylizer=RecordingStylizer)
     # Frames 6 and 7 belong to the scene that starts at frame 4: skipping the finished frames replays the scene
     # starts, so frame 4's colours (not frame 6's) are the reference in effect.
     assert len(RecordingStylizer.painted) == 2 and len(RecordingStylizer.references) == 2
@@ -422,13 +374,12 @@ def test_one_colour_reference_per_scene_also_when_resumed(tmp_path: Path, style:
 
 
 def test_truncated_input_is_stylized_up_to_where_it_ends(tmp_path: Path, style: Path, monkeypatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
     whole = make_clip(tmp_path / "whole.mp4", frames=40, audio=())
     source = truncate(whole, tmp_path / "cut.mp4", 0.5)
-    result, events = run(source, style, tmp_path / "out.mp4")
+    result, events = run(source, style, tmp_path / "out.mp4", stylizer=IdentityStylizer)
     assert 0 < result.frames < 40 and decoded_count(tmp_path / "out.mp4") == result.frames
     assert result.warnings == (f"the input ended early: stopped at frame {result.frames} of ~40",)
-    assert of(events, VideoWarning)[0].message == result.warnings[0]
+    assert of(events, StylizeWarning)[0].message == result.warnings[0]
 
 
 # ---- stopping and failures ----
@@ -463,7 +414,7 @@ def test_reader_failure_reaches_the_caller(tmp_path: Path, style: Path, monkeypa
     def broken_flow(*args):
         raise RuntimeError("flow exploded")
 
-    monkeypatch.setattr(video_module, "estimate_flow", broken_flow)
+    monkeypatch.setattr(coherence_module, "estimate_flow", broken_flow)
     with pytest.raises(RuntimeError, match="flow exploded"):
         run(source, style, tmp_path / "out.mp4")
     assert threading.active_count() == threads and not (tmp_path / "out.mp4").exists()
@@ -553,15 +504,14 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
 
 
 def test_ten_bit_input_is_processed_with_a_warning(tmp_path: Path, style: Path, monkeypatch) -> None:
-    monkeypatch.setattr(video_module, "Stylizer", IdentityStylizer)
     source = make_clip(tmp_path / "in.mkv", frames=3, audio=(), extra_args=("-pix_fmt", "yuv420p10le"))
     if probe(source).bit_depth != 10:
         pytest.skip("this ffmpeg's libx264 cannot write 10-bit")
-    result, events = run(source, style, tmp_path / "out.mp4")
+    result, events = run(source, style, tmp_path / "out.mp4", stylizer=IdentityStylizer)
     assert any("10-bit" in w for w in result.warnings) and decoded_count(tmp_path / "out.mp4") == 3
     hlg = make_clip(tmp_path / "hlg.mp4", frames=3, audio=(), extra_args=(
         "-vf", "setparams=color_trc=arib-std-b67:color_primaries=bt2020:colorspace=bt2020nc", "-pix_fmt", "yuv420p10le"))
-    result, _ = run(hlg, style, tmp_path / "hlg-out.mp4")
+    result, _ = run(hlg, style, tmp_path / "hlg-out.mp4", stylizer=IdentityStylizer)
     assert [w for w in result.warnings if "bit" in w] == [
         "the input is HDR (HLG, 10-bit); it is tone-mapped to SDR (8-bit BT.709): mid-tones keep their levels, "
         "highlights are compressed"]

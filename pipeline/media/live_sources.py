@@ -21,10 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import STREAM_SCHEMES, LiveSettings
-from .errors import InputError, UsageError
+from ..config import STREAM_SCHEMES, LiveSettings
+from ..errors import InputError, UsageError
 from .paths import check_input
-from .sources import VideoReader
+from .reader import VideoReader
 
 JOIN_TIMEOUT_S = 2.0
 

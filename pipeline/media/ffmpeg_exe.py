@@ -15,9 +15,12 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import IO
 
-from .errors import StylizeError
+import ffmpeg
+
+from ..errors import StylizeError
 
 ENV_VAR = "STYLIZE_VIDEO_FFMPEG"
 
@@ -163,3 +166,22 @@ def run_ffmpeg(args: list[str], timeout: float | None = None) -> subprocess.Comp
 def stderr_lines(completed: subprocess.CompletedProcess[bytes]) -> list[str]:
     """The captured stderr of run_ffmpeg as text lines."""
     return completed.stderr.decode("utf-8", "replace").splitlines()
+
+
+class FileUrls:
+    """`file:` URLs for an ffmpeg-python graph, put in only when it is compiled.
+
+    ffmpeg-python hashes every argument as UTF-8, which a file name that is not UTF-8 (bytes Python holds as lone
+    surrogates, PEP 383) cannot be: the graph gets a plain stand-in, the compiled argv the real URL.
+    """
+
+    def __init__(self) -> None:
+        self._real: dict[str, str] = {}
+
+    def __call__(self, path: str | os.PathLike) -> str:
+        stand_in = f"file:stylize-video-url-{len(self._real)}"
+        self._real[stand_in] = input_url(Path(path))
+        return stand_in
+
+    def compile(self, node: ffmpeg.nodes.OutputStream) -> list[str]:
+        return [self._real.get(arg, arg) for arg in node.compile(cmd=ffmpeg_exe())]

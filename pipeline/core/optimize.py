@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import torch
 
-from .config import OptimSettings
-from .errors import DivergedError, Interrupted, UsageError
+from ..config import OptimSettings
+from ..errors import DivergedError, Interrupted
+from ..events import IterationEvent
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # 1x3xHxW image -> scalar loss tensor (same device)
-
-
-@dataclass(frozen=True)
-class IterationEvent:
-    """Progress of one optimization: `iteration` of `iterations` at scale `scale` (0-based) of `scales`,
-    `size` = (height, width) of that scale, `loss` the objective's value (a float read back every report)."""
-
-    scale: int
-    scales: int
-    size: tuple[int, int]
-    iteration: int
-    iterations: int
-    loss: float
 
 
 Callback = Callable[[object], None]
@@ -102,9 +89,8 @@ class _LBFGS:
         if not torch.equal(self._last[0], self.image):
             self._evaluate()
         self._accepted = True
-        # The first pair, not the newest: a next frame's first step is along its gradient, as this run's first was.
-        # Later pairs follow flatter directions; started from the newest, warm frames overshot 2-4x and their line
-        # searches needed another pass about every other frame.
+        # The first pair, not the newest: a next frame's first step is along its gradient, as this run's first was;
+        # later pairs follow flatter directions, and warm frames started from them overshot (docs/design.md).
         if self.step_scale is None:
             state = self.opt.state.get(self.image, {})
             if state.get("old_dirs"):
@@ -156,13 +142,8 @@ class _Adam:
         return loss.detach()
 
 
+# Its keys are config.OPTIMIZER_NAMES, which the command line offers and checks.py checks.
 OPTIMIZERS: dict[str, type] = {"lbfgs": _LBFGS, "adam": _Adam}
-
-
-def check_optimizer(name: str) -> None:
-    """Raise UsageError unless `name` is a key of OPTIMIZERS."""
-    if name not in OPTIMIZERS:
-        raise UsageError(f"optimizer '{name}' is not one of {', '.join(OPTIMIZERS)}")
 
 
 def optimize(
@@ -184,15 +165,13 @@ def optimize(
     of a previous run on a similar problem (the last video frame). Returns Optimized(image clipped to [0, 1], last
     loss, step_scale).
     """
-    check_optimizer(settings.optimizer)
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
     def bounded(pixels: torch.Tensor) -> torch.Tensor:
         # L-BFGS is unconstrained, but what is saved is the image clipped to [0, 1]; so the loss is taken of the
-        # clipped pixels and the optimizer minimizes what the user gets. Unclipped, about 1% of the pixels left the
-        # range on the seed objective of bench/still.py and the saved image's loss lagged 50% behind the loss
-        # reported. A pixel pushed out gets no gradient and keeps the bound's value (clamp passes the gradient at
-        # the bound itself, so Adam's projected pixels keep theirs).
+        # clipped pixels and the optimizer minimizes what the user gets (docs/design.md, "The optimizer"). A pixel
+        # pushed out gets no gradient and keeps the bound's value (clamp passes the gradient at the bound itself, so
+        # Adam's projected pixels keep theirs).
         return objective(pixels.clamp(0.0, 1.0))
 
     runner = OPTIMIZERS[settings.optimizer](image, bounded, settings, first_step)

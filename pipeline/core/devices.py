@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .config import DEVICE_CHOICES
-from .errors import DeviceError
+from ..config import DEVICE_CHOICES
+from ..errors import DeviceError
 
 
 def _mps_available() -> bool:
@@ -39,8 +39,8 @@ def pick_device(name: str = "auto") -> torch.device:
 def native_bfloat16() -> bool:
     """True when this CPU has bfloat16 dot-product instructions (AVX512-BF16, or AMX, which always has AMX-BF16).
 
-    Only then is VGG19 in bfloat16 faster: measured 1.9x per forward/backward pass at 128 px on an AMD EPYC with
-    AVX512-BF16. Without them oneDNN emulates bfloat16 with conversions and it is slower than float32. torch's
+    Only then is VGG19 in bfloat16 faster (1.6-1.9x a pass, docs/design.md); without them oneDNN emulates bfloat16
+    with conversions and it is slower than float32. torch's
     checks are private, so a torch without them counts as no support (float32, the safe side).
     """
     checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))

@@ -3,7 +3,7 @@
 The opencv-python wheels (4.13 to 5.0) decode neither AV1 (no dav1d or libaom in their FFmpeg) nor animated WebP,
 which the ffmpeg that imageio-ffmpeg bundles decodes. They do convert HDR to SDR, but by clipping everything brighter
 than SDR white, which flattens a bright sky to white; ffmpeg's filters can roll those highlights off instead.
-FfmpegCapture offers the part of cv2.VideoCapture that sources.VideoReader uses, so the reader's frame selection,
+FfmpegCapture offers the part of cv2.VideoCapture that reader.VideoReader uses, so the reader's frame selection,
 constant-rate conversion and checks stay one code path.
 
 Each frame's timestamp comes from ffmpeg's `showinfo` filter on stderr, which logs a frame before the frame reaches
@@ -21,7 +21,7 @@ import threading
 import cv2
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .ffmpeg_exe import StderrDrain, ffmpeg_exe, input_url
 from .probe import MediaInfo
 

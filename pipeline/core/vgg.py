@@ -16,38 +16,23 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .errors import UsageError, WeightsError
+from ..config import VGG_BLOCKS, VGG_LAYER_NAMES
+from ..errors import WeightsError
 
-# (block, convs per block) of VGG19; a conv is named conv{block}_{n}, its ReLU relu{block}_{n}.
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-CONV_NAMES: tuple[str, ...] = tuple(f"conv{b}_{n}" for b, count in _BLOCKS for n in range(1, count + 1))
+CONV_NAMES: tuple[str, ...] = tuple(name for name in VGG_LAYER_NAMES if name.startswith("conv"))
+LAYER_NAMES = VGG_LAYER_NAMES
 _CONV_SHAPES = {}
 _channels_in = 3
-for _b, _count in _BLOCKS:
+for _b, _count in VGG_BLOCKS:
     for _n in range(1, _count + 1):
         _out = min(64 * 2 ** (_b - 1), 512)
         _CONV_SHAPES[f"conv{_b}_{_n}"] = (_out, _channels_in, 3, 3)
         _channels_in = _out
-
-
-def _layer_sequence() -> list[str]:
-    """Every layer name in network order: conv1_1, relu1_1, ..., pool1, conv2_1, ..., relu5_4."""
-    names = []
-    for b, count in _BLOCKS:
-        for n in range(1, count + 1):
-            names += [f"conv{b}_{n}", f"relu{b}_{n}"]
-        if b < 5:
-            names.append(f"pool{b}")
-    return names
-
-
-LAYER_NAMES: tuple[str, ...] = tuple(_layer_sequence())
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -149,7 +134,7 @@ def _from_state_dict(state: dict, source: str) -> ConvWeights:
                 convs[name] = (state[f"{key}.weight"], state[f"{key}.bias"])
                 break
         # torchvision numbers every module: conv, relu (and a pool after each block's last conv).
-        index += 2 + (1 if name.endswith(f"_{dict(_BLOCKS)[int(name[4])]}") else 0)
+        index += 2 + (1 if name.endswith(f"_{dict(VGG_BLOCKS)[int(name[4])]}") else 0)
     return _check_shapes(convs, source)
 
 
@@ -236,14 +221,6 @@ class Preprocess(nn.Module):
         return x.flip(1) if self.flip else x
 
 
-def check_layer_names(layers: Iterable[str], option: str = "") -> None:
-    """UsageError naming the first of `layers` that VGG19 lacks; `option` ("--style-layers") prefixes the message."""
-    unknown = [name for name in layers if name not in LAYER_NAMES]
-    if unknown:
-        prefix = f"{option}: " if option else ""
-        raise UsageError(f"{prefix}unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
-
-
 class VGGFeatures(nn.Module):
     """Frozen VGG19 truncated after the deepest requested layer; forward returns {layer name: activation}.
 
@@ -256,7 +233,6 @@ class VGGFeatures(nn.Module):
     def __init__(self, weights: VGGWeights, layers: list[str] | tuple[str, ...], pooling: str = "max",
                  cpu_bfloat16: bool = False) -> None:
         super().__init__()
-        check_layer_names(layers)
         self.cpu_bfloat16 = cpu_bfloat16
         self.layers = tuple(layers)
         self.preprocess = Preprocess(weights.preprocessing)

@@ -1,4 +1,5 @@
-"""pipeline.sinks: the ffmpeg argument lists, real round trips measured with ffmpeg, failures and audio muxing."""
+"""pipeline.media.writer: the ffmpeg argument lists, real round trips measured with ffmpeg, failures and audio
+muxing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.errors import OutputError, UsageError
+from pipeline.media.probe import AudioStream, probe
+from pipeline.media.reader import VideoReader
+from pipeline.media.writer import VideoWriter, audio_plan, mux_args, mux_audio, video_args
+
 from media import (
     decode_bgr,
     decoded_count,
@@ -20,10 +26,6 @@ from media import (
     make_clip,
     top_level_boxes,
 )
-from pipeline.errors import OutputError, UsageError
-from pipeline.probe import AudioStream, probe
-from pipeline.sinks import VideoWriter, audio_plan, mux_args, mux_audio, video_args
-from pipeline.sources import VideoReader
 
 NTSC = Fraction(30000, 1001)
 

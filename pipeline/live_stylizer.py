@@ -1,8 +1,9 @@
-"""Painting live frames within a time budget: each frame starts from the previous painting warped along the optical
-flow (Ruder et al. 2016, as in video.py) and gets the Adam iterations that fit its budget, from a running estimate of
-the seconds one iteration takes. Frames are HxWx3 BGR uint8 at the edges, 1x3xHxW float RGB in [0, 1] inside.
+"""Stylizing live frames within a time budget: each frame starts from the previous stylized frame warped along the
+optical flow (core/coherence.py, as in a video) and gets the Adam iterations that fit its budget, from a running
+estimate of the seconds one iteration takes. Frames are HxWx3 BGR uint8 at the edges, 1x3xHxW float RGB in [0, 1]
+inside.
 
-Nothing is read back from the device inside a frame but the painted frame itself (Adam, no line search, the loss
+Nothing is read back from the device inside a frame but the stylized frame itself (Adam, no line search, the loss
 read once after the last iteration), so a GPU is never stalled mid-frame.
 """
 
@@ -11,38 +12,27 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
 import torch
 
 from .config import LiveSettings, StyleSettings
+from .core.coherence import Motion, warm_start
 from .errors import UsageError
-from .frames import bgr_to_tensor, tensor_to_bgr
-from .stylize import Stylizer
-from .temporal import consistency_masks, estimate_flow, fill_new_content, scene_cut, temporal_term, warp
+from .media.frames import bgr_to_tensor, tensor_to_bgr
+from .sequence import StylizerFactory, make_stylizer
 
 EMA = 0.3  # weight of the newest measurement in the running time estimate
 FIXED_COST_ITERATIONS = 0.5  # per-frame work besides the iterations (content features, transfers), in iterations
 
 
-@dataclass(frozen=True)
-class Motion:
-    """From the previous painted frame to this one: flow (HxWx2, this frame -> previous, see temporal.py) and the
-    reliable pixels (HxW in [0, 1]; None without a temporal loss) and the carried ones (HxW, 0 where the content is
-    new; None without a temporal loss)."""
-
-    flow: np.ndarray
-    mask: np.ndarray | None
-    carried: np.ndarray | None = None
-
-
-class Painter(Protocol):
-    def paint(self, frame: np.ndarray, motion: Motion | None, budget: float,
-              stop: threading.Event | None) -> tuple[np.ndarray, int]:
-        """Paint `frame` (HxWx3 BGR uint8) within about `budget` seconds, warm-started along `motion` (None: start
-        afresh); return (painted HxWx3 BGR uint8, iterations run). May raise Interrupted once `stop` is set."""
+class LiveStylizer(Protocol):
+    def stylize(self, frame: np.ndarray, motion: Motion | None, budget: float,
+                stop: threading.Event | None) -> tuple[np.ndarray, int]:
+        """Stylize `frame` (HxWx3 BGR uint8) within about `budget` seconds, warm-started along `motion` (None: start
+        afresh); return (stylized HxWx3 BGR uint8, iterations run). May raise Interrupted once `stop` is set."""
 
 
 def iterations_for(budget: float, seconds_per_iteration: float, low: int, high: int) -> int:
@@ -51,19 +41,20 @@ def iterations_for(budget: float, seconds_per_iteration: float, low: int, high: 
     return max(low, min(high, fit))
 
 
-class StylizerPainter:
-    """Paints with a Stylizer (Adam, single scale), one style at a time out of `styles` (name, image) pairs;
-    n / p keys switch between them, + / - scale the style weight."""
+class BudgetStylizer:
+    """A LiveStylizer with a core Stylizer (Adam, single scale), one style at a time out of `styles` (name, image)
+    pairs; n / p keys switch between them, + / - scale the style weight. stylizer: what makes the core stylizer
+    (sequence.StylizerFactory; None: core.stylizer.Stylizer)."""
 
     def __init__(self, styles: list[tuple[str, torch.Tensor]], style_settings: StyleSettings,
-                 settings: LiveSettings, device: torch.device) -> None:
+                 settings: LiveSettings, device: torch.device, stylizer: StylizerFactory | None = None) -> None:
         if not styles:
             raise UsageError("give at least one style image")
         # report_every above any frame's iterations: the loss is read back once, after the last iteration.
         optim = replace(style_settings.optim, optimizer="adam", lr=settings.lr,
                         report_every=max(settings.max_iterations, settings.first_iterations) + 1)
         self.settings, self.device, self.styles, self.index = settings, device, styles, 0
-        self.stylizer = Stylizer([(styles[0][1], 1.0)], replace(style_settings, optim=optim), device)
+        self.stylizer = make_stylizer(stylizer, [(styles[0][1], 1.0)], replace(style_settings, optim=optim), device)
         self.seconds_per_iteration = math.nan
         self._previous: torch.Tensor | None = None
 
@@ -76,7 +67,7 @@ class StylizerPainter:
         return self.stylizer.settings.loss.style_weight
 
     def calibrate(self, size: tuple[int, int]) -> float:
-        """Paint a gray frame of `size` (width, height) twice to start the per-iteration estimate. The first run also
+        """Stylize a gray frame of `size` (width, height) twice to start the per-iteration estimate. The first run also
         warms up what the first real frame would otherwise pay for (allocations, kernels, the optimizer's setup)."""
         gray = torch.full((1, 3, size[1], size[0]), 0.5, device=self.device)
         for _ in range(2):
@@ -86,8 +77,8 @@ class StylizerPainter:
         self.seconds_per_iteration = seconds / (2 + FIXED_COST_ITERATIONS)
         return self.seconds_per_iteration
 
-    def paint(self, frame: np.ndarray, motion: Motion | None, budget: float,
-              stop: threading.Event | None) -> tuple[np.ndarray, int]:
+    def stylize(self, frame: np.ndarray, motion: Motion | None, budget: float,
+                stop: threading.Event | None) -> tuple[np.ndarray, int]:
         settings, began = self.settings, time.perf_counter()
         content = bgr_to_tensor(frame, self.device)
         if motion is None or self._previous is None:
@@ -97,11 +88,8 @@ class StylizerPainter:
             result = self.stylizer.stylize(content, iterations=n, coarse_to_fine=False, stop=stop)
         else:
             n = iterations_for(budget, self.seconds_per_iteration, settings.min_iterations, settings.max_iterations)
-            warped = warp(self._previous, motion.flow)
-            start = warped if motion.carried is None else fill_new_content(warped, content, motion.carried)
-            extra = (temporal_term(settings.temporal_weight, warped, motion.mask,
-                                   grey=self.stylizer.settings.preserve_colors)
-                     if settings.temporal_weight > 0 and motion.mask is not None else None)
+            start, extra = warm_start(self._previous, content, motion, settings.temporal_weight,
+                                      grey=self.stylizer.settings.preserve_colors)
             result = self.stylizer.stylize(content, init=start, iterations=n, coarse_to_fine=False,
                                            extra_loss=extra, stop=stop)
         bgr = tensor_to_bgr(result)  # the frame's one read-back to the host
@@ -121,15 +109,3 @@ class StylizerPainter:
         weight = min(1e4, max(1e-2, settings.loss.style_weight * factor))
         self.stylizer.settings = replace(settings, loss=replace(settings.loss, style_weight=weight))
         return weight
-
-
-def analyse(previous: np.ndarray | None, frame: np.ndarray, settings: LiveSettings) -> tuple[str, Motion | None]:
-    """("first" | "cut" | "warm", motion for a warm start) of `frame` after the previous painted frame."""
-    if previous is None:
-        return "first", None
-    if settings.detect_cuts and scene_cut(previous, frame):
-        return "cut", None
-    flow_back = estimate_flow(frame, previous)
-    if settings.temporal_weight <= 0:
-        return "warm", Motion(flow_back, None)
-    return "warm", Motion(flow_back, *consistency_masks(flow_back, estimate_flow(previous, frame)))

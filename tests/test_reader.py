@@ -1,4 +1,4 @@
-"""pipeline.sources.VideoReader on generated clips, checked against ffmpeg's own decoding."""
+"""pipeline.media.reader.VideoReader on generated clips, checked against ffmpeg's own decoding."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import pipeline.sources as sources
-from media import decode_bgr, decoded_count, ffmpeg, make_clip, texture, truncate
+import pipeline.media.reader as sources
 from pipeline.errors import InputError, UsageError
-from pipeline.ffmpeg_capture import FfmpegCapture
-from pipeline.sources import VideoReader, count_frames
+from pipeline.media.ffmpeg_decoder import FfmpegCapture
+from pipeline.media.reader import VideoReader, count_frames
+
+from media import decode_bgr, decoded_count, ffmpeg, make_clip, texture, truncate
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError, OutputError, UsageError
+from ..errors import InputError, OutputError, UsageError
 
 
 def check_input(path: str | os.PathLike, what: str) -> Path:
@@ -73,7 +73,7 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 # Bytes a name made beside an output adds to the output's own name: partial_file's ".<stem>.video.XXXXXXXX.partial
-# <suffix>" (video.py) is the longest; ".<name>.frames" (checkpoints.py) and the untagged partial_file are shorter.
+# <suffix>" (pipeline/video.py) is the longest; ".<name>.frames" (checkpoints.py) and the untagged partial_file are shorter.
 TEMP_NAME_ROOM = 24
 
 

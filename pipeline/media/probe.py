@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from .errors import InputError
+from ..errors import InputError
 from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
 from .images import is_still_image
 from .paths import check_input, opencv_name
@@ -142,7 +142,7 @@ GIF_MIN_DELAY_MS, GIF_DEFAULT_DELAY_MS = 20, 100
 def _gif_rate(source: Path) -> Fraction | None:
     """The rate of a GIF's shortest delay, so the constant-rate conversion drops none of its pictures; None if Pillow
     cannot read the delays. ffmpeg's own rate is sometimes the average: with delays of 10, 10, 50 and 10 hundredths
-    that is 5 fps, and 2 of the 4 pictures were dropped. The repeats this adds cost nothing to paint (video.py)."""
+    that is 5 fps, and 2 of the 4 pictures were dropped. The repeats this adds cost nothing to stylize (pipeline/sequence.py)."""
     from PIL import Image
 
     try:

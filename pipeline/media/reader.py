@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .errors import InputError, UsageError
-from .ffmpeg_capture import FfmpegCapture
+from ..errors import InputError, UsageError
+from .ffmpeg_decoder import FfmpegCapture
 from .ffmpeg_exe import ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
-from .frames import Frame
 from .paths import opencv_name
 from .probe import MediaInfo, probe
 
@@ -24,6 +24,27 @@ SEEK_PREROLL_S = 2.0
 AUTO_ORIENT = True
 
 _ROTATE_CLOCKWISE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded picture of a stream.
+
+    index: 0-based position in the decoded stream; time: presentation time in seconds from the stream's start;
+    pixels: HxWx3 BGR uint8 array (C-contiguous, never modified after creation). repeat: the frame before's picture
+    again, where a variable-rate file runs slower than its constant rate (VideoReader).
+    """
+
+    index: int
+    time: float
+    pixels: np.ndarray
+    repeat: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
 
 
 class VideoReader:
@@ -201,7 +222,7 @@ class VideoReader:
         return time, pixels
 
     def _open(self) -> cv2.VideoCapture | FfmpegCapture:
-        """OpenCV's decoder, or the ffmpeg binary's (see ffmpeg_capture.py) for HDR, which it tone-maps where OpenCV
+        """OpenCV's decoder, or the ffmpeg binary's (see ffmpeg_decoder.py) for HDR, which it tone-maps where OpenCV
         clips, and when OpenCV cannot decode the first frame: its FFmpeg lacks some codecs (AV1, animated WebP).
         Decided once per reader. A file that neither decodes ends in InputError with ffmpeg's reason (raised by the
         first read)."""

@@ -1,5 +1,4 @@
-"""Writing frames to an H.264 file through ffmpeg, muxing the source's audio back in at the end, or turning the
-H.264 file into an animated GIF.
+"""Writing frames to an H.264 file through ffmpeg, and muxing the source's audio back in at the end.
 
 Odd sizes: H.264 in yuv420p needs even width and height. The writer crops the last column and/or row (ffmpeg's crop
 filter, anchored top-left) rather than padding, so no invented border appears on screen; `VideoWriter.cropped` and
@@ -17,9 +16,10 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from .errors import OutputError, UsageError
-from .paths import atomic_output, partial_file
-from .ffmpeg_exe import StderrDrain, ffmpeg_exe, ffmpeg_reason, input_url, run_ffmpeg, stderr_lines
+from ..core.geometry import even_size
+from ..errors import OutputError, UsageError
+from .ffmpeg_exe import FileUrls, StderrDrain, ffmpeg_reason, run_ffmpeg, stderr_lines
+from .gif import GIF_SUFFIX, is_gif
 from .probe import AudioStream
 
 # Output file suffix -> ffmpeg muxer. Only containers that hold H.264 video.
@@ -37,10 +37,6 @@ COPYABLE_AUDIO: dict[str, frozenset[str]] = {
     "matroska": frozenset(_COMPRESSED | _PCM | {"opus", "flac", "vorbis", "dts", "truehd"}),
 }
 AAC_KBPS_PER_CHANNEL = 96
-GIF_SUFFIX = ".gif"
-# Browsers show a GIF frame delay under 2/100 s as 1/10 s, so a faster clip would stutter: it is halved until at most
-# this rate (every other frame dropped).
-GIF_MAX_FPS = 50
 CLOSE_TIMEOUT_S = 120.0  # after stdin closes ffmpeg only flushes its lookahead and moves the index (+faststart)
 
 
@@ -63,11 +59,6 @@ def check_video_name(path: str | os.PathLike) -> str:
     return container_of(path)
 
 
-def is_gif(path: str | os.PathLike) -> bool:
-    """Whether an output path names an animated GIF (any case of .gif)."""
-    return Path(path).suffix.lower() == GIF_SUFFIX
-
-
 def check_animation_name(path: str | os.PathLike) -> str:
     """check_video_name for the video command, which also writes GIFs: "gif" for a .gif path, else the H.264 muxer."""
     if is_gif(path):
@@ -76,30 +67,6 @@ def check_animation_name(path: str | os.PathLike) -> str:
         return check_video_name(path)
     except UsageError as error:
         raise UsageError(f"{error} or {GIF_SUFFIX}") from None
-
-
-def even_size(width: int, height: int) -> tuple[int, int]:
-    """The size yuv420p H.264 can hold: odd dimensions lose their last column/row."""
-    return width - width % 2, height - height % 2
-
-
-class _FileUrls:
-    """`file:` URLs for an ffmpeg-python graph, put in only when it is compiled.
-
-    ffmpeg-python hashes every argument as UTF-8, which a file name that is not UTF-8 (bytes Python holds as lone
-    surrogates, PEP 383) cannot be: the graph gets a plain stand-in, the compiled argv the real URL.
-    """
-
-    def __init__(self) -> None:
-        self._real: dict[str, str] = {}
-
-    def __call__(self, path: str | os.PathLike) -> str:
-        stand_in = f"file:stylize-video-url-{len(self._real)}"
-        self._real[stand_in] = input_url(Path(path))
-        return stand_in
-
-    def compile(self, node: ffmpeg.nodes.OutputStream) -> list[str]:
-        return [self._real.get(arg, arg) for arg in node.compile(cmd=ffmpeg_exe())]
 
 
 def video_args(
@@ -115,7 +82,7 @@ def video_args(
     """The full ffmpeg argv that reads width x height bgr24 frames on stdin and writes `path` as H.264 High (High
     4:4:4 Predictive for the lossless crf 0), 4:2:0, BT.709."""
     fps, sar = Fraction(fps), Fraction(sar)
-    urls = _FileUrls()
+    urls = FileUrls()
     rate = f"{fps.numerator}/{fps.denominator}"
     stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="bgr24", s=f"{width}x{height}", framerate=rate)
     out_w, out_h = even_size(width, height)
@@ -273,7 +240,7 @@ def mux_args(
     duration: float,
 ) -> list[str]:
     """ffmpeg argv of mux_audio: the video copied, every audio stream of the source in order, cut on the input side."""
-    muxer, urls = container_of(output_path), _FileUrls()
+    muxer, urls = container_of(output_path), FileUrls()
     video = ffmpeg.input(urls(video_path), protocol_whitelist="file")
     streams, options = [video["v:0"]], {"c:v": "copy", "map_chapters": -1, "format": muxer}
     if audio:
@@ -316,139 +283,3 @@ def mux_audio(
     if completed.returncode != 0:
         reason = ffmpeg_reason(stderr_lines(completed))
         raise OutputError(f"ffmpeg could not mux the audio into '{output_path}': {reason}")
-
-
-def gif_rate(fps: Fraction) -> Fraction:
-    """The frame rate of a GIF made from a `fps` video: halved until at most GIF_MAX_FPS."""
-    rate = Fraction(fps)
-    while rate > GIF_MAX_FPS:
-        rate /= 2
-    return rate
-
-
-def gif_frame_count(frames: int, fps: Fraction) -> int:
-    """Frames in the GIF that write_gif makes from `frames` frames at `fps`: every `fps / gif_rate(fps)`-th one,
-    the first included."""
-    step = int(Fraction(fps) / gif_rate(fps))
-    return -(-frames // step)
-
-
-def gif_args(video_path: str | os.PathLike, output_path: str | os.PathLike, fps: Fraction) -> list[str]:
-    """ffmpeg argv of write_gif.
-
-    One palette of 256 colours for the whole clip (palettegen sees every frame before paletteuse starts), and ordered
-    (Bayer) dithering: error diffusion would scatter its noise differently in each frame, a shimmer over the whole
-    picture, where ordered dithering leaves still areas identical from frame to frame. Loops forever (the gif muxer's
-    default). The pixel aspect ratio is dropped: GIF viewers ignore it, and ours is within 1% of square.
-    """
-    step, urls = int(Fraction(fps) / gif_rate(fps)), _FileUrls()
-    stream = ffmpeg.input(urls(video_path), protocol_whitelist="file").video
-    if step > 1:
-        # By frame number, not with the fps filter: the Matroska file's millisecond timestamps make that pick unevenly.
-        stream = stream.filter("select", f"not(mod(n,{step}))")
-    split = stream.filter_multi_output("split")
-    palette = split[0].filter("palettegen", stats_mode="full")
-    stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=3, diff_mode="rectangle")
-    # The output rate gives every frame, the last one included, its full delay (the gif muxer takes the last
-    # frame's from its duration, which select leaves at one input frame: 10 ms, not 40, from 120 fps).
-    rate = gif_rate(fps)
-    output = stream.output(urls(output_path), format="gif", map_metadata=-1,
-                           r=f"{rate.numerator}/{rate.denominator}")
-    output = output.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error")
-    return urls.compile(output.overwrite_output())
-
-
-def write_gif(video_path: str | os.PathLike, output_path: str | os.PathLike, fps: Fraction) -> None:
-    """Write `output_path` as an animated GIF of the video-only file `video_path` (at `fps`, see gif_args).
-
-    Raises OutputError with ffmpeg's reason."""
-    completed = run_ffmpeg(gif_args(video_path, output_path, fps))
-    if completed.returncode != 0:
-        raise OutputError(f"ffmpeg could not write the GIF '{output_path}': {ffmpeg_reason(stderr_lines(completed))}")
-
-
-class Recorder:
-    """Context manager writing what the viewer saw to `path` at a constant `fps` (same writer as video mode, to a
-    temporary file renamed at the end).
-
-    Why constant rate with held frames: the stylizer shows frames irregularly (a few per second on a CPU), and the
-    writer takes a constant rate. Each shown frame is written as many times as it stayed on screen, rounded to the
-    recording's frame grid, so the file plays at the session's real pace: 30 s of paintings on screen last 30 s. It
-    starts at the first painting; the moment before it (loading, the first frame's iterations) had nothing to show.
-    A frame shown for less than one frame interval may not appear (as on a screen refreshing at `fps`).
-    A `.gif` path is made at the end from an H.264 recording beside it (one palette for the whole session, see
-    gif_args), at gif_rate(fps).
-    """
-
-    def __init__(self, path: Path, size: tuple[int, int], fps: float, crf: int, preset: str,
-                 sar: Fraction = Fraction(1), overwrite: bool = False) -> None:
-        self.path, self.size, self.sar, self.overwrite = path, size, Fraction(sar), overwrite
-        self.fps = Fraction(fps).limit_denominator(1001)
-        self._crf, self._preset = crf, preset
-        self._stack = contextlib.ExitStack()
-        self._writer: VideoWriter | None = None
-        self._held: np.ndarray | None = None
-        self._zero = 0.0
-
-    @property
-    def frames(self) -> int:
-        """Frames in the recording (for a GIF, those its lower rate keeps)."""
-        written = 0 if self._writer is None else self._writer.frames_written
-        return gif_frame_count(written, Fraction(self.fps)) if is_gif(self.path) else written
-
-    def __enter__(self) -> Recorder:
-        with self._stack as stack:
-            tmp = stack.enter_context(atomic_output(self.path, self.overwrite))
-            encoded = tmp
-            if is_gif(self.path):
-                encoded = partial_file(self.path, "video", ".mkv")
-                stack.callback(_remove_quietly, encoded)
-
-                def make_gif(kind: type[BaseException] | None, *exc: object) -> bool:
-                    # After the writer has closed, before atomic_output commits; not when an error passes.
-                    if kind is None:
-                        write_gif(encoded, tmp, self.fps)
-                    return False
-
-                stack.push(make_gif)
-            writer = VideoWriter(encoded, *self.size, self.fps, self._crf, self.sar, preset=self._preset)
-            self._writer = stack.enter_context(writer)
-            self._stack = stack.pop_all()
-        return self
-
-    def add(self, bgr: np.ndarray, at: float) -> None:
-        """`bgr` (HxWx3 BGR uint8 of `size`) appeared on screen at `at` (time.monotonic())."""
-        if self._held is None:
-            self._zero = at
-        else:
-            self._fill(at)
-        self._held = bgr
-
-    def finish(self, at: float) -> None:
-        """The last frame stayed on screen until `at`."""
-        if self._held is not None:
-            self._fill(max(at, self._zero + 1 / float(self.fps)))
-            self._held = None
-
-    def _fill(self, until: float) -> None:
-        assert self._writer is not None and self._held is not None
-        due = round((until - self._zero) * self.fps)
-        while self._writer.frames_written < due:
-            self._writer.write(self._held)
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool | None:
-        if exc_type is None and self.frames == 0:
-            # Nothing was shown: leave no empty file behind (atomic_output removes it when an exception passes).
-            with contextlib.suppress(_NothingRecorded):
-                self._stack.__exit__(_NothingRecorded, _NothingRecorded(), None)
-            return None
-        return self._stack.__exit__(exc_type, exc, tb)
-
-
-class _NothingRecorded(Exception):
-    pass
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -1,35 +1,18 @@
-"""Frame, and the only conversions between OpenCV's images and the stylizer's tensors.
+"""The only conversions between the arrays of files and cameras and the stylizer's tensors.
 
 Inside the pipeline an image is a float32 tensor of shape 1x3xHxW, RGB, values in [0, 1], on an explicit device.
-OpenCV's HxWx3 BGR uint8 arrays exist only at the edges (sources and sinks).
+OpenCV's HxWx3 BGR uint8 arrays (and Pillow's HxWx3 RGB uint8 ones) exist only at the edges: readers, writers,
+cameras and image files.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 
 import numpy as np
 import torch
 
-
-@dataclass(frozen=True)
-class Frame:
-    """One decoded picture of a stream.
-
-    index: 0-based position in the decoded stream; time: presentation time in seconds from the stream's start;
-    pixels: HxWx3 BGR uint8 array (C-contiguous, never modified after creation). repeat: the frame before's picture
-    again, where a variable-rate file runs slower than its constant rate (sources.VideoReader).
-    """
-
-    index: int
-    time: float
-    pixels: np.ndarray
-    repeat: bool = False
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return self.pixels.shape[1], self.pixels.shape[0]
+from .images import load_rgb, save_rgb
 
 
 def bgr_to_tensor(bgr: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -57,3 +40,13 @@ def rgb_to_tensor(rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.
 def tensor_to_rgb(image: torch.Tensor) -> np.ndarray:
     """1x3xHxW float RGB in [0, 1] -> HxWx3 RGB uint8 (as PIL takes)."""
     return np.ascontiguousarray(tensor_to_bgr(image)[:, :, ::-1])
+
+
+def load_image(path: str | os.PathLike, what: str = "image", device: torch.device | str = "cpu") -> torch.Tensor:
+    """Read an image file (see images.load_rgb) as a 1x3xHxW float32 RGB tensor in [0, 1] on `device`."""
+    return rgb_to_tensor(load_rgb(path, what), device)
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write a 1x3xHxW RGB [0, 1] tensor as an image file, atomically (see images.save_rgb)."""
+    save_rgb(tensor_to_rgb(image), path, overwrite)

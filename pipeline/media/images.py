@@ -1,5 +1,5 @@
-"""Still images: reading (with EXIF orientation, the embedded colour profile and a decompression-bomb guard) and
-atomic writing."""
+"""Still images as HxWx3 RGB uint8 arrays: reading (with EXIF orientation, the embedded colour profile and a
+decompression-bomb guard) and atomic writing. Torch-free: the checks open images before torch is imported."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pillow_heif
-import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .errors import InputError, OutputError, UsageError
-from .frames import rgb_to_tensor, tensor_to_rgb
+from ..errors import InputError, OutputError, UsageError
 from .paths import atomic_output, check_input
 
 # A larger image is reduced as it is read, by the smallest whole factor per side that brings it to at most MAX_PIXELS
@@ -143,11 +141,6 @@ def load_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
             raise InputError(f"{what} '{path}' is damaged and could not be decoded") from None
 
 
-def load_image(path: str | os.PathLike, what: str = "image", device: torch.device | str = "cpu") -> torch.Tensor:
-    """Read an image file as a 1x3xHxW float32 RGB tensor in [0, 1] on `device`."""
-    return rgb_to_tensor(load_rgb(path, what), device)
-
-
 def image_format(path: str | os.PathLike) -> str:
     """PIL format name for an output path's suffix; UsageError for a suffix that is not an image format."""
     suffix = Path(path).suffix.lower()
@@ -158,11 +151,11 @@ def image_format(path: str | os.PathLike) -> str:
     return IMAGE_SUFFIXES[suffix]
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = True) -> None:
-    """Write a 1x3xHxW RGB [0, 1] tensor atomically: the file appears at `path` only when complete (and without
+def save_rgb(rgb: np.ndarray, path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write an HxWx3 RGB uint8 image atomically: the file appears at `path` only when complete (and without
     `overwrite`, only if no file is there by then)."""
     fmt = image_format(path)
-    pixels = Image.fromarray(tensor_to_rgb(image))
+    pixels = Image.fromarray(rgb)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     with atomic_output(path, overwrite) as tmp:
         try:

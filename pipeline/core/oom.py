@@ -39,7 +39,7 @@ def free_cache(device: torch.device) -> None:
 
 
 class MemoryFallback:
-    """Runs `paint(device, scale)` and steps down on out-of-memory: full size -> RETRY_SCALE -> the CPU.
+    """Runs `attempt(device, scale)` and steps down on out-of-memory: full size -> RETRY_SCALE -> the CPU.
 
     device: where painting starts; to_cpu(): moves the caller's state (network, style targets) to the CPU;
     warn(message): one line for the user per step. `device` and `scale` are what the next frame uses.
@@ -49,10 +49,10 @@ class MemoryFallback:
         self.device, self.scale = torch.device(device), 1.0
         self._to_cpu, self._warn = to_cpu, warn
 
-    def run(self, paint: Callable[[torch.device, float], T]) -> T:
+    def run(self, attempt: Callable[[torch.device, float], T]) -> T:
         while True:
             try:
-                return paint(self.device, self.scale)
+                return attempt(self.device, self.scale)
             except Exception as error:  # noqa: BLE001 - re-raised unless it is out-of-memory
                 if not is_out_of_memory(error):
                     raise

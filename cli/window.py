@@ -1,5 +1,5 @@
 """The live window: OpenCV's highgui showing the painted frame (optionally beside the camera's) with a small
-overlay, and the keys pressed, as a live.Display. Nothing else in the pipeline needs a display.
+overlay, and the keys pressed, as a pipeline.live.Display. Nothing in the pipeline needs a display.
 
 Opening a window where none can open is not an exception with OpenCV's Qt build: Qt aborts the whole process. So
 `window_unavailable()` finds out first, in a throwaway subprocess where it matters.
@@ -14,7 +14,7 @@ import sys
 import cv2
 import numpy as np
 
-from .live import KEY_ACTIONS, LiveView
+from pipeline.live import KEY_ACTIONS, LiveView
 
 TITLE = "stylize-video live"
 MIN_LONG_SIDE = 512  # small live frames (64-128 px on a CPU) are enlarged on screen to at least this

@@ -21,16 +21,12 @@ import torch.nn.functional as F
 
 from .color import luminance
 
-# MEDIUM over FAST: on bikes.mp4 (640x272, idle 2-core CPU) MEDIUM costs 12 ms/frame against 2.7 ms, but its
-# end-point error on a synthetic smooth motion of tubingen.jpg is 0.18 px against 0.55 px (0.51 against 1.06 px at
-# 128 px wide), and its photometric error after warping real frames is 10% lower. 12 ms is noise next to a
-# style-transfer step.
+# MEDIUM over FAST: a third of the end-point error for 10 ms a frame more, noise next to a style-transfer step
+# (docs/design.md, "Videos").
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 
-# Cut score above which two consecutive frames belong to different shots. On bikes.mp4 (250 frames, 5 cuts) the score
-# within shots is at most 0.52 (0.58 under 0.6-1.5x gain flicker, 0.79 skipping a frame, i.e. twice as fast motion),
-# while its 5 cuts score 1.12 or more, splices with tubingen.jpg or golden_gate.jpg 1.05 or more, frames of different
-# bikes shots 0.99 or more, and two unrelated gray textures (same histograms) 0.96 or more.
+# Cut score above which two consecutive frames belong to different shots: within a shot real footage scores at most
+# 0.79 (fast motion, flicker), across a cut 0.96 or more (docs/design.md, "Videos").
 CUT_THRESHOLD = 0.85
 DIS_MIN_SIDE = 16  # px; see estimate_flow
 _CUT_WIDTH = 64  # frames are compared at this width, so the score does not depend on resolution
@@ -170,10 +166,7 @@ def fill_new_content(warped: torch.Tensor, content: torch.Tensor, carried: np.nd
     drives in from the left was a purple streak to the end, and the cyclist left a dark trail. The current frame
     brings the new content; moving its colours (per-channel mean and deviation) to those of the painting's carried
     pixels, and keeping half of the warp's texture, keeps the filled area from standing out as unpainted photo.
-    Motion boundaries are not filled: filling them too raised bench/temporal.py's warping error by 26%; as it is,
-    the warping error is unchanged (0.000313 against 0.000312), the content loss 7% lower, the style loss 5% higher.
-    On the README's draft bikes video (46 frames, 256 px): warping error -13%, content -10%, style +4%; its warm
-    frames from 1 s on (the taxi) took 23.9 passes each against 23.6 (line searches start further from the minimum).
+    Motion boundaries are not filled: that raised the warping error (docs/design.md, "Videos").
     """
     carried_t = mask_to_tensor(carried, warped.device).to(warped.dtype)
     # torch.where, not an if: no host sync on a GPU. Where carried is 1 the result is `warped` exactly.

@@ -2,15 +2,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-from PIL import Image
 
-from pipeline import color, devices
 from pipeline.config import OptimSettings, StyleSettings
-from pipeline.errors import UsageError
-from pipeline.losses import content_loss, gram, style_loss
-from pipeline.optimize import IterationEvent
-from pipeline.stylize import ScaleDone, Stylizer, check_style_settings, resize, scale_schedule
-from pipeline.vgg import VGGFeatures
+from pipeline.core import color, devices
+from pipeline.core.losses import content_loss, gram, style_loss
+from pipeline.core.stylizer import Stylizer, resize
+from pipeline.core.vgg import VGGFeatures
+from pipeline.events import IterationEvent, ScaleDone
 
 TINY = StyleSettings(size=64, optim=OptimSettings(iterations=40, max_scales=1, plateau_tolerance=0.0))
 
@@ -103,10 +101,6 @@ def test_only_the_proportions_of_weights_count_even_near_the_float_limit(photo, 
     assert huge[1] == pytest.approx(small[1]) and sum(huge[1]) == pytest.approx(1.0)
 
 
-def test_an_unknown_pooling_is_refused_not_taken_as_average():
-    with pytest.raises(UsageError, match="--pooling must be max or avg, got 'min'"):
-        check_style_settings(replace(TINY, pooling="min"))
-
 def test_same_seed_same_pixels_and_noise_init_differs(photo, starry):
     settings = replace(TINY, init="noise", optim=replace(TINY.optim, iterations=5))
     run = lambda s: Stylizer([(starry, 1.0)], s, torch.device("cpu")).stylize(photo)  # noqa: E731
@@ -135,20 +129,3 @@ def test_a_style_too_small_for_the_network_is_kept_at_the_least_it_can_take(star
     stylizer = Stylizer([(starry, 1.0)], replace(TINY, style_scale=0.05), torch.device("cpu"))
     targets = stylizer.style_targets((48, 64))
     assert targets["relu5_1"].shape == (512, 512) and all(t.isfinite().all() for t in targets.values())
-
-
-def test_coarse_to_fine_schedule():
-    assert scale_schedule(384, 512, 3, 128) == [(96, 128), (192, 256), (384, 512)]
-    assert scale_schedule(48, 64, 3, 128) == [(48, 64)]
-    assert scale_schedule(300, 1000, 2, 128) == [(150, 500), (300, 1000)]
-    # A panorama: halving 512x40 would leave 20 px, then 10 px, under the 16 px VGG19 can take.
-    assert scale_schedule(40, 512, 3, 128) == [(20, 256), (40, 512)]
-
-
-def test_init_path_may_start_with_home_but_a_misspelt_keyword_is_named(tmp_path, monkeypatch):
-    # "~/..." is the home folder for --init as for every input; the check that names the keywords once refused it.
-    monkeypatch.setenv("HOME", str(tmp_path))
-    Image.new("RGB", (8, 8)).save(tmp_path / "init.png")
-    check_style_settings(StyleSettings(init="~/init.png"))
-    with pytest.raises(UsageError, match="--init 'Noise' is not content, noise or an existing image file"):
-        check_style_settings(StyleSettings(init="Noise"))

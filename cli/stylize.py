@@ -1,0 +1,48 @@
+"""`stylize-video INPUT STYLE OUTPUT [options]`: a photo or a video, decided by the input's content."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from pipeline.media.images import is_still_image
+from pipeline.media.paths import check_input
+
+from .args import build_parser, style_settings, style_specs, video_options_given, video_settings
+from .progress import QuietDisplay, RichDisplay
+from .terminal import signals_held, stop_on_signals
+
+if TYPE_CHECKING:  # torch: not imported for --help
+    from pipeline.sequence import StylizerFactory
+
+
+def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int:
+    """Parse `argv`, stylize the still or the video it names with `stylizer` (None: the optimizer's); returns 0.
+    Usage errors are raised (UsageError) before torch is imported."""
+    parser = build_parser()
+    with signals_held():  # a signal during start-up exits 130; inside torch's C++ start-up it would abort the process
+        ns = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
+        settings = style_settings(ns)
+        styles = style_specs(ns.style, ns.style_blend)
+        check_input(ns.input, "input")
+        still = is_still_image(ns.input)
+        video = None if still else video_settings(ns)
+        if still:
+            from pipeline.still import stylize_image_file
+        else:
+            from pipeline.video import stylize_video
+    display = QuietDisplay() if ns.quiet else RichDisplay()
+    with stop_on_signals() as stop, display:
+        if still:
+            ignored = video_options_given(parser, ns)
+            if ignored:
+                kind = "is a video option" if len(ignored) == 1 else "are video options"
+                display.warn(f"{', '.join(ignored)} {kind}: ignored for the photo '{ns.input}'")
+            out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop, ns.overwrite,
+                                     stylizer)
+        else:
+            out = stylize_video(ns.input, styles, ns.output, settings, video, ns.device, display, stop,
+                                stylizer).output
+    if not ns.quiet:
+        print(f"wrote {out}", file=sys.stderr)
+    return 0

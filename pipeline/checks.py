@@ -1,0 +1,182 @@
+"""Every refusal of a request before slow work, once, for the command line and library callers alike.
+
+Torch-free and OpenCV-free, so the command line answers a bad request before the seconds `import torch` takes. Each
+check raises UsageError naming the option as the command line spells it (--size, not size), with what was expected
+and what came. The runs (still, video, live) call them first; the core trusts what it is given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Sequence
+
+from .config import (
+    MAX_CRF,
+    MAX_SIZE,
+    MIN_SIZE,
+    OPTIMIZER_NAMES,
+    VGG_LAYER_NAMES,
+    LiveSettings,
+    LossSettings,
+    StyleSettings,
+    VideoSettings,
+)
+from .core.geometry import min_long_side
+from .errors import UsageError
+from .media.images import check_image
+
+
+def _non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def check_blend_weights(weights: Sequence[float]) -> None:
+    """UsageError unless there is at least one style weight and each is a finite number > 0."""
+    if not weights:
+        raise UsageError("give at least one style image")
+    if not all(_positive(w) for w in weights):
+        raise UsageError(f"--style-blend weights must be positive numbers, got {list(weights)}")
+
+
+def check_layer_names(layers: Sequence[str], option: str = "") -> None:
+    """UsageError naming the first of `layers` that VGG19 lacks; `option` ("--style-layers") prefixes the message."""
+    unknown = [name for name in layers if name not in VGG_LAYER_NAMES]
+    if unknown:
+        prefix = f"{option}: " if option else ""
+        raise UsageError(f"{prefix}unknown VGG19 layer {unknown[0]!r}; layers are named like relu4_2, conv1_1, pool3")
+
+
+def check_layer_weights(loss: LossSettings) -> None:
+    """UsageError unless there is one style layer weight per style layer, each >= 0 and not all 0."""
+    weights, layers = len(loss.style_layer_weights), len(loss.style_layers)
+    if weights != layers:
+        raise UsageError(f"--style-layer-weights has {weights} weight{'s' * (weights != 1)} for the {layers} "
+                         f"--style-layers ({','.join(loss.style_layers)}): give one weight per layer")
+    if not all(_non_negative(w) for w in loss.style_layer_weights) or not sum(loss.style_layer_weights) > 0:
+        raise UsageError(f"--style-layer-weights must be numbers >= 0, not all 0, got {list(loss.style_layer_weights)}")
+
+
+def check_optimizer(name: str) -> None:
+    """UsageError unless `name` is one of the optimizers (core.optimize.OPTIMIZERS answers to the same names)."""
+    if name not in OPTIMIZER_NAMES:
+        raise UsageError(f"optimizer '{name}' is not one of {', '.join(OPTIMIZER_NAMES)}")
+
+
+def check_size(size: int | None) -> None:
+    """UsageError unless --size (None: the default) is within MIN_SIZE..MAX_SIZE pixels."""
+    if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
+        raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
+
+
+def check_temporal_weight(weight: float) -> None:
+    if not _non_negative(weight):
+        raise UsageError(f"--temporal-weight must be a number >= 0, got {weight}")
+
+
+def init_path(settings: StyleSettings) -> list[str]:
+    """The init image file, if `settings.init` names one: an input the output must not replace."""
+    return [] if settings.init in ("content", "noise") else [settings.init]
+
+
+def check_style_settings(settings: StyleSettings) -> None:
+    """UsageError for settings no image can be painted with (NaN included); an --init file is opened to see that it
+    is an image (InputError otherwise), now rather than after the network is loaded."""
+    loss, optim = settings.loss, settings.optim
+    check_size(settings.size)
+    if optim.iterations < 1:
+        raise UsageError(f"--iterations must be at least 1, got {optim.iterations}")
+    if optim.max_scales < 1:
+        raise UsageError(f"--scales must be at least 1, got {optim.max_scales}")
+    if not 0.05 <= settings.style_scale <= 4:
+        raise UsageError(f"--style-scale must be between 0.05 and 4, got {settings.style_scale}")
+    for name, value in (("--content-weight", loss.content_weight), ("--style-weight", loss.style_weight),
+                        ("--tv-weight", loss.tv_weight)):
+        if not _non_negative(value):
+            raise UsageError(f"{name} must be a number >= 0, got {value}")
+    for name, layers in (("--style-layers", loss.style_layers), ("--content-layers", loss.content_layers)):
+        if not layers:
+            raise UsageError(f"{name} needs at least one VGG19 layer, e.g. relu4_2")
+        check_layer_names(layers, name)
+    check_layer_weights(loss)
+    if settings.pooling not in ("max", "avg"):  # the CLI offers only these; VGGFeatures takes anything else as avg
+        raise UsageError(f"--pooling must be max or avg, got {settings.pooling!r}")
+    if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range
+        raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {settings.seed}")
+    if not _positive(optim.lr):
+        raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
+    check_optimizer(optim.optimizer)
+    for path in init_path(settings):
+        # A typo of a keyword ("Noise") reads as a missing file: name the keywords too. "~" is the user's home, as for
+        # every input path (media.paths.check_input).
+        if not os.path.lexists(os.path.expanduser(path)):
+            raise UsageError(f"--init '{path}' is not content, noise or an existing image file")
+        check_image(path, "init image")
+
+
+def check_video_settings(video: VideoSettings) -> None:
+    """UsageError for video settings no run can use."""
+    if video.frame_iterations < 1:
+        raise UsageError(f"--frame-iterations must be at least 1, got {video.frame_iterations}")
+    check_temporal_weight(video.temporal_weight)
+    if video.max_frames is not None and video.max_frames < 1:
+        raise UsageError(f"--frames must be at least 1, got {video.max_frames}")
+    if not video.start >= 0 or (video.duration is not None and not video.duration > 0):  # "not" catches NaN
+        raise UsageError("--start must be >= 0 and --duration > 0 seconds")
+    if not 0 <= video.crf <= MAX_CRF:
+        raise UsageError(f"--crf must be between 0 and {MAX_CRF}, got {video.crf}")
+    if video.queue_size < 1:
+        raise UsageError(f"video settings: expected queue_size >= 1, got {video.queue_size}")
+    if video.min_frame_iterations < 1 or not (video.effort_unreliable > 0 and video.effort_motion > 0):
+        raise UsageError(
+            "video settings: expected min_frame_iterations >= 1, effort_unreliable > 0 and effort_motion > 0, got "
+            f"{video.min_frame_iterations}, {video.effort_unreliable} and {video.effort_motion}"
+        )
+
+
+def check_live_settings(settings: LiveSettings) -> None:
+    """UsageError for live settings no session can use."""
+    if not _positive(settings.fps):
+        raise UsageError(f"--fps must be a number > 0, got {settings.fps}")
+    if settings.max_seconds is not None and not _positive(settings.max_seconds):
+        raise UsageError(f"--max-seconds must be a number > 0, got {settings.max_seconds}")
+    check_size(settings.size)
+    check_temporal_weight(settings.temporal_weight)
+
+
+def check_network_size(size: tuple[int, int], source: tuple[float, float], long_side: int,
+                       upscales: bool = True) -> None:
+    """UsageError unless both sides of `size` (height, width: the picture to paint, made from a `source` of
+    (height, width) at --size `long_side`) are at least MIN_SIZE px. upscales: whether a --size above the source's
+    long side enlarges it (stills) or not (videos), which decides what the message advises."""
+    if min(size) >= MIN_SIZE:
+        return
+    need = min_long_side(*source)
+    if not upscales and need > max(source):
+        raise UsageError(f"the picture is {round(source[1])}x{round(source[0])} px, too small for VGG19 "
+                         f"(at least {MIN_SIZE} px a side)")
+    raise UsageError(f"--size {long_side} makes the picture {size[1]}x{size[0]} px, too thin for VGG19 "
+                     f"(at least {MIN_SIZE} px a side): use --size {need} or more")
+
+
+# A style image enlarged more than this for its Gram targets has soft strokes: the painting's brushwork is then
+# finer than its pixels, and the result shows the blur of the enlargement instead.
+SOFT_STYLE_ENLARGEMENT = 2.0
+
+
+def soft_style_warning(name: str, style_hw: tuple[int, int], content_hw: tuple[int, int],
+                       style_scale: float) -> str | None:
+    """A one-line warning when the style image `name` of (height, width) px is enlarged more than
+    SOFT_STYLE_ENLARGEMENT times for a result of `content_hw` at `style_scale` (as Stylizer.style_targets does);
+    None otherwise."""
+    target = max(1, round(max(content_hw) * style_scale), min_long_side(*style_hw))
+    factor = target / max(style_hw)
+    if factor <= SOFT_STYLE_ENLARGEMENT:
+        return None
+    return (f"the style image '{name}' is only {style_hw[1]}x{style_hw[0]} px: it is enlarged {factor:.1f}x to "
+            f"{target} px, so its strokes come out soft; give a larger copy or a smaller --style-scale")
+
