@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import replace
 
-from pipeline.checks import check_blend_weights, check_style_settings, check_video_settings
+from pipeline.checks import check_blend_weights, check_ray_settings, check_style_settings, check_video_settings
 from pipeline.config import (
     DEFAULT_QUALITY,
     DEVICE_CHOICES,
@@ -18,13 +18,14 @@ from pipeline.config import (
     WEIGHT_NAMES,
     LossSettings,
     OptimSettings,
+    RaySettings,
     StyleSettings,
     VideoSettings,
     with_quality,
 )
 from pipeline.errors import UsageError
 
-_LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
+_LOSS, _OPTIM, _STYLE, _VIDEO, _RAY = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings(), RaySettings()
 
 
 _NEGATIVE_LIST = re.compile(r"^-[0-9.][0-9.eE+-]*(,[-+0-9.eE]*)+$")  # "-1,2", "-0.5,1e3": numbers, the first negative
@@ -57,6 +58,10 @@ class Parser(argparse.ArgumentParser):
                   and a.split("=")[0] not in self._option_string_actions]
         if dashed:
             message += f" ('{dashed[0]}' looks like a file name: write it as ./{dashed[0]})"
+        taken = [value for option, value in zip(argv, argv[1:]) if option == "--ray" and not _RAY_ADDRESS.match(value)]
+        if taken:  # --ray's address is optional, so it took the file after it
+            message += (f" (--ray took '{taken[0]}' for a cluster address: put --ray after the files, or write "
+                        "--ray=ADDRESS)")
         raise UsageError(message)
 
 
@@ -126,6 +131,14 @@ def build_parser() -> Parser:
                    help="H.264 quality 0-51, lower is better (default %(default)s)")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
+    r = p.add_argument_group("videos across machines, on Ray (pip install \"stylize-video[ray]\")")  # RAY_OPTIONS
+    r.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="spread the frames over Ray workers: on this machine (a Ray instance started for the run), "
+                        "or on the cluster at ADDRESS (host:port) or RAY_ADDRESS; put it after the files")
+    r.add_argument("--workers", type=int, help="at most this many workers (default: one per GPU, else per core)")
+    r.add_argument("--chunk-seconds", type=float, default=_RAY.chunk_seconds,
+                   help="the longest piece of one shot a worker gets (default %(default)s)")
+    r.add_argument("--ray-logs", action="store_true", help="show Ray's own log lines and the workers' output")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_version(p)
@@ -193,13 +206,17 @@ def style_settings(ns: argparse.Namespace) -> StyleSettings:
     return settings
 
 
-# The options of the "video" group, which a photo ignores.
+# The options of the "video" group, and those of the Ray group: a photo ignores both.
 VIDEO_OPTIONS = ("frame_iterations", "temporal_weight", "start", "duration", "frames", "crf", "resume", "keep_frames")
+RAY_OPTIONS = ("ray", "workers", "chunk_seconds", "ray_logs")
+# What --ray ADDRESS may be: host:port (a name, IPv4 or [IPv6]), "auto", or a Ray client URL.
+_RAY_ADDRESS = re.compile(r"^(auto|ray://\S+|[\w.-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
 
 
 def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> list[str]:
     """The video options that `ns` sets away from their defaults, as written: e.g. ["--frames", "--crf"]."""
-    return [f"--{dest.replace('_', '-')}" for dest in VIDEO_OPTIONS if getattr(ns, dest) != parser.get_default(dest)]
+    return [f"--{dest.replace('_', '-')}" for dest in (*VIDEO_OPTIONS, *RAY_OPTIONS)
+            if getattr(ns, dest) != parser.get_default(dest)]
 
 
 def video_settings(ns: argparse.Namespace) -> VideoSettings:
@@ -209,3 +226,20 @@ def video_settings(ns: argparse.Namespace) -> VideoSettings:
                     resume=ns.resume, keep_frames=ns.keep_frames, overwrite=ns.overwrite)
     check_video_settings(video)
     return video
+
+
+def ray_settings(ns: argparse.Namespace) -> RaySettings | None:
+    """The RaySettings the parsed arguments ask for, checked (None without --ray). The extra must be installed:
+    UsageError naming it otherwise, before torch is imported."""
+    if ns.ray is None:
+        return None
+    if ns.ray and not _RAY_ADDRESS.match(ns.ray):
+        raise UsageError(f"--ray takes a cluster address like host:6379 or auto, got '{ns.ray}': put --ray after the "
+                         "files, or write --ray=ADDRESS")
+    settings = replace(_RAY, address=ns.ray or None, workers=ns.workers, chunk_seconds=ns.chunk_seconds,
+                       verbose=ns.ray_logs)
+    check_ray_settings(settings)
+    from pipeline.scaleout.cluster import check_ray_installed  # torch-free
+
+    check_ray_installed()
+    return settings

@@ -11,6 +11,7 @@ from pipeline.events import (
     FrameStarted,
     IterationEvent,
     ScaleDone,
+    ScaleOutPlan,
     ScalePlan,
     StillPlan,
     StylizeWarning,
@@ -56,6 +57,7 @@ class RichDisplay:
         self.task = None  # iterations of the current image (a still, or one frame of a video)
         self.frames_task = None  # frames of a video
         self._frame_seconds: list[float] = []  # of each frame painted in this run
+        self._worker_seconds: dict[str, list[float]] = {}  # the same per Ray worker
         self._weights: list[float] = []  # per scale: its pixels / the final scale's (see ScalePlan)
         self._started = False
 
@@ -134,12 +136,30 @@ class RichDisplay:
             self.task = None
 
     def _on_frame_done(self, event: FrameDone) -> None:
-        if self.frames_task is not None:
+        if self.frames_task is None:
+            return
+        done = event.index + 1 if event.done is None else event.done  # on Ray, frames finish out of order
+        if event.worker is None:
             self._frame_seconds.append(event.seconds)
             mean = sum(self._frame_seconds) / len(self._frame_seconds)
-            self.progress.update(self.frames_task, completed=event.index + 1, total=event.total_estimate,
-                                 loss=f"{event.loss:.4g}", count=_count(event.index + 1, event.total_estimate),
-                                 description=f"frames ({_pace(mean)})")
+            description = f"frames ({_pace(mean)})"
+        else:  # on Ray: each worker's own pace
+            self._worker_seconds.setdefault(event.worker, []).append(event.seconds)
+            paces = ", ".join(f"{name} {_pace(sum(times) / len(times))}"
+                              for name, times in sorted(self._worker_seconds.items()))
+            description = f"frames ({paces})"
+        self.progress.update(self.frames_task, completed=done, total=event.total_estimate, loss=f"{event.loss:.4g}",
+                             count=_count(done, event.total_estimate), description=description)
+
+    def _on_scale_out_plan(self, event: ScaleOutPlan) -> None:
+        started = f" (started in {event.started_in:.1f} s)" if event.started_in else ""
+        on = f"{event.gpus} GPU{'s' * (event.gpus != 1)}" if event.gpus else \
+            f"the CPU, {event.threads} thread{'s' * (event.threads != 1)} each"
+        pieces = f"{event.pieces} piece{'s' * (event.pieces != 1)}"
+        keyframes = f" ({event.keyframes} keyframe{'s' * (event.keyframes != 1)})" if event.keyframes else ""
+        self.say(f"On {event.where}{started}: {event.workers} worker{'s' * (event.workers != 1)} on {on}; "
+                 f"{event.frames} frame{'s' * (event.frames != 1)} to stylize in {event.shots} "
+                 f"shot{'s' * (event.shots != 1)}, {pieces} of at most {event.chunk_frames} frames{keyframes}")
 
     def _on_warning(self, event: StylizeWarning) -> None:
         self.warn(event.message)
@@ -147,7 +167,7 @@ class RichDisplay:
     # Dispatch by type, so a renamed event class is a NameError here, not a handler silently never called.
     _handlers = {StillPlan: _on_still_plan, ScalePlan: _on_scale_plan, IterationEvent: _on_iteration,
                  ScaleDone: _on_scale_done, VideoPlan: _on_video_plan, FrameStarted: _on_frame_started,
-                 FrameDone: _on_frame_done, StylizeWarning: _on_warning}
+                 FrameDone: _on_frame_done, StylizeWarning: _on_warning, ScaleOutPlan: _on_scale_out_plan}
 
 
 def _count(done: int, total: int | None) -> str:

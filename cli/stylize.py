@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pipeline.media.images import is_still_image
 from pipeline.media.paths import check_input
 
-from .args import build_parser, style_settings, style_specs, video_options_given, video_settings
+from .args import build_parser, ray_settings, style_settings, style_specs, video_options_given, video_settings
 from .progress import QuietDisplay, RichDisplay
 from .terminal import signals_held, stop_on_signals
 
@@ -27,6 +27,7 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
         check_input(ns.input, "input")
         still = is_still_image(ns.input)
         video = None if still else video_settings(ns)
+        ray = None if still else ray_settings(ns)
         if still:
             from pipeline.still import stylize_image_file
         else:
@@ -42,7 +43,7 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
                                      stylizer)
         else:
             out = stylize_video(ns.input, styles, ns.output, settings, video, ns.device, display, stop,
-                                stylizer).output
+                                stylizer, ray).output
     if not ns.quiet:
         print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -279,16 +279,19 @@ class Checkpoints:
         )
 
     def _finished_prefix(self) -> int:
-        """Number of frames 0, 1, 2... present without a gap (atomic writes in order make this the finished set)."""
-        indices = set()
-        for entry in os.scandir(self.folder):
-            match = _FRAME_NAME.match(entry.name)
-            if match:
-                indices.add(int(match.group(1)))
+        """Number of frames 0, 1, 2... present without a gap (a run in one process writes them in order, atomically,
+        so this is its finished set)."""
+        indices = self.done()
         count = 0
         while count in indices:
             count += 1
         return count
+
+    def done(self) -> set[int]:
+        """The indices of every frame present (a run across workers finishes them out of order)."""
+        if not self.folder.is_dir():
+            return set()
+        return {int(match.group(1)) for entry in os.scandir(self.folder) if (match := _FRAME_NAME.match(entry.name))}
 
     def start(self) -> None:
         """Create the folder and write the manifest (atomically) if this is a new run."""
@@ -351,7 +354,8 @@ class Checkpoints:
             return None
 
     def frames_on_disk(self) -> int:
-        return self._finished_prefix() if self.folder.is_dir() else 0
+        """How many finished frames the folder holds."""
+        return len(self.done())
 
     def remove(self) -> None:
         """Delete what this module wrote (frames, manifest, temporaries), then the folder if nothing else is left."""

@@ -19,6 +19,7 @@ from .config import (
     VGG_LAYER_NAMES,
     LiveSettings,
     LossSettings,
+    RaySettings,
     StyleSettings,
     VideoSettings,
 )
@@ -136,6 +137,18 @@ def check_video_settings(video: VideoSettings) -> None:
             "video settings: expected min_frame_iterations >= 1, effort_unreliable > 0 and effort_motion > 0, got "
             f"{video.min_frame_iterations}, {video.effort_unreliable} and {video.effort_motion}"
         )
+
+
+def check_ray_settings(settings: RaySettings) -> None:
+    """UsageError for scale-out settings no run can use."""
+    if settings.workers is not None and settings.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {settings.workers}")
+    if settings.threads is not None and settings.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {settings.threads}")
+    if not _positive(settings.chunk_seconds):
+        raise UsageError(f"--chunk-seconds must be a number > 0, got {settings.chunk_seconds}")
+    if settings.seam_frames < 0:
+        raise UsageError(f"seam_frames must be >= 0, got {settings.seam_frames}")
 
 
 def check_live_settings(settings: LiveSettings) -> None:

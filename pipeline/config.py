@@ -140,6 +140,29 @@ EXTRA_EVALS_PER_RUN = {"lbfgs": 3, "adam": 0}
 EXTRA_EVALS_PER_WARM_RUN = {"lbfgs": 1, "adam": 0}
 
 
+
+@dataclass(frozen=True)
+class RaySettings:
+    """One video across many workers on Ray (see pipeline/scaleout/). None of these changes a stylized frame's
+    pixels except chunk_seconds and seam_frames, where a shot is split.
+
+    address: a cluster to join ("host:port", or "auto"); None: RAY_ADDRESS if it is set, else a Ray instance started
+    for the run on this machine and stopped after it. workers: at most this many (None: one per GPU, or else as many
+    as the CPU cores allow at `threads` each). threads: torch and OpenCV threads per CPU worker (None: the cores
+    shared out evenly). chunk_seconds: the longest piece of one shot a worker gets; a longer shot is split, and the
+    first frame of each later piece is stylized first, as at a scene cut (a keyframe). seam_frames: the frames before
+    a split that are pulled towards the next piece's keyframe, so the boundary does not show. verbose: let Ray's own
+    log lines (and the workers' output) reach the terminal.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    chunk_seconds: float = 10.0
+    seam_frames: int = 12
+    verbose: bool = False
+
+
 # Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU
 # only about 64-128 px at a few frames per second (see README, "Live").
 LIVE_DEFAULT_SIZE = {"cuda": 256, "mps": 256, "cpu": 128}

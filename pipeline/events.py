@@ -102,12 +102,45 @@ class FrameStarted:
 class FrameDone:
     """Frame `index` is stylized: `loss` is the objective at the end, `seconds` the wall time it took.
     total_estimate (as in FrameStarted): the probe's count of frames, raised to index + 1 where the file gives
-    more (a variable-rate file); None if unknown."""
+    more (a variable-rate file); None if unknown. On Ray frames finish out of order: `done` counts the frames
+    finished so far (None: index + 1) and `worker` names the worker that stylized it."""
 
     index: int
     total_estimate: int | None
     loss: float
     seconds: float
+    done: int | None = None
+    worker: str | None = None
+
+
+@dataclass(frozen=True)
+class ScaleOutPlan:
+    """A video is stylized across Ray workers (pipeline/scaleout/): where (a local instance or the cluster's
+    address), how many workers with how many GPUs and threads each, and how the frames still to stylize are split:
+    into shots, and pieces of at most chunk_frames frames with a keyframe each. started_in: seconds Ray took to start
+    or join; scanned_in: seconds the pass that found the cuts took."""
+
+    where: str
+    workers: int
+    gpus: int
+    threads: int
+    frames: int
+    shots: int
+    pieces: int
+    keyframes: int
+    chunk_frames: int
+    started_in: float
+    scanned_in: float
+
+
+@dataclass(frozen=True)
+class WorkerStarted:
+    """A Ray worker is ready: its name in FrameDone.worker, host, process id and device."""
+
+    worker: str
+    host: str
+    pid: int
+    device: str
 
 
 @dataclass(frozen=True)

@@ -45,27 +45,41 @@ def _pair_error(prev: torch.Tensor, next_: torch.Tensor, flow: np.ndarray, mask:
     return float((mask * per_pixel).sum() / mask.sum())
 
 
-def _warping_errors(pairs: Iterable[tuple[np.ndarray, np.ndarray]], skip_cuts: bool) -> tuple[float, float]:
-    """(stylized, reference) warping errors of a stream of (stylized, reference) BGR frames, one flow pass.
-
-    Keeps only the previous frames, so memory does not grow with the length of the video.
-    """
-    totals = np.zeros(2)
-    count = 0
+def _pair_errors(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+                 skip_cuts: bool) -> Iterator[tuple[float, float] | None]:
+    """Per consecutive pair t, t+1 of a stream of (stylized, reference) BGR frames: its (stylized, reference) warping
+    errors, or None where it is left out (a cut, or nothing visible in both). Keeps only the previous frames, so
+    memory does not grow with the length of the video."""
     prev = None
     for stylized, reference in pairs:
         current = (reference, bgr_to_tensor(_fit(stylized, reference.shape)), bgr_to_tensor(reference))
-        if prev is not None and not (skip_cuts and scene_cut(prev[0], reference)):
-            flow = estimate_flow(prev[0], reference)  # frame t -> t+1, on the grid of frame t
-            mask = consistency_mask(flow, estimate_flow(reference, prev[0]))
-            if mask.any():  # Lai et al. would add 0 for a pair with nothing visible; skipping it biases less
-                mask_t = mask_to_tensor(mask, "cpu")
-                totals += [_pair_error(prev[i], current[i], flow, mask_t) for i in (1, 2)]
-                count += 1
+        if prev is not None:
+            error = None
+            if not (skip_cuts and scene_cut(prev[0], reference)):
+                flow = estimate_flow(prev[0], reference)  # frame t -> t+1, on the grid of frame t
+                mask = consistency_mask(flow, estimate_flow(reference, prev[0]))
+                if mask.any():  # Lai et al. would add 0 for a pair with nothing visible; skipping it biases less
+                    mask_t = mask_to_tensor(mask, "cpu")
+                    error = (_pair_error(prev[1], current[1], flow, mask_t),
+                             _pair_error(prev[2], current[2], flow, mask_t))
+            yield error
         prev = current
-    if count == 0:
+
+
+def _warping_errors(pairs: Iterable[tuple[np.ndarray, np.ndarray]], skip_cuts: bool) -> tuple[float, float]:
+    """(stylized, reference) warping errors of a stream of (stylized, reference) BGR frames: the mean over its
+    pairs, one flow pass."""
+    errors = [error for error in _pair_errors(pairs, skip_cuts) if error is not None]
+    if not errors:
         raise ValueError("the warping error needs two consecutive frames of one shot with matching content, got none")
-    return float(totals[0] / count), float(totals[1] / count)
+    return sum(e[0] for e in errors) / len(errors), sum(e[1] for e in errors) / len(errors)
+
+
+def pair_errors(stylized: Iterable[np.ndarray], reference: Iterable[np.ndarray],
+                skip_cuts: bool = True) -> list[float | None]:
+    """The warping error of each consecutive pair t, t+1 of `stylized` (see warping_error), None where a pair is
+    left out: what warping_error averages, for finding the worst pair (a seam)."""
+    return [None if error is None else error[0] for error in _pair_errors(zip(stylized, reference), skip_cuts)]
 
 
 def warping_error(

@@ -58,9 +58,11 @@ def make_stylizer(factory: StylizerFactory | None, styles: list[tuple[torch.Tens
 
 @dataclass(frozen=True)
 class Item:
-    """One frame to stylize: pixels at the processing size; kind "first", "cut", "warm" or "repeat" (the picture
-    before again, in a variable-rate file); motion from the frame before when a warm start needs it; iterations: a
-    warm frame's budget (adaptive effort), None for the others."""
+    """One frame to stylize: pixels at the processing size; kind "first", "cut", "warm", "repeat" (the picture
+    before again, in a variable-rate file) or "key" (where a video is split for several workers, see scaleout/: a
+    frame warm-started from a frame further back, along `motion`, keeping the shot's colour reference); motion from
+    the frame it starts from when a warm start needs it; iterations: a warm frame's budget (adaptive effort), None
+    for the others."""
 
     index: int
     pixels: np.ndarray
@@ -120,21 +122,25 @@ class SequenceStylizer:
         without). A frame stylized fresh sets it itself; a sequence resumed mid-shot is given it here."""
         self.stylizer.set_color_reference(bgr_to_tensor(pixels, self.device))
 
-    def continue_from(self, stylized: Stylized) -> None:
-        """The frame before the next one was stylized before (read back from a checkpoint): warm-start from it, as
-        an uninterrupted sequence would."""
+    def continue_from(self, stylized: Stylized | None) -> None:
+        """The frame before the next one was stylized before (read back from a checkpoint, or by another worker):
+        warm-start from it, as an uninterrupted sequence would. None: the next frame starts afresh."""
         self.last = stylized
-        self._previous = bgr_to_tensor(stylized.pixels, self.device)
+        self._previous = None if stylized is None else bgr_to_tensor(stylized.pixels, self.device)
 
-    def stylize(self, item: Item, total: int | None = None) -> Stylized:
-        """Stylize `item` (total: the frame count for the events, None if unknown)."""
+    def stylize(self, item: Item, total: int | None = None, pull: ExtraLoss | None = None,
+                temporal_scale: float = 1.0) -> Stylized:
+        """Stylize `item` (total: the frame count for the events, None if unknown). A warm frame's objective can
+        take one more term, `pull` (image -> scalar), and its temporal loss towards the frame before can be scaled
+        by `temporal_scale`: where a split video's pieces meet (scaleout/segment.py)."""
         if item.kind == "repeat" and self.last is not None:
             # Stylized again it would cost a warm frame and differ a little: a still picture that shimmers.
             self.emit(FrameStarted(item.index, total, "repeat", 0))
             self.emit(FrameDone(item.index, total, self.last.loss, 0.0))
             self.last = Stylized(item.index, self.last.pixels, self.last.loss, self.last.step_scale)
             return self.last
-        warm = item.kind == "warm" and self._previous is not None
+        # A keyframe with a motion is warm-started from a keyframe further back (scaleout/segment.py).
+        warm = self._previous is not None and (item.kind == "warm" or (item.kind == "key" and item.motion is not None))
         iterations = (item.iterations or self.video.frame_iterations) if warm else self.settings.optim.iterations
         self.emit(FrameStarted(item.index, total, item.kind, iterations))
         began = time.monotonic()
@@ -146,7 +152,7 @@ class SequenceStylizer:
             self.emit(event)
 
         def attempt(device: torch.device, scale: float) -> torch.Tensor:
-            return self._attempt(item, warm, iterations, relay, device, scale)
+            return self._attempt(item, warm, iterations, relay, device, scale, pull, temporal_scale)
 
         bgr = tensor_to_bgr(self.memory.run(attempt))
         loss = scales[-1].loss if scales else math.nan
@@ -156,18 +162,25 @@ class SequenceStylizer:
         return self.last
 
     def _attempt(self, item: Item, warm: bool, iterations: int, relay: Callable[[object], None],
-                 device: torch.device, scale: float) -> torch.Tensor:
+                 device: torch.device, scale: float, pull: ExtraLoss | None, temporal_scale: float) -> torch.Tensor:
         """One try on `device` at `scale` of the size (1 unless memory ran out; see core/oom.py)."""
         options: dict = {"scale": scale} if scale != 1.0 else {}  # the usual call stays the usual call
         content = bgr_to_tensor(item.pixels, device)
         if not warm:
-            self.stylizer.set_color_reference(content)  # one colour transform a shot (none without preserve_colors)
+            if item.kind != "key":  # one colour transform a shot (none without preserve_colors)
+                self.stylizer.set_color_reference(content)
             if self.init_image is not None:
                 options["init"] = resize(self.init_image.to(device), tuple(content.shape[2:]))
             return self.stylizer.stylize(content, on_event=relay, stop=self.stop, **options)
         assert self._previous is not None and self.last is not None
-        start, extra = warm_start(self._previous.to(device), content, item.motion, self.video.temporal_weight,
-                                  grey=self.settings.preserve_colors)
+        start, extra = warm_start(self._previous.to(device), content, item.motion,
+                                  self.video.temporal_weight * temporal_scale, grey=self.settings.preserve_colors)
+        if pull is not None:
+            extra = pull if extra is None else _sum(extra, pull)
         return self.stylizer.stylize(content, init=start, iterations=iterations, coarse_to_fine=False,
                                      extra_loss=extra, on_event=relay, stop=self.stop,
                                      first_step=self.last.step_scale, **options)
+
+
+def _sum(first: ExtraLoss, second: ExtraLoss) -> ExtraLoss:
+    return lambda image: first(image) + second(image)

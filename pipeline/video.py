@@ -14,24 +14,20 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
-
-import cv2
-import torch
 
 from .checkpoints import Checkpoints, build_manifest, check_free_space
 from .checks import (
     check_blend_weights,
     check_network_size,
+    check_ray_settings,
     check_style_settings,
     check_video_settings,
     init_path,
     soft_style_warning,
 )
-from .config import StyleSettings, VideoSettings
+from .config import RaySettings, StyleSettings, VideoSettings
 from .core.devices import device_label, network_arithmetic, pick_device
 from .core.geometry import processing_size
 from .errors import InputError, Interrupted, StylizeError, UsageError
@@ -41,9 +37,11 @@ from .media.gif import GIF_MAX_FPS, GIF_SUFFIX, gif_frame_count, gif_rate, is_gi
 from .media.images import IMAGE_SUFFIXES
 from .media.paths import atomic_output, check_input, check_output, partial_file, remove_stale_partials
 from .media.reader import VideoReader
-from .media.writer import CONTAINERS, VideoWriter, audio_plan, check_animation_name, mux_audio
+from .media.writer import CONTAINERS, audio_plan, check_animation_name, mux_audio
+from .scaleout.cluster import check_ray_installed
 from .sequence import SequenceStylizer, Stylized, StylizerFactory, analyse_frame, make_stylizer
-from .threads import POLL_S, Worker, get, put
+from .threads import Worker, get, put
+from .video_job import ReadEnd, VideoJob, frames_at_size, write_frames
 from .video_plan import estimate_seconds
 
 JOIN_TIMEOUT_S = 120.0  # the writer may be finishing ffmpeg (see media.writer.CLOSE_TIMEOUT_S)
@@ -54,95 +52,29 @@ def _listed(items: tuple[str, ...]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-@dataclass
-class _End:
-    frames_read: int
-    truncated: bool
-    first_time: float | None
-
-
-@dataclass
-class _Job:
-    """Everything decided before the first frame."""
-
-    source: Path
-    output: Path
-    settings: StyleSettings
-    video: VideoSettings
-    reader: VideoReader
-    size: tuple[int, int]
-    sar: Fraction  # of the output: restores the input's display aspect (see processing_size)
-    total: int | None
-    checkpoints: Checkpoints
-    device: torch.device
-    sequence: SequenceStylizer | None = None
-
-    @property
-    def resume_from(self) -> int:
-        return self.checkpoints.finished
-
-
-def _read(job: _Job, out: queue.Queue, abort: threading.Event) -> None:
-    """Reader thread: decode, resize (area averaging), analyse (sequence.analyse_frame), queue; then queue an
-    _End. Frames already checkpointed only need their kind, not their flow."""
+def _read(job: VideoJob, out: queue.Queue, abort: threading.Event) -> None:
+    """Reader thread: decode at the processing size, analyse (sequence.analyse_frame), queue; then queue the
+    reader's End. Frames already checkpointed only need their kind, not their flow."""
     prev = None
-    with job.reader as reader:
-        for frame in reader:
-            pixels = frame.pixels
-            if frame.size != job.size:
-                pixels = cv2.resize(pixels, job.size, interpolation=cv2.INTER_AREA)
-            item = analyse_frame(frame.index, pixels, prev, job.video, repeat=frame.repeat,
-                                 stylized=frame.index < job.resume_from)
-            put(out, item, abort)
-            prev = pixels
-    put(out, _End(reader.frames_read, reader.truncated, reader.first_time), abort)
+    for index, pixels, repeat in frames_at_size(job):
+        put(out, analyse_frame(index, pixels, prev, job.video, repeat=repeat, stylized=index < job.resume_from), abort)
+        prev = pixels
+    put(out, job.end(), abort)
 
 
-def _write(job: _Job, inbox: queue.Queue, abort: threading.Event, video_path: Path) -> None:
-    """Writer thread: checkpoint then encode each (index, bgr, step_scale) - bgr None means "already checkpointed,
-    load it".
-
-    After an abort it still checkpoints what is queued (finished work is never lost) but stops encoding."""
-    width, height = job.size
-    encoder = VideoWriter(video_path, width, height, job.reader.info.fps, job.video.crf, job.sar, job.video.preset)
-    encoder.open()
-    try:
-        while True:
-            try:
-                item = inbox.get(timeout=POLL_S)
-            except queue.Empty:
-                if abort.is_set():
-                    break
-                continue
-            if item is None:
-                break
-            index, bgr, step_scale = item
-            if bgr is not None:
-                job.checkpoints.save(index, bgr, step_scale)
-            if not abort.is_set():
-                encoder.write(bgr if bgr is not None else job.checkpoints.load(index, job.size))
-    except BaseException:
-        encoder.abort()
-        raise
-    if abort.is_set():
-        encoder.abort()
-    else:
-        encoder.close()
-
-
-def _total_so_far(job: _Job, index: int) -> int | None:
+def _total_so_far(job: VideoJob, index: int) -> int | None:
     """The frame total for progress events. The probe's count is an estimate: a variable-rate file can give more
     frames at its average rate than it has pictures, and a total below the frames already seen would read "34/30"."""
     return None if job.total is None else max(job.total, index + 1)
 
 
-def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_out: queue.Queue, writer: Worker,
-                    stop: threading.Event | None) -> tuple[_End, int]:
+def _stylize_frames(job: VideoJob, frames_in: queue.Queue, reader: Worker, frames_out: queue.Queue, writer: Worker,
+                    stop: threading.Event | None) -> tuple[ReadEnd, int]:
     """Main loop: every frame from the reader to the writer. Returns (reader's end record, frames sent)."""
     never = threading.Event()  # the writer stops on its own errors; this loop only waits for room in its queue
     sequence, count = job.sequence, 0
     assert sequence is not None
-    while not isinstance(item := get(frames_in, reader), _End):
+    while not isinstance(item := get(frames_in, reader), ReadEnd):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
         if item.index < job.resume_from:
@@ -161,13 +93,13 @@ def _stylize_frames(job: _Job, frames_in: queue.Queue, reader: Worker, frames_ou
     return item, count
 
 
-def _run(job: _Job, video_path: Path, stop: threading.Event | None) -> tuple[_End, int]:
+def _run(job: VideoJob, video_path: Path, stop: threading.Event | None) -> tuple[ReadEnd, int]:
     """Start reader and writer, stylize in this thread; whatever happens, both threads are stopped and joined."""
     abort = threading.Event()
     frames_in: queue.Queue = queue.Queue(maxsize=job.video.queue_size)
     frames_out: queue.Queue = queue.Queue(maxsize=job.video.queue_size)
     reader = Worker("reader", lambda: _read(job, frames_in, abort))
-    writer = Worker("writer", lambda: _write(job, frames_out, abort, video_path))
+    writer = Worker("writer", lambda: write_frames(job, frames_out, abort, video_path))
     reader.start()
     writer.start()
     try:
@@ -186,12 +118,15 @@ def _run(job: _Job, video_path: Path, stop: threading.Event | None) -> tuple[_En
 def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike, float]],
              output_path: str | os.PathLike, settings: StyleSettings, video: VideoSettings, device: str,
              stylizer: StylizerFactory | None, emit: Callable[[object], None],
-             stop: threading.Event | None) -> tuple[_Job, list]:
+             stop: threading.Event | None, ray: RaySettings | None) -> tuple[VideoJob, list]:
     """Every check, in order, before any slow work (loading VGG is the last step). Returns the job and the audio
     plan: (stream, "copy"|"aac") per audio stream."""
     check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
     check_video_settings(video)
+    if ray is not None:
+        check_ray_settings(ray)
+        check_ray_installed()  # the extra is missing: say so now
     source = check_input(input_path, "video")
     style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
     output = check_output(output_path, [source, *(path for path, _ in style_paths), *init_path(settings)],
@@ -215,19 +150,22 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         length = f"{info.duration:g} s, " if info.duration else ""
         raise UsageError(f"the selection ({asked}) holds no frame of the {length}{float(info.fps):.4g} fps video "
                          f"'{source}'")
-    torch_device = pick_device(device)
+    # On Ray this process stylizes nothing: the workers choose their devices (scaleout/cluster.py, share).
+    torch_device = pick_device("cpu" if ray is not None else device)
     manifest = build_manifest(source, style_paths, settings, video, size,
                               network_arithmetic(torch_device, settings.optim.amp))
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
-    job = _Job(source, output, settings, video, reader, size, sar, total, checkpoints, torch_device)
+    job = VideoJob(source, output, settings, video, reader, size, sar, total, checkpoints, torch_device)
     for message in _input_warnings(job, gif):
         emit(StylizeWarning(message))
-    job.sequence = _sequence(job, style_paths, stylizer, emit, stop)
+    _load_styles(job, style_paths, emit)
+    if ray is None:
+        job.sequence = _sequence(job, stylizer, emit, stop)
     return job, [] if gif else audio_plan(info.audio, output)
 
 
-def _input_warnings(job: _Job, gif: bool) -> Iterator[str]:
+def _input_warnings(job: VideoJob, gif: bool) -> Iterator[str]:
     """What the user should know about the input before the first frame."""
     info, settings = job.reader.info, job.settings
     display_w, display_h = round(info.width * info.display_sar), info.height
@@ -252,19 +190,24 @@ def _input_warnings(job: _Job, gif: bool) -> Iterator[str]:
         yield f"nothing to resume in '{job.checkpoints.folder}'; starting from the first frame"
 
 
-def _sequence(job: _Job, style_paths: list[tuple[Path, float]], stylizer: StylizerFactory | None,
-              emit: Callable[[object], None], stop: threading.Event | None) -> SequenceStylizer:
-    """Load the styles (and the --init image) and make the stylizer: the slow part of the preparation."""
+def _load_styles(job: VideoJob, style_paths: list[tuple[Path, float]], emit: Callable[[object], None]) -> None:
+    """Read the styles (and the --init image) into the job, warning about a style too small for its strokes."""
     settings = job.settings
-    style_images = [(load_image(path, "style image", job.device), weight) for path, weight in style_paths]
-    for (path, _), (image, _) in zip(style_paths, style_images):
+    job.styles = [(load_image(path, "style image", job.device), weight) for path, weight in style_paths]
+    for (path, _), (image, _) in zip(style_paths, job.styles):
         warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), job.size[::-1], settings.style_scale)
         if warning is not None:
             emit(StylizeWarning(warning))
     init = [load_image(path, "init image", job.device) for path in init_path(settings)]
-    engine = make_stylizer(stylizer, style_images, settings, job.device)
-    return SequenceStylizer(engine, settings, job.video, job.device, init_image=init[0] if init else None,
-                            emit=emit, stop=stop)
+    job.init_image = init[0] if init else None
+
+
+def _sequence(job: VideoJob, stylizer: StylizerFactory | None, emit: Callable[[object], None],
+              stop: threading.Event | None) -> SequenceStylizer:
+    """Make the stylizer (VGG19 loads here: the slow part of the preparation) for a run in this process."""
+    engine = make_stylizer(stylizer, job.styles, job.settings, job.device)
+    return SequenceStylizer(engine, job.settings, job.video, job.device, init_image=job.init_image, emit=emit,
+                            stop=stop)
 
 
 # The encoder's own temporary file, when it is not the final one: ".<stem>.video.XXXXXXXX.partial<suffix>", and for
@@ -299,13 +242,15 @@ def stylize_video(
     on_event: Callable[[object], None] | None = None,
     stop: threading.Event | None = None,
     stylizer: StylizerFactory | None = None,
+    ray: RaySettings | None = None,
 ) -> VideoResult:
     """Stylize the video `input_path` with the blended `styles` (image path, weight > 0) into `output_path`.
 
     The output has the processing size (see processing_size), the input's frame rate, and the input's audio
     streams for the selected time range (copied, or AAC where the container cannot take them); a .gif output is an
     endlessly looping GIF without sound, at most 50 fps (see media.gif.gif_args). stylizer: what makes the
-    stylizer from the loaded styles (sequence.StylizerFactory; None: the optimizer's). Raises UsageError,
+    stylizer from the loaded styles (sequence.StylizerFactory; None: the optimizer's). ray: spread the frames over
+    Ray workers (scaleout/; the `ray` extra), None: stylize them in this process. Raises UsageError,
     InputError, OutputError... before any slow work for a bad request (an existing `output_path` too, unless
     video.overwrite); Interrupted when `stop` is set. On any failure nothing appears at `output_path` and the finished
     frames stay in the work folder (see checkpoints.py).
@@ -319,13 +264,14 @@ def stylize_video(
         if on_event is not None:
             on_event(event)
 
-    job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop)
+    job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop, ray)
     info = job.reader.info
     emit(VideoPlan(job.source, job.output, job.total, (info.width, info.height), job.size, info.fps,
                    tuple((s.index, s.codec, action) for s, action in plan),
                    device_label(job.device, job.settings.optim.amp), job.resume_from,
-                   estimate_seconds(job.sequence.stylizer, job.device, job.total, job.resume_from, job.size,
-                                    settings.optim, video)))
+                   None if job.sequence is None else estimate_seconds(job.sequence.stylizer, job.device, job.total,
+                                                                       job.resume_from, job.size, settings.optim,
+                                                                       video)))
     if job.video.resume and job.checkpoints.existed:
         # A killed run's, which no cleanup reached.
         remove_stale_partials(job.output, tags=(VIDEO_TEMP_TAG,), suffixes=(GIF_SOURCE_SUFFIX,))
@@ -333,7 +279,12 @@ def stylize_video(
     try:
         with atomic_output(job.output, job.video.overwrite) as final_tmp, \
                 _video_temp(job.output, final_tmp, bool(plan)) as video_tmp:
-            end, count = _run(job, video_tmp, stop)
+            if ray is None:
+                end, count = _run(job, video_tmp, stop)
+            else:
+                from .scaleout.driver import stylize_on_ray  # imports Ray: only for runs that ask for it
+
+                end, count = stylize_on_ray(job, video_tmp, ray, device, stylizer, emit, stop)
             if count == 0:
                 raise InputError(f"video '{job.source}': no frame could be decoded in the selection")
             if end.truncated:

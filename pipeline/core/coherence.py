@@ -17,7 +17,7 @@ import torch
 
 from ..config import VideoSettings
 from .stylizer import ExtraLoss
-from .temporal import consistency_masks, estimate_flow, fill_new_content, scene_cut, temporal_term, warp
+from .temporal import compose_flows, consistency_masks, estimate_flow, fill_new_content, scene_cut, temporal_term, warp
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,22 @@ def analyse(previous: np.ndarray | None, frame: np.ndarray, *, detect_cuts: bool
     if not masks:
         return "warm", Motion(flow_back)
     return "warm", Motion(flow_back, *consistency_masks(flow_back, estimate_flow(previous, frame)))
+
+
+def motions_to_last(path: list[np.ndarray]) -> list[Motion]:
+    """For each frame of `path` (HxWx3 BGR uint8 frames of one shot, in the order the motion is followed) but the
+    last: its motion to the last frame through the frames between, composed step by step (temporal.compose_flows),
+    masks included. A warm start from a frame several frames away: flow estimated between distant frames fails
+    where much moves, flows between neighbours do not."""
+    steps = []
+    for frame, after in zip(path, path[1:]):
+        flow = estimate_flow(frame, after)
+        steps.append((flow, *consistency_masks(flow, estimate_flow(after, frame))))
+    motions, composed = [], None
+    for step in reversed(steps):
+        composed = step if composed is None else compose_flows([step, composed])
+        motions.append(Motion(*composed))
+    return motions[::-1]
 
 
 def frame_budget(video: VideoSettings, unreliable: float, motion: float) -> int:

@@ -134,6 +134,28 @@ def consistency_mask(flow_back: np.ndarray, flow_fwd: np.ndarray) -> np.ndarray:
     return consistency_masks(flow_back, flow_fwd)[0]
 
 
+def _sample(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """`field` (HxW or HxWxC on the grid of the frame `flow` points to) read at p + flow(p), bilinear, edges
+    repeated: brought onto the grid `flow` is defined on."""
+    h, w = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(np.ascontiguousarray(field, dtype=np.float32), xs + flow[..., 0], ys + flow[..., 1],
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def compose_flows(steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (flow, reliable, carried) from the first frame of a path of frames x_0, x_1, ... x_k to its last, from
+    the k steps (flow(x_j -> x_(j+1)) on x_j's grid, reliable and carried masks of x_j, see consistency_masks):
+    G_j(p) = g_j(p) + G_(j+1)(p + g_j(p)), and a pixel is reliable (or carried) over the path when it is at every
+    step along it (the masks' product, read where the path goes). HxWx2 and HxW float32, on x_0's grid."""
+    flow, reliable, carried = (np.array(a, dtype=np.float32) for a in steps[-1])
+    for step_flow, step_reliable, step_carried in reversed(steps[:-1]):
+        flow = step_flow + _sample(flow, step_flow)
+        reliable = step_reliable * _sample(reliable, step_flow)
+        carried = step_carried * _sample(carried, step_flow)
+    return flow, reliable, carried
+
+
 def motion_stats(flow: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """(unreliable, motion) of a frame: the fraction of its pixels that `mask` (HxW, 1 = reliable) leaves
     unreliable (disoccluded, motion boundaries, come in from outside), and the mean length of `flow` (HxWx2, in
