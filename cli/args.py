@@ -23,6 +23,7 @@ from pipeline.config import (
     with_quality,
 )
 from pipeline.errors import UsageError
+from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
 _LOSS, _OPTIM, _STYLE, _VIDEO = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings()
 
@@ -86,12 +87,19 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+# The three commands, for the first line of --help (argparse would list every option of the first one only).
+USAGE = ("%(prog)s INPUT STYLE OUTPUT [options]\n"
+         "       %(prog)s --live SOURCE STYLE [options]\n"
+         "       %(prog)s measure STYLIZED --reference INPUT [options]")
+
+
 def build_parser() -> Parser:
     p = Parser(
         prog="stylize-video",
+        usage=USAGE,
         description="Repaint a video, a photo or a live stream in the style of a painting.",
-        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video (.mp4, .mov, .mkv) "
-               "or an animated GIF without sound (.gif). "
+        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video "
+               f"({listed(list(CONTAINERS))}) or an animated GIF without sound ({GIF_SUFFIX}). "
                "Live: stylize-video --live SOURCE STYLE [options]; see stylize-video --live 0 --help. "
                "Flicker: stylize-video measure STYLIZED --reference INPUT; see stylize-video measure --help.",
     )

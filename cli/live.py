@@ -18,9 +18,8 @@ from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import DisplayError
 from pipeline.events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
 from pipeline.live import NullDisplay, live
-from pipeline.media.live_sources import parse_source
 
-from .args import style_specs
+from .live_args import live_styles
 from .terminal import print_result, stop_on_signals
 
 STATUS_EVERY_S = 5.0  # headless: one status line this often
@@ -83,14 +82,12 @@ def open_display(ns: argparse.Namespace):
 
 
 def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSettings) -> int:
-    """Run the session cli.live_args.parse_live_args gave; returns the exit code."""
-    styles = [path for path, _ in style_specs(ns.style, None)]
+    """Run the session cli.live_args.parse_live_args gave (its files checked); returns the exit code."""
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages say what failed, once
-    source = parse_source(ns.live)  # a missing device path or file fails here, before anything slow
     display = open_display(ns)
     reporter = LiveReporter(ns.quiet, headless=ns.no_window)
     with stop_on_signals() as stop, display:
-        result = live(source, styles, style, settings, device=ns.device, record=ns.record, display=display,
+        result = live(ns.live, live_styles(ns), style, settings, device=ns.device, record=ns.record, display=display,
                       snapshots=ns.snapshots, on_event=reporter, stop=stop)
     if stop.is_set() and result.end == "stopped":
         result = replace(result, end="stopped by a signal")

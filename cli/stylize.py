@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from pipeline.checks import check_files
 from pipeline.media.images import is_still_image
 from pipeline.media.paths import check_input
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:  # torch: not imported for --help
 
 def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int:
     """Parse `argv`, stylize the still or the video it names with `stylizer` (None: the optimizer's); returns 0.
-    Usage errors are raised (UsageError) before torch is imported."""
+    Usage errors, missing or unreadable files and refused outputs are raised before torch is imported."""
     parser = build_parser()
     with signals_held():  # a signal during start-up exits 130; inside torch's C++ start-up it would abort the process
         ns = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
@@ -27,6 +28,8 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
         check_input(ns.input, "input")
         still = is_still_image(ns.input)
         video = None if still else video_settings(ns)
+        # Every file the run names, before the seconds torch takes to import: the run checks them again, cheaply.
+        check_files(ns.input, styles, ns.output, settings, ns.overwrite, still)
         if still:
             from pipeline.still import stylize_image_file
         else:

@@ -25,6 +25,7 @@ import torch
 from .checkpoints import Checkpoints, build_manifest, check_free_space
 from .checks import (
     check_blend_weights,
+    check_files,
     check_network_size,
     check_style_settings,
     check_video_settings,
@@ -36,12 +37,13 @@ from .core.devices import device_label, network_arithmetic, pick_device
 from .core.geometry import processing_size
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import StylizeWarning, VideoPlan, VideoResult
+from .media.containers import CONTAINERS, GIF_SUFFIX, is_gif
 from .media.frames import load_image
-from .media.gif import GIF_MAX_FPS, GIF_SUFFIX, gif_frame_count, gif_rate, is_gif, write_gif
+from .media.gif import GIF_MAX_FPS, gif_frame_count, gif_rate, write_gif
 from .media.images import IMAGE_SUFFIXES
-from .media.paths import atomic_output, check_input, check_output, partial_file, remove_stale_partials
+from .media.paths import atomic_output, partial_file, remove_stale_partials
 from .media.reader import VideoReader
-from .media.writer import CONTAINERS, VideoWriter, audio_plan, check_animation_name, mux_audio
+from .media.writer import VideoWriter, audio_plan, mux_audio
 from .sequence import SequenceStylizer, Stylized, StylizerFactory, analyse_frame, make_stylizer
 from .threads import POLL_S, Worker, get, put
 from .video_plan import estimate_seconds
@@ -192,10 +194,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
     check_video_settings(video)
-    source = check_input(input_path, "video")
-    style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
-    output = check_output(output_path, [source, *(path for path, _ in style_paths), *init_path(settings)],
-                          video.overwrite)
+    source, style_paths, output = check_files(input_path, styles, output_path, settings, video.overwrite, still=False)
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
     # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
@@ -203,7 +202,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         kind = "an animation" if reader.info.animation else "a video"
         raise UsageError(f"'{input_path}' is {kind}, so OUTPUT '{output_path}' must be a video or a GIF: "
                          f"{', '.join([*CONTAINERS, GIF_SUFFIX])}")
-    gif = check_animation_name(output) == "gif"  # UsageError for a container that cannot hold H.264, nor a GIF
+    gif = is_gif(output)
     info = reader.info
     size, sar = processing_size(info.width, info.height, info.display_sar, settings.size)
     check_network_size((size[1], size[0]), (info.height, float(info.width * info.display_sar)), settings.size,

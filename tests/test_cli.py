@@ -1,6 +1,8 @@
 """The command line as users and scripts meet it: exit codes, one-line messages, nothing written on failure."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -182,7 +184,7 @@ def test_too_thin_for_the_network_says_which_size_works(tmp_path, capsys):
     Image.fromarray(np.full((100, 300, 3), 128, np.uint8)).save(wide)
     code, err = run(capsys, wide, STYLE, tmp_path / "out.png", *FAST)
     assert code == 2 and err == ("stylize-video: error: --size 32 makes the picture 32x11 px, too thin for VGG19 "
-                                 "(at least 16 px a side): use --size 48 or more")
+                                 "(at least 16 px a side): use --size 48 or more; see stylize-video --help")
     assert sorted(os.listdir(tmp_path)) == ["wide.png"]
     code, err = run(capsys, wide, STYLE, tmp_path / "out.png", *FAST[:-1], "--size", "48", "--quiet")
     assert code == 0 and err == ""
@@ -299,6 +301,95 @@ def test_help_and_usage_errors_need_no_torch(help_argv, bad_argv):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=SAMPLES.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("[]") and "usage: stylize-video" in done.stdout
+
+
+# Every refusal of a request that needs no decoding: (argv with IN = a photo, CLIP = a video, OLD = an existing file,
+# TEXT = a text file named .jpg, exit code, message). {tmp} is the test's folder.
+EARLY_REFUSALS = [
+    (["IN", "STYLE", "out.png", "--size", "100000"], 2, "--size must be between 16 and 8192 pixels, got 100000"),
+    (["IN", "STYLE", "out.png", "--iterations", "-1"], 2, "--iterations must be at least 1, got -1"),
+    (["IN", "STYLE", "out.png", "--style-weight", "-1"], 2, "--style-weight must be a number >= 0"),
+    (["IN", "STYLE", "out.png", "--quality", "fast"], 2, "invalid choice: 'fast'"),
+    (["CLIP", "STYLE", "out.mp4", "--frames", "-3"], 2, "--frames must be at least 1, got -3"),
+    (["CLIP", "STYLE", "out.mp4", "--crf", "99"], 2, "--crf must be between 0 and 51"),
+    (["nope.jpg", "STYLE", "out.png"], 1, "input 'nope.jpg' does not exist"),
+    (["IN", "nope.jpg", "out.png"], 1, "style image 'nope.jpg' does not exist"),
+    (["IN", "TEXT", "out.png"], 1, "style image .*text.jpg' could not be read \\(not an image\\?\\)"),
+    (["IN", "STYLE", "out.png", "--init", "nope.png"], 2, "--init 'nope.png' is not content, noise"),
+    (["IN", "STYLE", "OLD"], 2, "exists"),
+    (["IN", "STYLE", "IN"], 2, "which this run reads"),
+    (["IN", "STYLE", "no/out.png"], 1, "folder .* does not exist"),
+    (["IN", "STYLE", "out.mp4"], 2, "should end in one of .png"),
+    (["CLIP", "STYLE", "out.avi"], 2, "'.avi' is not supported; videos are written as H.264 in .mp4, .m4v, .mov or "
+                                      ".mkv, or as a GIF \\(.gif\\)"),
+    (["--live", "nope.mp4", "STYLE"], 1, "live source 'nope.mp4' does not exist"),
+    (["--live", "/dev/video99", "STYLE"], 1, "device '/dev/video99' does not exist"),
+    (["--live", "ftp://host/x", "STYLE"], 2, "scheme 'ftp' is not one of"),
+    (["--live", "CLIP", "nope.jpg"], 1, "style image 'nope.jpg' does not exist"),
+    (["--live", "CLIP", "STYLE", "--fps", "-1"], 2, "--fps must be a number > 0"),
+    (["--live", "CLIP", "STYLE", "--record", "OLD"], 2, "exists"),
+    (["--live", "CLIP", "STYLE", "--record", "rec.avi"], 2, "'.avi' is not supported"),
+    (["--live", "CLIP", "STYLE", "--snapshots", "no"], 1, "snapshot folder 'no' does not exist"),
+    (["measure", "nope.mp4", "--reference", "CLIP"], 1, "stylized video 'nope.mp4' does not exist"),
+    (["measure", "CLIP", "--reference", "CLIP", "--frames", "1"], 2, "--frames must be at least 2"),
+    (["measure", "CLIP", "--reference", "CLIP", "--start", "-1"], 2, "--start must be a number of seconds >= 0"),
+]
+
+
+def _early_files(folder: Path) -> dict[str, str]:
+    """The files EARLY_REFUSALS names, made in `folder`."""
+    (folder / "in.jpg").write_bytes(PHOTO.read_bytes())
+    (folder / "old.png").write_bytes(PHOTO.read_bytes())
+    (folder / "text.jpg").write_text("not an image")
+    make_clip(folder / "clip.mp4", frames=3, audio=())
+    return {"IN": "in.jpg", "STYLE": str(STYLE), "CLIP": "clip.mp4", "OLD": "old.png", "TEXT": "text.jpg"}
+
+
+def test_every_refusal_that_needs_no_decoding_comes_before_torch_and_opencv(tmp_path):
+    # `import torch` takes 3-5 s on an idle machine and 10-16 s on a busy one, OpenCV a few tenths more: a typo in an
+    # option or a file name is answered without them. One process runs them all, and says after each which of the
+    # heavy modules it has imported.
+    files = _early_files(tmp_path)
+    runs = [[files.get(arg, arg) for arg in argv] for argv, _, _ in EARLY_REFUSALS]
+    code = ("import json, sys; from cli.main import main\n"
+            "for argv in json.loads(sys.argv[1]):\n"
+            "    code = main(argv)\n"
+            "    print(json.dumps([code, sorted(m for m in ('torch', 'cv2', 'torchvision') if m in sys.modules)]))\n")
+    env = {**os.environ, "PYTHONPATH": str(SAMPLES.parent)}
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(runs)], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    messages = done.stderr.splitlines()
+    assert len(answers) == len(messages) == len(EARLY_REFUSALS), done.stderr
+    for (argv, expected, message), (got, heavy), line in zip(EARLY_REFUSALS, answers, messages):
+        assert (got, heavy) == (expected, []), (argv, line)
+        assert line.startswith("stylize-video: error: ") and re.search(message, line), (argv, line)
+        assert line.endswith("--help") == (expected == 2), line  # a usage error points to the help
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "in.jpg", "old.png", "text.jpg"]
+
+
+@pytest.mark.parametrize("argv", [["IN", "STYLE", "OLD"], ["--live", "CLIP", "nope.jpg"], ["IN", "STYLE", "out.png",
+                                                                                             "--size", "100000"]])
+def test_a_refusal_takes_a_fraction_of_the_time_torch_would(tmp_path, argv):
+    # The goal is under 0.5 s for the whole command; the bound leaves room for a busy machine, where torch alone
+    # takes 10 s and more.
+    files = _early_files(tmp_path)
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "cli", *(files.get(arg, arg) for arg in argv)], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)}, timeout=60)
+    elapsed = time.monotonic() - began
+    assert done.returncode in (1, 2) and done.stderr.startswith("stylize-video: error: ")
+    assert elapsed < 3.0, f"{elapsed:.2f} s"
+
+
+def test_the_help_names_every_command_and_every_video_container(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: stylize-video INPUT STYLE OUTPUT [options]\n"
+                          "       stylize-video --live SOURCE STYLE [options]\n"
+                          "       stylize-video measure STYLIZED --reference INPUT [options]\n")
+    assert ".mp4, .m4v, .mov or .mkv" in " ".join(out.split())  # as the README lists them
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -20,14 +20,16 @@ import numpy as np
 import pytest
 
 from cli.main import main
+from pipeline.checks import expand_styles
 from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import InputError, Interrupted, UsageError
 from pipeline.events import LiveFrame, LiveNotice
-from pipeline.live import LiveView, expand_styles, live, run_live
+from pipeline.live import LiveView, live, run_live
 from pipeline.live_stylizer import iterations_for
-from pipeline.media.live_sources import LatestFrameCapture, parse_source
+from pipeline.media.live_sources import LatestFrameCapture
 from pipeline.media.probe import probe
 from pipeline.media.recorder import Recorder
+from pipeline.media.source_spec import parse_source
 
 from media import FFMPEG, decode_bgr, decoded_count, header, make_clip
 
@@ -405,7 +407,8 @@ def test_missing_device_fails_fast_with_one_line(source, message, tmp_path, caps
 def test_an_impossible_temporal_weight_is_a_usage_error_before_the_source_opens(clip, tmp_path, capsys, weight):
     code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--temporal-weight", weight])
     err = capsys.readouterr().err
-    assert code == 2 and err == f"stylize-video: error: --temporal-weight must be a number >= 0, got {float(weight)}\n"
+    assert code == 2 and err == (f"stylize-video: error: --temporal-weight must be a number >= 0, got {float(weight)}; "
+                                 "see stylize-video --live --help\n")
     # The library checks it too.
     with pytest.raises(UsageError, match="--temporal-weight must be a number >= 0, got nan"):
         live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(temporal_weight=float("nan")), device="cpu")

@@ -1,7 +1,7 @@
 """Live sources, read by a thread that keeps only the newest frame.
 
-A source is a camera index ("0"), a device path ("/dev/video0"), a stream URL (rtsp, http, udp ...) or a video file,
-which is played at its own pace (each frame is published at its timestamp, as a camera would deliver it). Frames are
+A source (source_spec.py) is a camera index ("0"), a device path ("/dev/video0"), a stream URL (rtsp, http, udp ...)
+or a video file, which is played at its own pace (each frame is published at its timestamp, as a camera would deliver it). Frames are
 HxWx3 BGR uint8 arrays as OpenCV gives them; times are time.monotonic() seconds.
 
 Why a thread and a single slot: a camera delivers frames whether or not we are ready. Queuing them would make the
@@ -11,50 +11,20 @@ capture interval. Frames replaced before anyone took them are counted as dropped
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..config import STREAM_SCHEMES, LiveSettings
-from ..errors import InputError, UsageError
-from .paths import check_input
+from ..config import LiveSettings
+from ..errors import InputError
 from .reader import VideoReader
+from .source_spec import SourceSpec, parse_source
 
 JOIN_TIMEOUT_S = 2.0
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """kind: "camera" (target an int index), "device" (a device path), "stream" (a URL) or "file" (a path)."""
-
-    kind: str
-    target: int | str
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} {self.target}" if self.kind != "file" else f"video '{self.target}'"
-
-
-def parse_source(text: str) -> SourceSpec:
-    """What the user's SOURCE names; missing device paths and files fail here, before anything is loaded."""
-    if text.isdigit():
-        return SourceSpec("camera", int(text))
-    if "://" in text:
-        scheme = text.split("://", 1)[0].lower()
-        if scheme not in STREAM_SCHEMES:
-            raise UsageError(f"live source '{text}': scheme '{scheme}' is not one of {', '.join(STREAM_SCHEMES)}")
-        return SourceSpec("stream", text)
-    if text.startswith("/dev/"):
-        if not os.path.exists(text):
-            raise InputError(f"device '{text}' does not exist (camera unplugged? `ls /dev/video*` lists cameras)")
-        return SourceSpec("device", text)
-    return SourceSpec("file", str(check_input(text, "live source")))
 
 
 @dataclass(frozen=True)
@@ -276,8 +246,3 @@ class LatestFrameCapture:
                 return False
             delay = min(2 * delay, settings.reconnect_max_delay)
         return False
-
-
-def describe_source(spec: SourceSpec) -> str:
-    """A short name for messages: 'camera 0', 'bikes.mp4', 'rtsp://host/stream'."""
-    return Path(str(spec.target)).name if spec.kind == "file" else spec.label

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .gif import gif_frame_count, is_gif, write_gif
+from .containers import is_gif
+from .gif import gif_frame_count, write_gif
 from .paths import atomic_output, partial_file
 from .writer import VideoWriter
 
