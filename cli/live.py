@@ -20,6 +20,7 @@ from pipeline.events import LiveFrame, LiveNotice, LiveResult, LiveStarted, Styl
 from pipeline.live import NullDisplay, live
 
 from .live_args import live_styles
+from .progress import on_device
 from .terminal import print_result, stop_on_signals
 
 STATUS_EVERY_S = 5.0  # headless: one status line this often
@@ -39,8 +40,8 @@ class LiveReporter:
             (iw, ih), (w, h) = event.input_size, event.size
             record = f"; recording {event.record}" if event.record else ""
             how = "Ctrl-C stops" if self.headless else "q or Esc quits, Ctrl-C too"
-            say(f"live: {event.source} {iw}x{ih} as {w}x{h} on {event.device}, target {event.fps:g} fps, "
-                f"style {event.style}{record}; {how}")
+            say(f"live: {event.source} {iw}x{ih} as {w}x{h} {on_device(event.device, event.threads)}, target "
+                f"{event.fps:g} fps, style {event.style}{record}; {how}")
             self.next_status = time.monotonic() + STATUS_EVERY_S
         elif isinstance(event, LiveNotice):
             say(f"live: {event.message}")

@@ -7,10 +7,18 @@ import argparse
 from dataclasses import replace
 
 from pipeline.checks import check_live_files, check_live_settings, check_style_settings
-from pipeline.config import DEVICE_CHOICES, LIVE_DEFAULT_SIZE, STREAM_SCHEMES, WEIGHT_NAMES, LiveSettings, StyleSettings
+from pipeline.config import (
+    DEVICE_CHOICES,
+    LIVE_DEFAULT_SIZE,
+    LIVE_RESERVED_CPUS,
+    STREAM_SCHEMES,
+    WEIGHT_NAMES,
+    LiveSettings,
+    StyleSettings,
+)
 from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
-from .args import Parser, add_artist_controls, add_precision, add_version, loss_settings, style_specs
+from .args import Parser, add_artist_controls, add_precision, add_threads, add_version, loss_settings, style_specs
 
 _LIVE, _STYLE = LiveSettings(), StyleSettings()
 
@@ -33,6 +41,7 @@ def build_live_parser() -> Parser:
     g.add_argument("--fps", type=float, default=_LIVE.fps,
                    help="target frames per second; sets each frame's time budget (default %(default)s)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    add_threads(g, reserved=LIVE_RESERVED_CPUS)
     add_precision(g)
     g.add_argument("--weights", default=_STYLE.weights,
                    help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
@@ -57,7 +66,8 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
     settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
                        overwrite=ns.overwrite)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
-                    pooling=ns.pooling, loss=loss_settings(ns), optim=replace(_STYLE.optim, amp=ns.precision == "auto"))
+                    pooling=ns.pooling, loss=loss_settings(ns), optim=replace(_STYLE.optim, amp=ns.precision == "auto"),
+                    threads=ns.threads)
     check_live_settings(settings)
     check_style_settings(style)
     return settings, style

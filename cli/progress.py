@@ -90,7 +90,7 @@ class RichDisplay:
     def _on_still_plan(self, event: StillPlan) -> None:
         h, w = event.size
         styles = "1 style" if event.styles == 1 else f"{event.styles} styles"
-        self.say(f"Painting a {w}x{h} image on {event.device} with {styles}")
+        self.say(f"Painting a {w}x{h} image {on_device(event.device, event.threads)}, {styles}")
 
     def _on_scale_plan(self, event: ScalePlan) -> None:
         final = event.sizes[-1][0] * event.sizes[-1][1]
@@ -120,8 +120,8 @@ class RichDisplay:
         audio = ", ".join(f"#{i} {codec} ({how})" for i, codec, how in event.audio) or "none"
         frames = "? frames" if event.frames is None else f"{event.frames} frame{'s' * (event.frames != 1)}"
         eta = "" if event.estimated_seconds is None else f", {_estimate(event.estimated_seconds)}"
-        self.say(f"Stylizing {frames} of {iw}x{ih} as {w}x{h} at {float(event.fps):.3f} fps on {event.device}"
-                 f"{eta}; audio: {audio}")
+        self.say(f"Stylizing {frames} of {iw}x{ih} as {w}x{h} at {float(event.fps):.3f} fps "
+                 f"{on_device(event.device, event.threads)}{eta}; audio: {audio}")
         if event.resumed:
             done = "1 frame was" if event.resumed == 1 else f"{event.resumed} frames were"
             self.say(f"Resuming: {done} already done")
@@ -148,6 +148,14 @@ class RichDisplay:
     _handlers = {StillPlan: _on_still_plan, ScalePlan: _on_scale_plan, IterationEvent: _on_iteration,
                  ScaleDone: _on_scale_done, VideoPlan: _on_video_plan, FrameStarted: _on_frame_started,
                  FrameDone: _on_frame_done, StylizeWarning: _on_warning}
+
+
+def on_device(device: str, threads: int | None) -> str:
+    """'on cpu with 2 threads', 'on cpu (bfloat16) with 1 thread', 'on cuda:0': the thread count where the network
+    runs on the CPU."""
+    if threads is None or not device.startswith("cpu"):
+        return f"on {device}"
+    return f"on {device} with {threads} thread{'s' * (threads != 1)}"
 
 
 def _count(done: int, total: int | None) -> str:

@@ -77,6 +77,12 @@ def check_size(size: int | None) -> None:
         raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
 
 
+def check_threads(threads: int | None) -> None:
+    """UsageError unless --threads (None: automatic) is at least 1."""
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+
+
 def check_temporal_weight(weight: float) -> None:
     if not _non_negative(weight):
         raise UsageError(f"--temporal-weight must be a number >= 0, got {weight}")
@@ -111,6 +117,7 @@ def check_style_settings(settings: StyleSettings) -> None:
         raise UsageError(f"--pooling must be max or avg, got {settings.pooling!r}")
     if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range
         raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {settings.seed}")
+    check_threads(settings.threads)
     if not _positive(optim.lr):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
     check_optimizer(optim.optimizer)

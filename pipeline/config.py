@@ -76,6 +76,10 @@ class StyleSettings:
     pooling: str = "max"
     loss: LossSettings = field(default_factory=LossSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
+    # CPU threads of the network and OpenCV; None: OMP_NUM_THREADS if set, else the CPUs this process may use that
+    # other programs leave free at the start (core/cpu_threads.py). The count changes the pixels in their last bits
+    # (the sums are split differently), which the optimizer carries further: a video's work folder records it.
+    threads: int | None = None
 
 
 MIN_SIZE = 16  # px a side: VGG19's four poolings before relu5_1 shrink a thinner side to nothing
@@ -139,6 +143,10 @@ VIDEO_OUTPUT_ONLY_FIELDS = ("crf", "preset", "resume", "keep_frames", "overwrite
 EXTRA_EVALS_PER_RUN = {"lbfgs": 3, "adam": 0}
 EXTRA_EVALS_PER_WARM_RUN = {"lbfgs": 1, "adam": 0}
 
+
+# CPUs an automatic thread count leaves to a live session's other work: the capture thread that decodes the camera
+# or the file, the recorder's encoder and the window, which run beside the network (see README, "Speed").
+LIVE_RESERVED_CPUS = 1
 
 # Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU
 # only about 64-128 px at a few frames per second (see README, "Live").

@@ -56,11 +56,13 @@ class ScaleDone:
 
 @dataclass(frozen=True)
 class StillPlan:
-    """Announced before the slow work: result size (height, width), device name, number of styles."""
+    """Announced before the slow work: result size (height, width), device name, number of styles, CPU threads of
+    the network (None: not said)."""
 
     size: tuple[int, int]
     device: str
     styles: int
+    threads: int | None = None
 
 
 # ---- a video ----
@@ -70,7 +72,8 @@ class VideoPlan:
     """Sent once, after every check and before the first frame. input_size is the upright decoded size, size the
     processing (= output) size. audio: (stream index, codec, "copy"|"aac") per audio stream. frames: estimated
     frames in the selection (None if unknown); resumed: frames already finished in the work folder.
-    estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
+    estimated_seconds: rough time for the remaining frames (None if the frame count is unknown). threads: CPU
+    threads of the network and the optical flow (None: not said)."""
 
     input: Path
     output: Path
@@ -82,6 +85,7 @@ class VideoPlan:
     device: str
     resumed: int
     estimated_seconds: float | None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ class VideoResult:
 
 @dataclass(frozen=True)
 class LiveStarted:
-    """Sent once the source is open and the stylizer ready."""
+    """Sent once the source is open and the stylizer ready. threads: CPU threads of the network and the optical flow
+    (None: not said)."""
 
     source: str
     input_size: tuple[int, int]
@@ -136,6 +141,7 @@ class LiveStarted:
     device: str
     style: str
     record: Path | None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)

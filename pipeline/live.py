@@ -29,8 +29,9 @@ import cv2
 import numpy as np
 
 from .checks import check_live_files, check_live_settings, check_network_size, check_style_settings, soft_style_warning
-from .config import LIVE_DEFAULT_SIZE, LiveSettings, StyleSettings
+from .config import LIVE_DEFAULT_SIZE, LIVE_RESERVED_CPUS, LiveSettings, StyleSettings
 from .core.coherence import analyse
+from .core.cpu_threads import use_threads
 from .core.devices import device_label, pick_device
 from .core.geometry import processing_size
 from .errors import Interrupted, OutputError
@@ -327,6 +328,7 @@ def live(
     spec, style_paths, record_path, snapshot_dir = check_live_files(source, styles, record, snapshots,
                                                                     settings.overwrite)
     torch_device = pick_device(device)
+    threads = use_threads(style_settings.threads, reserved=LIVE_RESERVED_CPUS)
     capture = LatestFrameCapture(spec, settings)
     capture.open()
     try:
@@ -342,7 +344,7 @@ def live(
         if on_event is not None:
             on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
                                  device_label(torch_device, style_settings.optim.amp),
-                                 stylizer.style, record_path))
+                                 stylizer.style, record_path, threads))
             for path, (_, image) in zip(style_paths, images):
                 warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size[::-1],
                                              style_settings.style_scale)

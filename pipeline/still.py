@@ -17,6 +17,7 @@ from .checks import (
     soft_style_warning,
 )
 from .config import StyleSettings
+from .core.cpu_threads import use_threads
 from .core.devices import device_label, pick_device
 from .core.geometry import fit_long_side
 from .core.oom import free_cache, is_out_of_memory
@@ -63,9 +64,10 @@ def _stylize(photo: torch.Tensor, styles: list[tuple[torch.Tensor, float]], sett
     check_network_size(size, (photo.shape[2], photo.shape[3]), settings.size)
     content = resize(photo.to(device), size)
     init = [resize(load_image(path, "init image", device), size) for path in init_path(settings)]
+    threads = use_threads(settings.threads)
     engine = make_stylizer(stylizer, styles, settings, device)
     if on_event is not None:
-        on_event(StillPlan(size, device_label(device, settings.optim.amp), len(styles)))
+        on_event(StillPlan(size, device_label(device, settings.optim.amp), len(styles), threads))
     try:
         return engine.stylize(content, init=init[0] if init else None, on_event=on_event, stop=stop).cpu()
     except Exception as error:  # noqa: BLE001 - re-raised unless it is out-of-memory

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import cv2
 import torch
 
-from .checkpoints import Checkpoints, build_manifest, check_free_space
+from .checkpoints import Checkpoints, build_manifest, check_free_space, recorded_threads
 from .checks import (
     check_blend_weights,
     check_files,
@@ -33,6 +33,7 @@ from .checks import (
     soft_style_warning,
 )
 from .config import StyleSettings, VideoSettings
+from .core.cpu_threads import use_threads
 from .core.devices import device_label, network_arithmetic, pick_device
 from .core.geometry import processing_size
 from .errors import InputError, Interrupted, StylizeError, UsageError
@@ -215,6 +216,10 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         raise UsageError(f"the selection ({asked}) holds no frame of the {length}{float(info.fps):.4g} fps video "
                          f"'{source}'")
     torch_device = pick_device(device)
+    # A resumed run paints with the thread count the work folder was started with (it changes the pixels), unless
+    # another is asked for, which its manifest then refuses.
+    asked = settings.threads if settings.threads is not None or not video.resume else recorded_threads(output)
+    settings = replace(settings, threads=use_threads(asked))
     manifest = build_manifest(source, style_paths, settings, video, size,
                               network_arithmetic(torch_device, settings.optim.amp))
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
@@ -324,7 +329,7 @@ def stylize_video(
                    tuple((s.index, s.codec, action) for s, action in plan),
                    device_label(job.device, job.settings.optim.amp), job.resume_from,
                    estimate_seconds(job.sequence.stylizer, job.device, job.total, job.resume_from, job.size,
-                                    settings.optim, video)))
+                                    settings.optim, video), job.settings.threads))
     if job.video.resume and job.checkpoints.existed:
         # A killed run's, which no cleanup reached.
         remove_stale_partials(job.output, tags=(VIDEO_TEMP_TAG,), suffixes=(GIF_SOURCE_SUFFIX,))

@@ -57,7 +57,7 @@ def test_video_options_on_a_photo_are_named_as_ignored(tmp_path, capsys):
     loud = [a for a in FAST if a != "--quiet"]
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *loud, "--crf", "20", "--frames", "3")
     assert code == 0 and f"warning: --frames, --crf are video options: ignored for the photo '{PHOTO}'" in err
-    assert any(line.endswith(" with 1 style") for line in err.splitlines())  # not "1 style(s)"
+    assert any(line.endswith(", 1 style") for line in err.splitlines())  # not "1 style(s)"
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out2.png", *loud, "--crf", "18")  # the default: not named
     assert code == 0 and "warning" not in err
 
@@ -69,6 +69,18 @@ def test_video_options_are_the_help_s_video_group():
     text = build_parser().format_help()
     section = text.split("\nvideo:\n")[1].split("\n\n")[0]
     assert re.findall(r"^  (--[\w-]+)", section, re.MULTILINE) == [f"--{d.replace('_', '-')}" for d in VIDEO_OPTIONS]
+
+
+@pytest.mark.parametrize("asked, said", [(["--threads", "2"], "with 2 threads"), ([], "with 1 thread,")])
+def test_the_plan_line_says_the_thread_count(tmp_path, capsys, monkeypatch, asked, said):
+    # Without --threads the count follows OMP_NUM_THREADS (conftest.py sets 1), else the load (core/cpu_threads.py).
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n, real=torch.set_num_threads: (seen.append(n), real(n)))
+    loud = [a for a in FAST if a != "--quiet"]
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *loud, *asked)
+    plan = [line for line in err.splitlines() if line.startswith("Painting a ")]
+    assert code == 0 and len(plan) == 1 and f"on cpu{' (bfloat16)' * ('bfloat16' in plan[0])} {said}" in plan[0]
+    assert seen == [int(said.split()[1])]  # what the line says is what torch was told
 
 
 def test_two_styles_blended(tmp_path, capsys):
@@ -310,6 +322,7 @@ EARLY_REFUSALS = [
     (["IN", "STYLE", "out.png", "--iterations", "-1"], 2, "--iterations must be at least 1, got -1"),
     (["IN", "STYLE", "out.png", "--style-weight", "-1"], 2, "--style-weight must be a number >= 0"),
     (["IN", "STYLE", "out.png", "--quality", "fast"], 2, "invalid choice: 'fast'"),
+    (["IN", "STYLE", "out.png", "--threads", "0"], 2, "--threads must be at least 1, got 0"),
     (["CLIP", "STYLE", "out.mp4", "--frames", "-3"], 2, "--frames must be at least 1, got -3"),
     (["CLIP", "STYLE", "out.mp4", "--crf", "99"], 2, "--crf must be between 0 and 51"),
     (["nope.jpg", "STYLE", "out.png"], 1, "input 'nope.jpg' does not exist"),
@@ -327,6 +340,7 @@ EARLY_REFUSALS = [
     (["--live", "ftp://host/x", "STYLE"], 2, "scheme 'ftp' is not one of"),
     (["--live", "CLIP", "nope.jpg"], 1, "style image 'nope.jpg' does not exist"),
     (["--live", "CLIP", "STYLE", "--fps", "-1"], 2, "--fps must be a number > 0"),
+    (["--live", "CLIP", "STYLE", "--threads", "-2"], 2, "--threads must be at least 1, got -2"),
     (["--live", "CLIP", "STYLE", "--record", "OLD"], 2, "exists"),
     (["--live", "CLIP", "STYLE", "--record", "rec.avi"], 2, "'.avi' is not supported"),
     (["--live", "CLIP", "STYLE", "--snapshots", "no"], 1, "snapshot folder 'no' does not exist"),

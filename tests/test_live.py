@@ -5,6 +5,7 @@ deliberately slow stylizer (frames dropped, not queued, latency bounded), record
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -327,6 +328,9 @@ def test_contract_command_records_and_reports_dropped(clip: Path, tmp_path: Path
     dropped = int(line.split(" dropped")[0].split()[-1])
     assert shown >= 1 and dropped >= 1 and "mean latency" in line and "fps" in line
     assert decoded_count(out) > 0 and "64x48" in header(out) and os.listdir(tmp_path) == ["out.mp4"]
+    # The start line says the thread count (OMP_NUM_THREADS, which conftest.py sets to 1).
+    assert re.search(r"^live: clip.mp4 64x48 as 64x48 on cpu( \(bfloat16\))? with 1 thread, target 15 fps",
+                     captured.err, re.MULTILINE), captured.err
 
 
 def test_a_small_style_image_is_warned_about_as_in_stills_and_videos(clip: Path, tmp_path: Path, capsys) -> None:
