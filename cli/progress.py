@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 from pipeline.events import (
@@ -16,6 +18,71 @@ from pipeline.events import (
     StylizeWarning,
     VideoPlan,
 )
+
+
+class FramePace:
+    """A video's pace and ETA, from its events: the mean seconds of the frames after the first painted one (the first
+    is painted coarse to fine from the photo and costs many warm frames), times the frames left. Until one of them is
+    done, what is left of the plan's estimate (VideoPlan.estimated_seconds). The pace and the ETA beside it agree:
+    34 frames left at 38.6 s a frame read 21:52. Times are time.monotonic() seconds."""
+
+    def __init__(self, planned: float | None, total: int | None, done: int, now: float) -> None:
+        self.planned, self.planned_at, self.total, self.done = planned, now, total, done
+        self.first: float | None = None  # seconds of the first frame painted from the photo
+        self.later: list[float] = []  # seconds of each frame after it (warm, after a cut, repeated)
+        self._kinds: dict[int, str] = {}
+        self._at = now  # when the last frame finished
+
+    def started(self, index: int, kind: str) -> None:
+        self._kinds[index] = kind
+
+    def finished(self, index: int, total: int | None, seconds: float, now: float) -> None:
+        if self._kinds.pop(index, "") == "first":
+            self.first = seconds
+        else:
+            self.later.append(seconds)
+        self.total, self.done, self._at = total, index + 1, now
+
+    def per_frame(self) -> float | None:
+        """Mean seconds of the later frames (None before the first is done)."""
+        return sum(self.later) / len(self.later) if self.later else None
+
+    def remaining(self, now: float) -> float | None:
+        """Seconds left; None while unknown (no frame total, or the plan's estimate used up before a later frame)."""
+        if self.total is None:
+            return None
+        left = max(0, self.total - self.done)
+        pace = self.per_frame()
+        if pace is not None:  # counts down through the frame in progress, but never below the frames after it
+            return max(pace * (left - 1), pace * left - (now - self._at), 0.0)
+        if self.planned is None:
+            return None
+        rest = self.planned - (now - self.planned_at)
+        return rest if rest > 0 else None
+
+    def label(self) -> str:
+        """'frames (7.6 s a frame)', 'frames (first 95.2 s)' or 'frames'."""
+        pace = self.per_frame()
+        if pace is not None:
+            return f"frames ({_pace(pace)})"
+        return "frames" if self.first is None else f"frames (first {self.first:.1f} s)"
+
+
+class EtaColumn(TimeRemainingColumn):
+    """rich's time remaining, but from a FramePace where a task has one (field "pace"): rich's own needs several
+    updates of a bar before it says anything, so a video's frames showed -:--:-- for ten frames."""
+
+    max_refresh = None  # the pace's ETA counts down by itself
+
+    def render(self, task: Task) -> Text:
+        pace = task.fields.get("pace")
+        if not isinstance(pace, FramePace):
+            return super().render(task)
+        seconds = pace.remaining(time.monotonic())
+        if seconds is None:
+            return Text("-:--:--", style="progress.remaining")
+        minutes, secs = divmod(int(round(seconds)), 60)
+        return Text(f"{minutes // 60:d}:{minutes % 60:02d}:{secs:02d}", style="progress.remaining")
 
 
 class QuietDisplay:
@@ -50,12 +117,12 @@ class RichDisplay:
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-            TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"), EtaColumn(),
             console=self.console, transient=False,
         )
         self.task = None  # iterations of the current image (a still, or one frame of a video)
         self.frames_task = None  # frames of a video
-        self._frame_seconds: list[float] = []  # of each frame painted in this run
+        self.pace: FramePace | None = None  # of the video's frames
         self._weights: list[float] = []  # per scale: its pixels / the final scale's (see ScalePlan)
         self._started = False
 
@@ -114,6 +181,9 @@ class RichDisplay:
         if self.task is not None:
             done, _ = self._work(event.scales, event.scale, event.iterations, event.iterations)
             self.progress.update(self.task, completed=done)
+        if self.frames_task is None and event.iterations_run < event.iterations:  # a still's: why it ended early
+            self.say(f"scale {event.scale + 1}/{event.scales} settled at {event.iterations_run} of {event.iterations} "
+                     "iterations: the loss had stopped improving")
 
     def _on_video_plan(self, event: VideoPlan) -> None:
         (iw, ih), (w, h) = event.input_size, event.size
@@ -125,21 +195,23 @@ class RichDisplay:
         if event.resumed:
             done = "1 frame was" if event.resumed == 1 else f"{event.resumed} frames were"
             self.say(f"Resuming: {done} already done")
+        self.pace = FramePace(event.estimated_seconds, event.frames, event.resumed, time.monotonic())
         self.frames_task = self.progress.add_task("frames", total=event.frames, loss="-", completed=event.resumed,
-                                                  count=_count(event.resumed, event.frames))
+                                                  count=_count(event.resumed, event.frames), pace=self.pace)
 
     def _on_frame_started(self, event: FrameStarted) -> None:
+        if self.pace is not None:
+            self.pace.started(event.index, event.kind)
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
 
     def _on_frame_done(self, event: FrameDone) -> None:
-        if self.frames_task is not None:
-            self._frame_seconds.append(event.seconds)
-            mean = sum(self._frame_seconds) / len(self._frame_seconds)
+        if self.frames_task is not None and self.pace is not None:
+            self.pace.finished(event.index, event.total_estimate, event.seconds, time.monotonic())
             self.progress.update(self.frames_task, completed=event.index + 1, total=event.total_estimate,
                                  loss=f"{event.loss:.4g}", count=_count(event.index + 1, event.total_estimate),
-                                 description=f"frames ({_pace(mean)})")
+                                 description=self.pace.label())
 
     def _on_warning(self, event: StylizeWarning) -> None:
         self.warn(event.message)

@@ -516,25 +516,72 @@ def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
         assert task.fields["count"] == "100/200"
 
 
-def test_the_frames_bar_shows_the_mean_pace_of_the_frames():
-    # The label showed the last frame's rate ("2.98 fps" on a run averaging 0.13). The total grows with the
-    # frames done (see test_2_variable_frame_rate_keeps_sound_and_picture_in_sync).
+def test_the_frames_bar_shows_the_pace_of_the_frames_after_the_first():
+    # The label showed the last frame's rate ("2.98 fps" on a run averaging 0.13), then the mean over every frame,
+    # the first (coarse to fine, many warm frames' cost) included: "38.6 s a frame" beside an ETA of 8:38 for 34
+    # frames. The total grows with the frames done (see test_2_variable_frame_rate_keeps_sound_and_picture_in_sync).
     import io
     from fractions import Fraction
 
     from rich.console import Console
 
     from cli.progress import RichDisplay
-    from pipeline.events import FrameDone, VideoPlan
+    from pipeline.events import FrameDone, FrameStarted, VideoPlan
 
     with RichDisplay(Console(file=io.StringIO())) as display:
         display(VideoPlan(Path("in.mp4"), Path("out.mp4"), 3, (64, 48), (64, 48), Fraction(25), (), "cpu", 0, 1.0))
-        for index, seconds in enumerate((20.0, 2.0, 2.0)):
+        for index, (kind, seconds) in enumerate((("first", 20.0), ("warm", 2.0), ("warm", 4.0))):
+            display(FrameStarted(index, 3, kind))
             display(FrameDone(index, 3, 1.0, seconds))
-        (task,) = display.progress.tasks
-        assert task.description == "frames (8.0 s a frame)" and task.fields["count"] == "3/3"
+            if index == 0:
+                (task,) = display.progress.tasks
+                assert task.description == "frames (first 20.0 s)"
+        assert task.description == "frames (3.0 s a frame)" and task.fields["count"] == "3/3"
+        display(FrameStarted(3, 4, "repeat"))
         display(FrameDone(3, 4, 1.0, 0.0))
-        assert task.description == "frames (6.0 s a frame)" and task.fields["count"] == "4/4"
+        assert task.description == "frames (2.0 s a frame)" and task.fields["count"] == "4/4"
         for index in range(4, 40):
+            display(FrameStarted(index, 40, "warm"))
             display(FrameDone(index, 40, 1.0, 0.01))
-        assert task.description == "frames (1.64 fps)"  # 24.36 s over 40 frames
+        assert task.description == "frames (6.13 fps)"  # 6.36 s over the 39 frames after the first
+
+
+def test_the_eta_is_the_pace_times_the_frames_left_from_the_first_warm_frame_on():
+    # rich's own ETA said -:--:-- for the first ten frames (over 6 minutes) of a CPU run, then 8:38 beside "38.6 s a
+    # frame" with 34 frames left.
+    from cli.progress import FramePace
+
+    pace = FramePace(planned=100.0, total=36, done=0, now=0.0)
+    assert pace.remaining(0.0) == 100.0 and pace.remaining(30.0) == 70.0  # the plan's, counting down
+    pace.started(0, "first")
+    pace.finished(0, 36, 90.0, now=90.0)
+    assert pace.remaining(90.0) == 10.0 and pace.remaining(101.0) is None  # used up: unknown, not "0:00:00"
+    pace.started(1, "warm")
+    pace.finished(1, 36, 38.6, now=128.6)
+    assert pace.label() == "frames (38.6 s a frame)"
+    assert pace.remaining(128.6) == pytest.approx(34 * 38.6)  # 21:52, as the label says
+    assert pace.remaining(140.0) == pytest.approx(34 * 38.6 - 11.4)  # counting down through frame 2
+    assert pace.remaining(500.0) == pytest.approx(33 * 38.6)  # a slow frame: never below the frames after it
+    pace.started(2, "cut")  # a cut costs what a first frame does: it counts, as a share of what comes
+    pace.finished(2, 36, 80.0, now=600.0)
+    assert pace.per_frame() == pytest.approx((38.6 + 80.0) / 2)
+    assert FramePace(planned=None, total=None, done=0, now=0.0).remaining(0.0) is None
+
+
+def test_a_still_says_why_it_stopped_before_its_last_iteration(tmp_path, capsys):
+    import io
+
+    from rich.console import Console
+
+    from cli.progress import RichDisplay
+    from pipeline.events import IterationEvent, ScaleDone, ScalePlan
+
+    out = io.StringIO()
+    with RichDisplay(Console(file=out, width=200)) as display:
+        display(ScalePlan(((96, 128), (192, 256)), 200))
+        display(IterationEvent(0, 2, (96, 128), 200, 200, 1.0))
+        display(ScaleDone(0, 2, 200, 200, 1.0))
+        display(IterationEvent(1, 2, (192, 256), 140, 200, 1.0))
+        display(ScaleDone(1, 2, 140, 200, 1.0))
+    lines = [line for line in out.getvalue().splitlines() if "settled" in line]
+    assert lines == ["scale 2/2 settled at 140 of 200 iterations: the loss had stopped improving"]
