@@ -1,7 +1,8 @@
 """Entry point of `stylize-video`: dispatch to a command (stylize.py, live.py, measure.py), turn exceptions into
 one-line messages and exit codes.
 
-Exit codes: 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).
+Exit codes (cli/terminal.py): 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 3 written from part of
+the input (it ended early), 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from typing import TYPE_CHECKING
 
 from pipeline.errors import Interrupted, StylizeError, UsageError
 
-from .terminal import ForgivingStderr, StdoutClosed, signals_held
+from .terminal import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgivingStderr, StdoutClosed, signals_held
 
 if TYPE_CHECKING:  # torch: not imported for --help
     from pipeline.sequence import StylizerFactory
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def run(argv: list[str] | None, stylizer: StylizerFactory | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from rich.console import Console
@@ -86,7 +87,8 @@ class EtaColumn(TimeRemainingColumn):
 
 
 class QuietDisplay:
-    """Draws nothing; the twin of RichDisplay for --quiet."""
+    """Draws nothing but a warning that the result is partial (StylizeWarning.partial), which a script's log should
+    hold; the twin of RichDisplay for --quiet."""
 
     def __enter__(self) -> "QuietDisplay":
         return self
@@ -95,7 +97,8 @@ class QuietDisplay:
         return None
 
     def __call__(self, event: object) -> None:
-        return None
+        if isinstance(event, StylizeWarning) and event.partial:
+            print(f"stylize-video: warning: {event.message}", file=sys.stderr, flush=True)
 
     def say(self, message: str) -> None:
         return None

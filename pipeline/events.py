@@ -13,9 +13,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class StylizeWarning:
-    """Something the user should know that does not stop the run (a one-line message)."""
+    """Something the user should know that does not stop the run (a one-line message). partial: the result lacks
+    part of what was asked (the input ended early), which a display shows even when told to be quiet."""
 
     message: str
+    partial: bool = False
 
 
 # ---- one image (a still, or one frame of a video) ----
@@ -118,13 +120,15 @@ class FrameDone:
 class VideoResult:
     """output: the file written; frames: frames in it (a GIF of a video over 50 fps keeps every 2nd or 4th one);
     seconds: wall time of the run; duration: the output's length in seconds (frames / its fps); warnings: every
-    StylizeWarning message, in order."""
+    StylizeWarning message, in order; truncated: the input ended before the frames its header announced, so the
+    output holds only the frames that decoded."""
 
     output: Path
     frames: int
     seconds: float
     duration: float
     warnings: tuple[str, ...]
+    truncated: bool = False
 
 
 # ---- a live session ----

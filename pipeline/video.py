@@ -341,7 +341,8 @@ def stylize_video(
             if count == 0:
                 raise InputError(f"video '{job.source}': no frame could be decoded in the selection")
             if end.truncated:
-                emit(StylizeWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}"))
+                emit(StylizeWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}",
+                                    partial=True))
             if job.reader.repeated or job.reader.dropped:
                 repeated, dropped = job.reader.repeated, job.reader.dropped
                 emit(StylizeWarning(f"the input has a variable frame rate: converted to a constant "
@@ -364,4 +365,4 @@ def stylize_video(
         raise
     if not video.keep_frames:
         job.checkpoints.remove()
-    return VideoResult(job.output, count, time.monotonic() - began, duration, tuple(warnings))
+    return VideoResult(job.output, count, time.monotonic() - began, duration, tuple(warnings), end.truncated)

@@ -420,6 +420,30 @@ def test_a_signal_during_start_up_exits_130_with_one_line(tmp_path, signum):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_video_from_a_truncated_input_exits_3_and_says_so_even_when_quiet(tmp_path, capsys, quiet):
+    # With --quiet a truncated input exited 0 and printed nothing: a script could not tell that it got 32 of 75
+    # frames. Its output is kept (the frames that decode), with its own exit code and the warning.
+    from fakes import IdentityStylizer
+    from media import truncate
+
+    whole = make_clip(tmp_path / "whole.mp4", frames=40, audio=())
+    cut = truncate(whole, tmp_path / "cut.mp4", 0.5)
+    out = tmp_path / "out.mp4"
+    code = main([str(cut), str(STYLE), str(out), "--size", "32", *(["--quiet"] if quiet else [])],
+                 stylizer=IdentityStylizer)
+    err = capsys.readouterr().err
+    frames = decoded_count(out)
+    assert code == 3 and 0 < frames < 40
+    warning = f"the input ended early: stopped at frame {frames} of ~40"
+    if quiet:
+        assert err == f"stylize-video: warning: {warning}\n"
+    else:
+        assert f"warning: {warning}" in err and err.rstrip().endswith(f"wrote {out}")
+    assert main([str(whole), str(STYLE), str(tmp_path / "whole_out.mp4"), "--size", "32", "--quiet"],
+                stylizer=IdentityStylizer) == 0 and capsys.readouterr().err == ""
+
+
 def test_still_in_video_clothing_is_treated_as_a_still(tmp_path, capsys):
     disguised = tmp_path / "photo.mp4"
     disguised.write_bytes(PHOTO.read_bytes())

@@ -379,7 +379,8 @@ def test_truncated_input_is_stylized_up_to_where_it_ends(tmp_path: Path, style: 
     result, events = run(source, style, tmp_path / "out.mp4", stylizer=IdentityStylizer)
     assert 0 < result.frames < 40 and decoded_count(tmp_path / "out.mp4") == result.frames
     assert result.warnings == (f"the input ended early: stopped at frame {result.frames} of ~40",)
-    assert of(events, StylizeWarning)[0].message == result.warnings[0]
+    assert of(events, StylizeWarning)[0].message == result.warnings[0] and of(events, StylizeWarning)[0].partial
+    assert result.truncated and not run(whole, style, tmp_path / "whole_out.mp4", stylizer=IdentityStylizer)[0].truncated
 
 
 # ---- stopping and failures ----
