@@ -38,7 +38,10 @@ class LiveReporter:
             return
         if isinstance(event, LiveStarted):
             (iw, ih), (w, h) = event.input_size, event.size
-            record = f"; recording {event.record}" if event.record else ""
+            record = ""
+            if event.record:
+                sound = "with the file's sound" if event.record_sound else "no sound"
+                record = f"; recording {event.record} ({sound})"
             how = "Ctrl-C stops" if self.headless else "q or Esc quits, Ctrl-C too"
             say(f"live: {event.source} {iw}x{ih} as {w}x{h} {on_device(event.device, event.threads)}, target "
                 f"{event.fps:g} fps, style {event.style}{record}; {how}")

@@ -136,7 +136,8 @@ class VideoResult:
 @dataclass(frozen=True)
 class LiveStarted:
     """Sent once the source is open and the stylizer ready. threads: CPU threads of the network and the optical flow
-    (None: not said)."""
+    (None: not said); record_sound: the recording carries the source's sound (a video file with sound, recorded as
+    a video, not a GIF; a camera's sound is not captured)."""
 
     source: str
     input_size: tuple[int, int]
@@ -146,6 +147,7 @@ class LiveStarted:
     style: str
     record: Path | None
     threads: int | None = None
+    record_sound: bool = False
 
 
 @dataclass(frozen=True)

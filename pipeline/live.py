@@ -37,6 +37,7 @@ from .core.geometry import processing_size
 from .errors import Interrupted, OutputError
 from .events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
 from .live_stylizer import BudgetStylizer, LiveStylizer
+from .media.containers import is_gif
 from .media.frames import load_image
 from .media.live_sources import Captured, LatestFrameCapture
 from .media.paths import atomic_output
@@ -162,7 +163,7 @@ class _Session:
         key = self.display.show(self.view)
         shown = time.monotonic()
         if self.recorder is not None:
-            self.recorder.add(stylized, shown)
+            self.recorder.add(stylized, shown, item.source_time)
         self._account(item, kind, iterations, taken, shown)
         done = time.monotonic()
         self.overhead = (1 - EMA) * self.overhead + EMA * ((done - taken) - (ended - began))
@@ -262,8 +263,8 @@ def run_live(
 
     capture: opened or not, started here (a file's clock starts now). size: (width, height) of the painted frames,
     even for the recording; sar: the recording's sample aspect ratio (see core.geometry.processing_size). record: write
-    what was shown there (see Recorder); it is complete whenever the loop ends without an error, including through
-    `stop` (Ctrl-C). Raises what the stylizer or the recorder raise.
+    what was shown there (see Recorder), with a video file's sound unless it is a GIF; it is complete whenever the
+    loop ends without an error, including through `stop` (Ctrl-C). Raises what the stylizer or the recorder raise.
     """
     stop = stop if stop is not None else threading.Event()
     emit = on_event if on_event is not None else (lambda event: None)
@@ -271,9 +272,11 @@ def run_live(
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else math.inf
     with contextlib.ExitStack() as stack:
+        capture.open()  # a file's audio streams are known once it is open; its clock starts with `with capture`
         if record is not None:
-            session.recorder = stack.enter_context(Recorder(record, size, settings.fps, settings.crf,
-                                                            settings.record_preset, sar, settings.overwrite))
+            session.recorder = stack.enter_context(Recorder(
+                record, size, settings.fps, settings.crf, settings.record_preset, sar, settings.overwrite,
+                capture.audio, Path(capture.spec.target) if capture.spec.kind == "file" else None))
         stack.enter_context(capture)
         session.run(deadline)
         ended = time.monotonic()
@@ -344,7 +347,8 @@ def live(
         if on_event is not None:
             on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
                                  device_label(torch_device, style_settings.optim.amp),
-                                 stylizer.style, record_path, threads))
+                                 stylizer.style, record_path, threads,
+                                 record_path is not None and bool(capture.audio) and not is_gif(record_path)))
             for path, (_, image) in zip(style_paths, images):
                 warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size[::-1],
                                              style_settings.style_scale)
