@@ -10,6 +10,8 @@ draft` does (automatic thread count), records every event with its time, and pri
   line to the last frame's end, and the signed error (estimate / actual - 1);
 - how the estimate splits (the first frame's passes, a warm frame's, times the seconds of one pass it timed)
   against the same parts measured (the first frame's FrameDone.seconds, the mean of the later ones);
+- a warm frame's iterations: as planned (the middle of its range), as adaptive effort budgeted them
+  (FrameStarted.iterations) and as run (ScaleDone.iterations_run: L-BFGS stops early on a plateau);
 - the frames bar's ETA (cli.progress.FramePace, fed the same events at their times) at the end of each frame from the
   first warm frame on, against the seconds that were left: the error at the first warm frame, and the median and
   the largest |error| while at least --tail frames were left (a few seconds' ETA has a large relative error that
@@ -35,7 +37,7 @@ from bench.threads import cpu_hog, load
 from cli.progress import FramePace
 from pipeline import video_plan
 from pipeline.config import StyleSettings, VideoSettings, with_quality
-from pipeline.events import FrameDone, FrameStarted, VideoPlan
+from pipeline.events import FrameDone, FrameStarted, ScaleDone, VideoPlan
 from pipeline.video import stylize_video
 
 CLIPS = [ROOT / "samples" / "bikes.mp4", Path("/work/shared/data/video/bikes.mp4")]
@@ -96,6 +98,13 @@ def analyse(run: Run, settings: StyleSettings, video: VideoSettings, tail: int) 
     first_seconds = next(e.seconds for _, e in done if kinds.get(e.index) == "first")
     later = [e.seconds for _, e in done if kinds.get(e.index) != "first"]
     kept = [abs(err) for left, err in errors if left >= tail]
+    budgets = [e.iterations for _, e in run.events if isinstance(e, FrameStarted) and e.kind == "warm"]
+    ran, frame = [], -1  # iterations each later frame ran (its one ScaleDone)
+    for _, event in run.events:
+        if isinstance(event, FrameStarted):
+            frame = event.index
+        elif isinstance(event, ScaleDone) and kinds.get(frame) == "warm":
+            ran.append(event.iterations_run)
     return {
         "frames": len(done), "size": f"{width}x{height}", "threads": plan.threads,
         "planned": plan.estimated_seconds, "actual": actual,
@@ -103,17 +112,24 @@ def analyse(run: Run, settings: StyleSettings, video: VideoSettings, tail: int) 
         "pass": run.pass_seconds, "first planned": first_passes * run.pass_seconds, "first": first_seconds,
         "warm planned": warm_passes * run.pass_seconds, "warm": statistics.mean(later) if later else float("nan"),
         "eta first warm": errors[0][1] if errors else float("nan"),
+        "budget": statistics.mean(budgets) if budgets else float("nan"),
+        "ran": statistics.mean(ran) if ran else float("nan"),
+        "planned iterations": (min(video.min_frame_iterations, video.frame_iterations) + video.frame_iterations) / 2,
+        "seconds": [round(e.seconds, 2) for _, e in done], "iterations": ran,
         "eta median": statistics.median(kept) if kept else float("nan"),
         "eta max": max(kept) if kept else float("nan"),
     }
 
 
-def print_row(clip: Path, condition: str, r: dict) -> None:
+def print_row(clip: Path, condition: str, r: dict, verbose: bool) -> None:
     ok = "PASS" if r["eta max"] <= GOAL else "FAIL"
     print(f"| {clip.parent.name}/{clip.name} | {condition} | {r['frames']} at {r['size']} | {r['threads']} | "
           f"{r['planned']:.0f} s | {r['actual']:.0f} s | {r['opening']:+.0%} | "
           f"{r['first planned']:.1f} / {r['first']:.1f} s | {r['warm planned']:.2f} / {r['warm']:.2f} s | "
+          f"{r['planned iterations']:.0f} / {r['budget']:.1f} / {r['ran']:.1f} | "
           f"{r['eta first warm']:+.0%} | {r['eta median']:.0%} | {r['eta max']:.0%} {ok} |", flush=True)
+    if verbose:
+        print(f"    seconds a frame: {r['seconds']}\n    iterations a warm frame ran: {r['iterations']}", flush=True)
 
 
 def main() -> None:
@@ -124,6 +140,7 @@ def main() -> None:
     p.add_argument("--settle", type=float, default=60.0, help="seconds the hog runs before a run (load average)")
     p.add_argument("--tail", type=int, default=5, help="leave out the ETAs with fewer frames than this left")
     p.add_argument("--skip-hog", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="also each frame's seconds and each warm frame's iterations")
     p.add_argument("--clips", type=Path, nargs="+", default=[c for c in CLIPS if c.exists()])
     ns = p.parse_args()
     settings = with_quality(StyleSettings(), ns.quality)
@@ -132,15 +149,16 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} CPUs, load average (1/5 min) {load()}; "
           f"torch {torch.__version__}; --quality {ns.quality}{f' --size {ns.size}' if ns.size else ''}", flush=True)
     print("| clip | condition | frames | threads | estimate | actual | opening error | first frame planned / "
-          "actual | later frame planned / actual | ETA error at first warm frame | median abs ETA error | largest |")
-    print("|---" * 12 + "|")
+          "actual | later frame planned / actual | warm iterations planned / budget / run | ETA error at first warm "
+          "frame | median abs ETA error | largest |")
+    print("|---" * 13 + "|")
     conditions = ["as is"] if ns.skip_hog else ["as is", "hog"]
     for condition in conditions:
         for clip in ns.clips:
             with cpu_hog(ns.settle) if condition == "hog" else contextlib.nullcontext():
                 began = load()
                 run = stylize(clip, settings, video)
-            print_row(clip, f"{condition} (load {began})", analyse(run, settings, video, ns.tail))
+            print_row(clip, f"{condition} (load {began})", analyse(run, settings, video, ns.tail), ns.verbose)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ free when the run starts.
 
 Why not all of them, as torch does by default: its OpenMP threads meet at the end of every layer, so a thread whose
 core another program keeps busy makes the others wait for it. On a 2-core CPU with one core held by another program, a
-10-frame 32 px video took 35.0 s with torch's 2 threads and 11.8 s with one (README, "Speed", has the bench figures).
+10-frame 32 px video took 35.0 s with torch's 2 threads and 11.8 s with one (as reported; README, "Speed", has
+bench/threads.py's figures).
 The load average says how many of the machine's CPUs are busy; it is read once, at the start of a run.
 """
 
