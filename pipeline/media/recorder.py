@@ -42,8 +42,9 @@ class Recorder:
         self._stack = contextlib.ExitStack()
         self._writer: VideoWriter | None = None
         self._held: np.ndarray | None = None
-        self._zero = self._end = 0.0
-        self._shown: list[tuple[float, float | None]] = []  # per frame added: (on screen from, its source time)
+        self._zero = 0.0
+        self._showing: tuple[float, float | None] | None = None  # the frame on screen: (since, its source time)
+        self._offsets = [0.0, 0.0]  # for audio_start: sums of (seconds on screen) * offset and of seconds on screen
 
     @property
     def frames(self) -> int:
@@ -82,15 +83,24 @@ class Recorder:
             self._zero = at
         else:
             self._fill(at)
-        self._held = bgr
-        self._shown.append((at, source_time))
+            self._left_screen(at)
+        self._held, self._showing = bgr, (at, source_time)
 
     def finish(self, at: float) -> None:
         """The last frame stayed on screen until `at`."""
         if self._held is not None:
-            self._end = max(at, self._zero + 1 / float(self.fps))
-            self._fill(self._end)
+            end = max(at, self._zero + 1 / float(self.fps))
+            self._fill(end)
+            self._left_screen(end)
             self._held = None
+
+    def _left_screen(self, at: float) -> None:
+        """The frame on screen was replaced at `at`: count its offset for audio_start, weighted by its time shown."""
+        assert self._showing is not None
+        since, source = self._showing
+        if source is not None:
+            self._offsets[0] += (at - since) * (source - (since - self._zero))
+            self._offsets[1] += at - since
 
     def audio_start(self) -> float:
         """Seconds into the audio source where the recording's sound starts (>= 0).
@@ -99,13 +109,8 @@ class Recorder:
         little before it appeared (its latency: the first, painted longest, most). The sound is taken from the file
         shifted by the mean of (source time - time in the recording) over the paintings, weighted by how long each
         stayed on screen, so that it matches the pictures on average, as lip sync wants."""
-        ends = [at for at, _ in self._shown[1:]] + [self._end]
-        pairs = [(end - at, source - (at - self._zero)) for (at, source), end in zip(self._shown, ends)
-                 if source is not None]
-        held = sum(weight for weight, _ in pairs)
-        if held <= 0:
-            return 0.0
-        return max(0.0, sum(weight * offset for weight, offset in pairs) / held)
+        weighted, held = self._offsets
+        return max(0.0, weighted / held) if held > 0 else 0.0
 
     def _fill(self, until: float) -> None:
         assert self._writer is not None and self._held is not None
