@@ -28,8 +28,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data/video/bikes.mp4")

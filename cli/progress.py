@@ -82,7 +82,7 @@ class EtaColumn(TimeRemainingColumn):
         seconds = pace.remaining(time.monotonic())
         if seconds is None:
             return Text("-:--:--", style="progress.remaining")
-        minutes, secs = divmod(int(round(seconds)), 60)
+        minutes, secs = divmod(round(seconds), 60)
         return Text(f"{minutes // 60:d}:{minutes % 60:02d}:{secs:02d}", style="progress.remaining")
 
 
