@@ -24,6 +24,7 @@ from pipeline.config import (
     with_quality,
 )
 from pipeline.errors import UsageError
+from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
 _LOSS, _OPTIM, _STYLE, _VIDEO, _RAY = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings(), RaySettings()
 
@@ -91,12 +92,19 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+# The three commands, for the first line of --help (argparse would list every option of the first one only).
+USAGE = ("%(prog)s INPUT STYLE OUTPUT [options]\n"
+         "       %(prog)s --live SOURCE STYLE [options]\n"
+         "       %(prog)s measure STYLIZED --reference INPUT [options]")
+
+
 def build_parser() -> Parser:
     p = Parser(
         prog="stylize-video",
+        usage=USAGE,
         description="Repaint a video, a photo or a live stream in the style of a painting.",
-        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video (.mp4, .mov, .mkv) "
-               "or an animated GIF without sound (.gif). "
+        epilog="Still images: the output is an image (.png, .jpg ...). Videos: the output is a video "
+               f"({listed(list(CONTAINERS))}) or an animated GIF without sound ({GIF_SUFFIX}). "
                "Live: stylize-video --live SOURCE STYLE [options]; see stylize-video --live 0 --help. "
                "Flicker: stylize-video measure STYLIZED --reference INPUT; see stylize-video measure --help.",
     )
@@ -110,6 +118,7 @@ def build_parser() -> Parser:
     g.add_argument("--size", type=int, help="long side of the result in pixels (default: from --quality)")
     g.add_argument("--iterations", type=int, help="optimizer iterations per scale (default: from --quality)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    add_threads(g)
     add_precision(g)
     g.add_argument("--optimizer", choices=list(OPTIMIZER_NAMES), default=_OPTIM.optimizer, help="default %(default)s")
     g.add_argument("--lr", type=float, default=_OPTIM.lr, help="Adam's learning rate (default %(default)s)")
@@ -164,6 +173,15 @@ def add_artist_controls(a: argparse._ArgumentGroup, still: bool = True) -> None:
     a.add_argument("--pooling", choices=("max", "avg"), default=_STYLE.pooling, help="default %(default)s")
 
 
+def add_threads(group: argparse._ArgumentGroup, reserved: int = 0) -> None:
+    """--threads, shared with live mode, which keeps `reserved` CPUs for its own other threads."""
+    also = f", less {reserved} for the capture and the recording" if reserved else ""
+    group.add_argument("--threads", type=int, default=_STYLE.threads, metavar="N",
+                       help="CPU threads for the network and the optical flow (default: OMP_NUM_THREADS if set, else "
+                            f"the CPUs that other programs leave free at the start{also}; the plan line says how "
+                            "many)")
+
+
 def add_precision(group: argparse._ArgumentGroup) -> None:
     """--precision, shared with live mode."""
     group.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
@@ -201,7 +219,7 @@ def style_settings(ns: argparse.Namespace) -> StyleSettings:
                     iterations=ns.iterations if ns.iterations is not None else base.optim.iterations)
     settings = replace(base, size=ns.size if ns.size is not None else base.size, style_scale=ns.style_scale,
                        preserve_colors=ns.preserve_colors, init=ns.init, seed=ns.seed, weights=ns.weights,
-                       pooling=ns.pooling, loss=loss, optim=optim)
+                       pooling=ns.pooling, loss=loss, optim=optim, threads=ns.threads)
     check_style_settings(settings)
     return settings
 

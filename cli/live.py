@@ -18,9 +18,9 @@ from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import DisplayError
 from pipeline.events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
 from pipeline.live import NullDisplay, live
-from pipeline.media.live_sources import parse_source
 
-from .args import style_specs
+from .live_args import live_styles
+from .progress import on_device
 from .terminal import print_result, stop_on_signals
 
 STATUS_EVERY_S = 5.0  # headless: one status line this often
@@ -38,10 +38,13 @@ class LiveReporter:
             return
         if isinstance(event, LiveStarted):
             (iw, ih), (w, h) = event.input_size, event.size
-            record = f"; recording {event.record}" if event.record else ""
+            record = ""
+            if event.record:
+                sound = "with the file's sound" if event.record_sound else "no sound"
+                record = f"; recording {event.record} ({sound})"
             how = "Ctrl-C stops" if self.headless else "q or Esc quits, Ctrl-C too"
-            say(f"live: {event.source} {iw}x{ih} as {w}x{h} on {event.device}, target {event.fps:g} fps, "
-                f"style {event.style}{record}; {how}")
+            say(f"live: {event.source} {iw}x{ih} as {w}x{h} {on_device(event.device, event.threads)}, target "
+                f"{event.fps:g} fps, style {event.style}{record}; {how}")
             self.next_status = time.monotonic() + STATUS_EVERY_S
         elif isinstance(event, LiveNotice):
             say(f"live: {event.message}")
@@ -83,14 +86,12 @@ def open_display(ns: argparse.Namespace):
 
 
 def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSettings) -> int:
-    """Run the session cli.live_args.parse_live_args gave; returns the exit code."""
-    styles = [path for path, _ in style_specs(ns.style, None)]
+    """Run the session cli.live_args.parse_live_args gave (its files checked); returns the exit code."""
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages say what failed, once
-    source = parse_source(ns.live)  # a missing device path or file fails here, before anything slow
     display = open_display(ns)
     reporter = LiveReporter(ns.quiet, headless=ns.no_window)
     with stop_on_signals() as stop, display:
-        result = live(source, styles, style, settings, device=ns.device, record=ns.record, display=display,
+        result = live(ns.live, live_styles(ns), style, settings, device=ns.device, record=ns.record, display=display,
                       snapshots=ns.snapshots, on_event=reporter, stop=stop)
     if stop.is_set() and result.end == "stopped":
         result = replace(result, end="stopped by a signal")

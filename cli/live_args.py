@@ -6,10 +6,19 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from pipeline.checks import check_live_settings, check_style_settings
-from pipeline.config import DEVICE_CHOICES, LIVE_DEFAULT_SIZE, STREAM_SCHEMES, WEIGHT_NAMES, LiveSettings, StyleSettings
+from pipeline.checks import check_live_files, check_live_settings, check_style_settings
+from pipeline.config import (
+    DEVICE_CHOICES,
+    LIVE_DEFAULT_SIZE,
+    LIVE_RESERVED_CPUS,
+    STREAM_SCHEMES,
+    WEIGHT_NAMES,
+    LiveSettings,
+    StyleSettings,
+)
+from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
-from .args import Parser, add_artist_controls, add_precision, add_version, loss_settings
+from .args import Parser, add_artist_controls, add_precision, add_threads, add_version, loss_settings, style_specs
 
 _LIVE, _STYLE = LiveSettings(), StyleSettings()
 
@@ -17,6 +26,7 @@ _LIVE, _STYLE = LiveSettings(), StyleSettings()
 def build_live_parser() -> Parser:
     p = Parser(
         prog="stylize-video",
+        usage="%(prog)s --live SOURCE STYLE [options]",
         description="Stylize a webcam, a stream or a video file live, as it plays.",
         epilog="Window keys: q/Esc quit, space pause, s snapshot, n/p next/previous style, +/- style weight.",
     )
@@ -31,6 +41,7 @@ def build_live_parser() -> Parser:
     g.add_argument("--fps", type=float, default=_LIVE.fps,
                    help="target frames per second; sets each frame's time budget (default %(default)s)")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
+    add_threads(g, reserved=LIVE_RESERVED_CPUS)
     add_precision(g)
     g.add_argument("--weights", default=_STYLE.weights,
                    help=f"VGG19 weights: {' or '.join(WEIGHT_NAMES)} or a state dict path (default %(default)s)")
@@ -38,7 +49,8 @@ def build_live_parser() -> Parser:
                    help="steadiness between frames, 0 = off (default %(default)s)")
     add_artist_controls(p.add_argument_group("artist controls"), still=False)
     o = p.add_argument_group("output")
-    o.add_argument("--record", metavar="OUT", help="also save the stylized stream as a video (.mp4, .mov, .mkv) or a GIF (.gif)")
+    o.add_argument("--record", metavar="OUT", help=f"also save the stylized stream as a video ({listed(list(CONTAINERS))}) "
+                                                   f"or a GIF ({GIF_SUFFIX})")
     o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
     o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
     o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")
@@ -54,18 +66,28 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
     settings = replace(_LIVE, size=ns.size, fps=ns.fps, max_seconds=ns.max_seconds, temporal_weight=ns.temporal_weight,
                        overwrite=ns.overwrite)
     style = replace(_STYLE, style_scale=ns.style_scale, preserve_colors=ns.preserve_colors, weights=ns.weights,
-                    pooling=ns.pooling, loss=loss_settings(ns), optim=replace(_STYLE.optim, amp=ns.precision == "auto"))
+                    pooling=ns.pooling, loss=loss_settings(ns), optim=replace(_STYLE.optim, amp=ns.precision == "auto"),
+                    threads=ns.threads)
     check_live_settings(settings)
     check_style_settings(style)
     return settings, style
 
 
 def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, StyleSettings]:
-    """The parsed `--live` command line and its settings. --help prints and exits 0; a bad command line exits 2
-    (argparse) or raises UsageError."""
+    """The parsed `--live` command line and its settings, its files checked. --help prints and exits 0; a bad
+    command line raises UsageError, a missing file InputError, a refused recording UsageError or OutputError."""
     parser = build_live_parser()
     if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
         parser.print_help()
         parser.exit()
     ns = parser.parse_args(argv)
-    return (ns, *settings_from(ns))
+    settings, style = settings_from(ns)
+    # The source, the styles, the recording and the snapshot folder, before the seconds torch and OpenCV take to
+    # import: the session checks them again, cheaply.
+    check_live_files(ns.live, live_styles(ns), ns.record, ns.snapshots, settings.overwrite)
+    return ns, settings, style
+
+
+def live_styles(ns: argparse.Namespace) -> list[str]:
+    """The STYLE argument's images or folders ('a.jpg,b.jpg' -> two)."""
+    return [path for path, _ in style_specs(ns.style, None)]

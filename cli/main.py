@@ -1,7 +1,8 @@
 """Entry point of `stylize-video`: dispatch to a command (stylize.py, live.py, measure.py), turn exceptions into
 one-line messages and exit codes.
 
-Exit codes: 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).
+Exit codes (cli/terminal.py): 0 done, 1 failed (bad input, ffmpeg error ...), 2 usage error, 3 written from part of
+the input (it ended early), 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from typing import TYPE_CHECKING
 
 from pipeline.errors import Interrupted, StylizeError, UsageError
 
-from .terminal import ForgivingStderr, StdoutClosed, signals_held
+from .terminal import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgivingStderr, StdoutClosed, signals_held
 
 if TYPE_CHECKING:  # torch: not imported for --help
     from pipeline.sequence import StylizerFactory
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def run(argv: list[str] | None, stylizer: StylizerFactory | None = None) -> int:
@@ -26,7 +26,7 @@ def run(argv: list[str] | None, stylizer: StylizerFactory | None = None) -> int:
         from .measure import run_measure
 
         return run_measure(argv[1:])
-    if "--live" in argv or any(a.startswith("--live=") for a in argv):
+    if _is_live(argv):
         from .live_args import parse_live_args
 
         live_args = parse_live_args(argv)  # --help and usage errors end here, before torch is imported
@@ -57,7 +57,8 @@ def _main(argv: list[str] | None, stylizer: StylizerFactory | None) -> int:
     try:
         return run(argv, stylizer)
     except UsageError as exc:
-        print(f"stylize-video: error: {exc}", file=sys.stderr)
+        print(f"stylize-video: error: {exc}; see {_help_command(sys.argv[1:] if argv is None else argv)}",
+              file=sys.stderr)
         return EXIT_USAGE
     except StdoutClosed:
         return EXIT_FAILED
@@ -80,6 +81,19 @@ def _main(argv: list[str] | None, stylizer: StylizerFactory | None) -> int:
         else:
             print("stylize-video: error: out of GPU memory; try a smaller --size or --device cpu", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _is_live(argv: list[str]) -> bool:
+    return any(a == "--live" or a.startswith("--live=") for a in argv)
+
+
+def _help_command(argv: list[str]) -> str:
+    """The --help that describes the command `argv` asked for, for the end of a usage error."""
+    if argv[:1] == ["measure"]:
+        return "stylize-video measure --help"
+    if _is_live(argv):
+        return "stylize-video --live --help"
+    return "stylize-video --help"
 
 
 def _kept(exc: BaseException) -> str:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from pipeline.checks import check_files
 from pipeline.media.images import is_still_image
 from pipeline.media.paths import check_input
 
 from .args import build_parser, ray_settings, style_settings, style_specs, video_options_given, video_settings
 from .progress import QuietDisplay, RichDisplay
-from .terminal import signals_held, stop_on_signals
+from .terminal import EXIT_DONE, EXIT_PARTIAL, signals_held, stop_on_signals
 
 if TYPE_CHECKING:  # torch: not imported for --help
     from pipeline.sequence import StylizerFactory
 
 
 def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int:
-    """Parse `argv`, stylize the still or the video it names with `stylizer` (None: the optimizer's); returns 0.
-    Usage errors are raised (UsageError) before torch is imported."""
+    """Parse `argv`, stylize the still or the video it names with `stylizer` (None: the optimizer's); returns 0, or 3
+    for a video from an input that ended early.
+    Usage errors, missing or unreadable files and refused outputs are raised before torch is imported."""
     parser = build_parser()
     with signals_held():  # a signal during start-up exits 130; inside torch's C++ start-up it would abort the process
         ns = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
@@ -28,6 +30,8 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
         still = is_still_image(ns.input)
         video = None if still else video_settings(ns)
         ray = None if still else ray_settings(ns)
+        # Every file the run names, before the seconds torch takes to import: the run checks them again, cheaply.
+        check_files(ns.input, styles, ns.output, settings, ns.overwrite, still)
         if still:
             from pipeline.still import stylize_image_file
         else:
@@ -42,8 +46,9 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
             out = stylize_image_file(ns.input, styles, ns.output, settings, ns.device, display, stop, ns.overwrite,
                                      stylizer)
         else:
-            out = stylize_video(ns.input, styles, ns.output, settings, video, ns.device, display, stop,
-                                stylizer, ray).output
+            result = stylize_video(ns.input, styles, ns.output, settings, video, ns.device, display, stop, stylizer,
+                                   ray)
+            out = result.output
     if not ns.quiet:
         print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return EXIT_PARTIAL if not still and result.truncated else EXIT_DONE

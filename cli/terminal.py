@@ -12,6 +12,10 @@ from typing import Iterator, TextIO
 
 from pipeline.errors import Interrupted, OutputError
 
+# The exit codes of every command (README, "Exit codes and messages"). 3: the output was written, but from part of the
+# input only (it ended early), so a script that checks for 0 does not take 32 frames of 75 for the whole video.
+EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
 
 class StdoutClosed(Exception):
     """The reader of standard output has gone away (`stylize-video measure ... | head -1`)."""

@@ -30,8 +30,8 @@ from .errors import OutputError, UsageError
 
 MANIFEST = "manifest.json"
 # 2: the network's arithmetic instead of settings.optim.amp; 3: warm starts fill new content; 4: warm frames start
-# L-BFGS at the previous frame's step scale, kept in the frames' PNGs
-MANIFEST_VERSION = 4
+# L-BFGS at the previous frame's step scale, kept in the frames' PNGs; 5: the CPU thread count (settings.threads)
+MANIFEST_VERSION = 5
 HASH_BYTES = 1 << 20  # the input is identified by the hashes of its first and last MiB (plus size and mtime)
 PNG_RATIO = 0.6  # PNG size / raw BGR size of a stylized frame (painterly frames compress poorly)
 _FRAME_NAME = re.compile(r"^(\d{6,})\.png$")
@@ -161,7 +161,7 @@ _INPUT_PARTS = {"path": "its path", "size": "its size", "mtime_ns": "its modific
                 "sha256_head": "its first MiB", "sha256_tail": "its last MiB"}
 # Manifest leaves that are a command-line option under another name, or under none.
 _OPTIONS = {"max_frames": "--frames", "max_scales": "--scales", "init": "--init", "weights": "--weights"}
-_CLI_FIELDS = {"iterations", "lr", "optimizer", "size", "style_scale", "preserve_colors", "seed", "pooling",
+_CLI_FIELDS = {"iterations", "lr", "optimizer", "size", "style_scale", "preserve_colors", "seed", "pooling", "threads",
                "content_layers", "style_layers", "style_layer_weights", "content_weight", "style_weight", "tv_weight",
                "frame_iterations", "temporal_weight", "start", "duration"}
 
@@ -200,6 +200,15 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
         else:
             found += _differences(old[key], new[key], name)
     return found
+
+
+def recorded_threads(output: str | os.PathLike) -> int | None:
+    """The thread count the work folder of `output` was painted with (None: no folder, or no count in it)."""
+    try:
+        threads = json.loads((work_folder(output) / MANIFEST).read_text(encoding="utf-8"))["settings"]["threads"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return threads if isinstance(threads, int) and threads >= 1 else None
 
 
 def _bytes(count: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Sequence
 
 from .config import (
@@ -24,8 +25,11 @@ from .config import (
     VideoSettings,
 )
 from .core.geometry import min_long_side
-from .errors import UsageError
-from .media.images import check_image
+from .errors import InputError, OutputError, UsageError
+from .media.containers import check_animation_name
+from .media.images import IMAGE_SUFFIXES, READABLE_SUFFIXES, check_image, image_format
+from .media.paths import check_input, check_output
+from .media.source_spec import SourceSpec, parse_source
 
 
 def _non_negative(value: float) -> bool:
@@ -74,6 +78,12 @@ def check_size(size: int | None) -> None:
         raise UsageError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
 
 
+def check_threads(threads: int | None) -> None:
+    """UsageError unless --threads (None: automatic) is at least 1."""
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+
+
 def check_temporal_weight(weight: float) -> None:
     if not _non_negative(weight):
         raise UsageError(f"--temporal-weight must be a number >= 0, got {weight}")
@@ -108,6 +118,7 @@ def check_style_settings(settings: StyleSettings) -> None:
         raise UsageError(f"--pooling must be max or avg, got {settings.pooling!r}")
     if not 0 <= settings.seed < 2**64:  # torch.manual_seed's range
         raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {settings.seed}")
+    check_threads(settings.threads)
     if not _positive(optim.lr):
         raise UsageError(f"--lr must be a number > 0, got {optim.lr}")
     check_optimizer(optim.optimizer)
@@ -117,6 +128,67 @@ def check_style_settings(settings: StyleSettings) -> None:
         if not os.path.lexists(os.path.expanduser(path)):
             raise UsageError(f"--init '{path}' is not content, noise or an existing image file")
         check_image(path, "init image")
+
+
+def check_files(input_path: str | os.PathLike, styles: Sequence[tuple[str | os.PathLike, float]],
+                output_path: str | os.PathLike, settings: StyleSettings, overwrite: bool,
+                still: bool) -> tuple[Path, list[tuple[Path, float]], Path]:
+    """The files of a still (`still`) or a video run, checked from their names and headers only: the input and each
+    style image readable (a style an image), the output a new file (or `overwrite`) that is none of the inputs, named
+    as an image for a still and as a video or a GIF for a video. Returns the absolute input, styles (with their
+    weights) and output. InputError / UsageError / OutputError otherwise.
+
+    A video OUTPUT named like an image is left to the run: whether the input is a video at all (rather than a file
+    nothing reads) takes the probe to say."""
+    source = check_input(input_path, "photo" if still else "video")
+    style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
+    for path, _ in style_paths:
+        check_image(path, "style image")
+    output = check_output(output_path, [source, *(path for path, _ in style_paths), *init_path(settings)], overwrite)
+    if still:
+        image_format(output_path)  # named as the user wrote it
+    elif output.suffix.lower() not in IMAGE_SUFFIXES:
+        check_animation_name(output_path)
+    return source, style_paths, output
+
+
+def expand_styles(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Style image paths, a folder standing for its images (sorted by name); each checked to be a readable file."""
+    if any(not os.fspath(text) for text in paths):  # Path("") is the current folder: every image in it
+        raise InputError("style image name is empty")
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in READABLE_SUFFIXES and p.is_file())
+            if not images:
+                raise InputError(f"style folder '{text}' holds no image ({', '.join(READABLE_SUFFIXES)})")
+            found += images
+        else:
+            found.append(check_input(path, "style image"))
+    return found
+
+
+def check_live_files(source: str | SourceSpec, styles: Sequence[str | os.PathLike], record: str | os.PathLike | None,
+                     snapshots: str | os.PathLike,
+                     overwrite: bool) -> tuple[SourceSpec, list[Path], Path | None, Path]:
+    """The files of a live session, from their names and headers only: the SOURCE (a missing device or file), the
+    styles (see expand_styles), the --record file (a new one, or `overwrite`, named as a video or a GIF) and the
+    snapshot folder, found out now rather than when the s key is pressed. Returns them checked: (source, style
+    images, recording or None, snapshot folder)."""
+    spec = source if isinstance(source, SourceSpec) else parse_source(source)
+    style_paths = expand_styles(styles)
+    for path in style_paths:
+        check_image(path, "style image")
+    record_path = None
+    if record is not None:
+        inputs = [*style_paths, *([spec.target] if spec.kind == "file" else [])]
+        record_path = check_output(record, inputs, overwrite)
+        check_animation_name(record)  # named as the user wrote it
+    snapshot_dir = Path(snapshots).expanduser()
+    if not snapshot_dir.is_dir():
+        raise OutputError(f"snapshot folder '{snapshots}' does not exist")
+    return spec, style_paths, record_path, snapshot_dir
 
 
 def check_video_settings(video: VideoSettings) -> None:

@@ -76,6 +76,10 @@ class StyleSettings:
     pooling: str = "max"
     loss: LossSettings = field(default_factory=LossSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
+    # CPU threads of the network and OpenCV; None: OMP_NUM_THREADS if set, else the CPUs this process may use that
+    # other programs leave free at the start (core/cpu_threads.py). The count changes the pixels in their last bits
+    # (the sums are split differently), which the optimizer carries further: a video's work folder records it.
+    threads: int | None = None
 
 
 MIN_SIZE = 16  # px a side: VGG19's four poolings before relu5_1 shrink a thinner side to nothing
@@ -150,9 +154,9 @@ class RaySettings:
     for the run on this machine and stopped after it. workers: at most this many (None: one per GPU, or else as many
     as the CPU cores allow at `threads` each). threads: torch and OpenCV threads per CPU worker (None: the cores
     shared out evenly). chunk_seconds: the longest piece of one shot a worker gets; a longer shot is split, and the
-    first frame of each later piece is stylized first, as at a scene cut (a keyframe). seam_frames: the frames before
-    a split that are pulled towards the next piece's keyframe, so the boundary does not show. verbose: let Ray's own
-    log lines (and the workers' output) reach the terminal.
+    first frame of each piece is stylized first (a keyframe, carried from the one before; scaleout/plan.py).
+    seam_frames: the frames before a split that are pulled towards the next piece's keyframe, so the boundary does
+    not show. verbose: let Ray's own log lines (and the workers' output) reach the terminal.
     """
 
     address: str | None = None
@@ -162,6 +166,10 @@ class RaySettings:
     seam_frames: int = 12
     verbose: bool = False
 
+
+# CPUs an automatic thread count leaves to a live session's other work: the capture thread that decodes the camera
+# or the file, the recorder's encoder and the window, which run beside the network (see README, "Speed").
+LIVE_RESERVED_CPUS = 1
 
 # Long side of live frames when --size is not given, per device type: a GPU paints 256-384 px in real time, a CPU
 # only about 64-128 px at a few frames per second (see README, "Live").

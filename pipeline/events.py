@@ -13,9 +13,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class StylizeWarning:
-    """Something the user should know that does not stop the run (a one-line message)."""
+    """Something the user should know that does not stop the run (a one-line message). partial: the result lacks
+    part of what was asked (the input ended early), which a display shows even when told to be quiet."""
 
     message: str
+    partial: bool = False
 
 
 # ---- one image (a still, or one frame of a video) ----
@@ -56,11 +58,13 @@ class ScaleDone:
 
 @dataclass(frozen=True)
 class StillPlan:
-    """Announced before the slow work: result size (height, width), device name, number of styles."""
+    """Announced before the slow work: result size (height, width), device name, number of styles, CPU threads of
+    the network (None: not said)."""
 
     size: tuple[int, int]
     device: str
     styles: int
+    threads: int | None = None
 
 
 # ---- a video ----
@@ -70,7 +74,8 @@ class VideoPlan:
     """Sent once, after every check and before the first frame. input_size is the upright decoded size, size the
     processing (= output) size. audio: (stream index, codec, "copy"|"aac") per audio stream. frames: estimated
     frames in the selection (None if unknown); resumed: frames already finished in the work folder.
-    estimated_seconds: rough time for the remaining frames (None if the frame count is unknown)."""
+    estimated_seconds: rough time for the remaining frames (None if the frame count is unknown). threads: CPU
+    threads of the network and the optical flow (None: not said)."""
 
     input: Path
     output: Path
@@ -82,6 +87,7 @@ class VideoPlan:
     device: str
     resumed: int
     estimated_seconds: float | None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,20 +153,24 @@ class WorkerStarted:
 class VideoResult:
     """output: the file written; frames: frames in it (a GIF of a video over 50 fps keeps every 2nd or 4th one);
     seconds: wall time of the run; duration: the output's length in seconds (frames / its fps); warnings: every
-    StylizeWarning message, in order."""
+    StylizeWarning message, in order; truncated: the input ended before the frames its header announced, so the
+    output holds only the frames that decoded."""
 
     output: Path
     frames: int
     seconds: float
     duration: float
     warnings: tuple[str, ...]
+    truncated: bool = False
 
 
 # ---- a live session ----
 
 @dataclass(frozen=True)
 class LiveStarted:
-    """Sent once the source is open and the stylizer ready."""
+    """Sent once the source is open and the stylizer ready. threads: CPU threads of the network and the optical flow
+    (None: not said); record_sound: the recording carries the source's sound (a video file with sound, recorded as
+    a video, not a GIF; a camera's sound is not captured)."""
 
     source: str
     input_size: tuple[int, int]
@@ -169,6 +179,8 @@ class LiveStarted:
     device: str
     style: str
     record: Path | None
+    threads: int | None = None
+    record_sound: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,20 +28,21 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from .checks import check_live_settings, check_network_size, check_style_settings, soft_style_warning
-from .config import LIVE_DEFAULT_SIZE, LiveSettings, StyleSettings
+from .checks import check_live_files, check_live_settings, check_network_size, check_style_settings, soft_style_warning
+from .config import LIVE_DEFAULT_SIZE, LIVE_RESERVED_CPUS, LiveSettings, StyleSettings
 from .core.coherence import analyse
+from .core.cpu_threads import use_threads
 from .core.devices import device_label, pick_device
 from .core.geometry import processing_size
-from .errors import InputError, Interrupted, OutputError
+from .errors import Interrupted, OutputError
 from .events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
 from .live_stylizer import BudgetStylizer, LiveStylizer
+from .media.containers import is_gif
 from .media.frames import load_image
-from .media.images import READABLE_SUFFIXES
-from .media.live_sources import Captured, LatestFrameCapture, SourceSpec, describe_source, parse_source
-from .media.paths import atomic_output, check_input, check_output
+from .media.live_sources import Captured, LatestFrameCapture
+from .media.paths import atomic_output
 from .media.recorder import Recorder
-from .media.writer import check_animation_name
+from .media.source_spec import SourceSpec, describe_source
 
 POLL_S = 0.05  # while no new frame comes, the display is still served (keys, repaint) this often
 EMA = 0.3  # weight of the newest gap between shown frames in the running fps
@@ -162,7 +163,7 @@ class _Session:
         key = self.display.show(self.view)
         shown = time.monotonic()
         if self.recorder is not None:
-            self.recorder.add(stylized, shown)
+            self.recorder.add(stylized, shown, item.source_time)
         self._account(item, kind, iterations, taken, shown)
         done = time.monotonic()
         self.overhead = (1 - EMA) * self.overhead + EMA * ((done - taken) - (ended - began))
@@ -262,8 +263,8 @@ def run_live(
 
     capture: opened or not, started here (a file's clock starts now). size: (width, height) of the painted frames,
     even for the recording; sar: the recording's sample aspect ratio (see core.geometry.processing_size). record: write
-    what was shown there (see Recorder); it is complete whenever the loop ends without an error, including through
-    `stop` (Ctrl-C). Raises what the stylizer or the recorder raise.
+    what was shown there (see Recorder), with a video file's sound unless it is a GIF; it is complete whenever the
+    loop ends without an error, including through `stop` (Ctrl-C). Raises what the stylizer or the recorder raise.
     """
     stop = stop if stop is not None else threading.Event()
     emit = on_event if on_event is not None else (lambda event: None)
@@ -271,9 +272,11 @@ def run_live(
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else math.inf
     with contextlib.ExitStack() as stack:
+        capture.open()  # a file's audio streams are known once it is open; its clock starts with `with capture`
         if record is not None:
-            session.recorder = stack.enter_context(Recorder(record, size, settings.fps, settings.crf,
-                                                            settings.record_preset, sar, settings.overwrite))
+            session.recorder = stack.enter_context(Recorder(
+                record, size, settings.fps, settings.crf, settings.record_preset, sar, settings.overwrite,
+                capture.audio, Path(capture.spec.target) if capture.spec.kind == "file" else None))
         stack.enter_context(capture)
         session.run(deadline)
         ended = time.monotonic()
@@ -305,23 +308,6 @@ def _recording_end(session: _Session, capture: LatestFrameCapture, ended: float,
 
 # ---- everything before the loop ----
 
-def expand_styles(paths: list[str]) -> list[Path]:
-    """Style image paths, a folder standing for its images (sorted by name); each checked to be a readable file."""
-    if "" in paths:  # Path("") is the current folder, which would stand for every image in it
-        raise InputError("style image name is empty")
-    found: list[Path] = []
-    for text in paths:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.suffix.lower() in READABLE_SUFFIXES and p.is_file())
-            if not images:
-                raise InputError(f"style folder '{text}' holds no image ({', '.join(READABLE_SUFFIXES)})")
-            found += images
-        else:
-            found.append(check_input(path, "style image"))
-    return found
-
-
 def live(
     source: str | SourceSpec,
     styles: list[str],
@@ -335,24 +321,17 @@ def live(
     on_event: Callable[[object], None] | None = None,
     stop: threading.Event | None = None,
 ) -> LiveResult:
-    """Stylize `source` (see media.live_sources.parse_source) live with `styles` (image paths or folders; n / p switch).
+    """Stylize `source` (see media.source_spec.parse_source) live with `styles` (image paths or folders; n / p switch).
 
     Every check that can fail fast runs before the stylizer loads: the source opens and delivers a frame (a missing
     or busy device is an InputError at once), the recording path is writable, the device works.
     """
     check_style_settings(style_settings)
     check_live_settings(settings)
-    spec = source if isinstance(source, SourceSpec) else parse_source(source)
-    style_paths = expand_styles(styles)
-    record_path = None
-    if record is not None:
-        inputs = [*style_paths, *([spec.target] if spec.kind == "file" else [])]
-        record_path = check_output(record, inputs, settings.overwrite)
-        check_animation_name(record_path)
-    snapshot_dir = Path(snapshots).expanduser()
-    if not snapshot_dir.is_dir():  # found out now, not when the s key is pressed
-        raise OutputError(f"snapshot folder '{snapshots}' does not exist")
+    spec, style_paths, record_path, snapshot_dir = check_live_files(source, styles, record, snapshots,
+                                                                    settings.overwrite)
     torch_device = pick_device(device)
+    threads = use_threads(style_settings.threads, reserved=LIVE_RESERVED_CPUS)
     capture = LatestFrameCapture(spec, settings)
     capture.open()
     try:
@@ -368,7 +347,8 @@ def live(
         if on_event is not None:
             on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
                                  device_label(torch_device, style_settings.optim.amp),
-                                 stylizer.style, record_path))
+                                 stylizer.style, record_path, threads,
+                                 record_path is not None and bool(capture.audio) and not is_gif(record_path)))
             for path, (_, image) in zip(style_paths, images):
                 warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size[::-1],
                                              style_settings.style_scale)

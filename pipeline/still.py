@@ -8,8 +8,16 @@ from pathlib import Path
 
 import torch
 
-from .checks import check_blend_weights, check_network_size, check_style_settings, init_path, soft_style_warning
+from .checks import (
+    check_blend_weights,
+    check_files,
+    check_network_size,
+    check_style_settings,
+    init_path,
+    soft_style_warning,
+)
 from .config import StyleSettings
+from .core.cpu_threads import use_threads
 from .core.devices import device_label, pick_device
 from .core.geometry import fit_long_side
 from .core.oom import free_cache, is_out_of_memory
@@ -18,8 +26,6 @@ from .core.stylizer import resize
 from .errors import DeviceError, UsageError
 from .events import StillPlan, StylizeWarning
 from .media.frames import load_image, save_image
-from .media.images import image_format
-from .media.paths import check_input, check_output
 from .sequence import StylizerFactory, make_stylizer
 
 StyleSpec = tuple[str | os.PathLike, float]  # style image path, blend weight
@@ -58,9 +64,10 @@ def _stylize(photo: torch.Tensor, styles: list[tuple[torch.Tensor, float]], sett
     check_network_size(size, (photo.shape[2], photo.shape[3]), settings.size)
     content = resize(photo.to(device), size)
     init = [resize(load_image(path, "init image", device), size) for path in init_path(settings)]
+    threads = use_threads(settings.threads)
     engine = make_stylizer(stylizer, styles, settings, device)
     if on_event is not None:
-        on_event(StillPlan(size, device_label(device, settings.optim.amp), len(styles)))
+        on_event(StillPlan(size, device_label(device, settings.optim.amp), len(styles), threads))
     try:
         return engine.stylize(content, init=init[0] if init else None, on_event=on_event, stop=stop).cpu()
     except Exception as error:  # noqa: BLE001 - re-raised unless it is out-of-memory
@@ -90,13 +97,10 @@ def stylize_image_file(
     An existing `output_path` is refused (UsageError) unless `overwrite`."""
     check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
-    photo_file = check_input(photo_path, "photo")
-    style_files = [check_input(path, "style image") for path, _ in styles]
-    output = check_output(output_path, [photo_file, *style_files, *init_path(settings)], overwrite)
-    image_format(output)
+    photo_file, style_files, output = check_files(photo_path, styles, output_path, settings, overwrite, still=True)
     dev = pick_device(device)
     photo = load_image(photo_file, "photo", dev)
-    style_images = load_styles(styles, dev)
+    style_images = load_styles(style_files, dev)
     size = fit_long_side(photo.shape[2], photo.shape[3], settings.size)
     for (path, _), (image, _) in zip(styles, style_images):
         warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size, settings.style_scale)

@@ -14,12 +14,14 @@ import os
 import queue
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .checkpoints import Checkpoints, build_manifest, check_free_space
+from .checkpoints import Checkpoints, build_manifest, check_free_space, recorded_threads
 from .checks import (
     check_blend_weights,
+    check_files,
     check_network_size,
     check_ray_settings,
     check_style_settings,
@@ -28,16 +30,18 @@ from .checks import (
     soft_style_warning,
 )
 from .config import RaySettings, StyleSettings, VideoSettings
+from .core.cpu_threads import use_threads
 from .core.devices import device_label, network_arithmetic, pick_device
 from .core.geometry import processing_size
 from .errors import InputError, Interrupted, StylizeError, UsageError
 from .events import StylizeWarning, VideoPlan, VideoResult
+from .media.containers import CONTAINERS, GIF_SUFFIX, is_gif
 from .media.frames import load_image
-from .media.gif import GIF_MAX_FPS, GIF_SUFFIX, gif_frame_count, gif_rate, is_gif, write_gif
+from .media.gif import GIF_MAX_FPS, gif_frame_count, gif_rate, write_gif
 from .media.images import IMAGE_SUFFIXES
-from .media.paths import atomic_output, check_input, check_output, partial_file, remove_stale_partials
+from .media.paths import atomic_output, partial_file, remove_stale_partials
 from .media.reader import VideoReader
-from .media.writer import CONTAINERS, audio_plan, check_animation_name, mux_audio
+from .media.writer import audio_plan, mux_audio
 from .scaleout.cluster import check_ray_installed
 from .sequence import SequenceStylizer, Stylized, StylizerFactory, analyse_frame, make_stylizer
 from .threads import Worker, get, put
@@ -127,10 +131,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     if ray is not None:
         check_ray_settings(ray)
         check_ray_installed()  # the extra is missing: say so now
-    source = check_input(input_path, "video")
-    style_paths = [(check_input(path, "style image"), float(weight)) for path, weight in styles]
-    output = check_output(output_path, [source, *(path for path, _ in style_paths), *init_path(settings)],
-                          video.overwrite)
+    source, style_paths, output = check_files(input_path, styles, output_path, settings, video.overwrite, still=False)
     # The probe first: a file that is neither a picture we read nor a video is named as such, not its output's
     # (image) suffix.
     reader = VideoReader(source, video.start, video.duration, video.max_frames)
@@ -138,7 +139,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         kind = "an animation" if reader.info.animation else "a video"
         raise UsageError(f"'{input_path}' is {kind}, so OUTPUT '{output_path}' must be a video or a GIF: "
                          f"{', '.join([*CONTAINERS, GIF_SUFFIX])}")
-    gif = check_animation_name(output) == "gif"  # UsageError for a container that cannot hold H.264, nor a GIF
+    gif = is_gif(output)
     info = reader.info
     size, sar = processing_size(info.width, info.height, info.display_sar, settings.size)
     check_network_size((size[1], size[0]), (info.height, float(info.width * info.display_sar)), settings.size,
@@ -152,6 +153,12 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
                          f"'{source}'")
     # On Ray this process stylizes nothing: the workers choose their devices (scaleout/cluster.py, share).
     torch_device = pick_device("cpu" if ray is not None else device)
+    # A resumed run paints with the thread count the work folder was started with (it changes the pixels), unless
+    # another is asked for, which its manifest then refuses. On Ray it is each worker's (one, unless asked).
+    asked = ray.threads if ray is not None and ray.threads is not None else settings.threads
+    if asked is None and video.resume:
+        asked = recorded_threads(output)
+    settings = replace(settings, threads=use_threads(asked) if ray is None else asked or 1)
     manifest = build_manifest(source, style_paths, settings, video, size,
                               network_arithmetic(torch_device, settings.optim.amp))
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
@@ -271,7 +278,7 @@ def stylize_video(
                    device_label(job.device, job.settings.optim.amp), job.resume_from,
                    None if job.sequence is None else estimate_seconds(job.sequence.stylizer, job.device, job.total,
                                                                        job.resume_from, job.size, settings.optim,
-                                                                       video)))
+                                                                       video), job.settings.threads))
     if job.video.resume and job.checkpoints.existed:
         # A killed run's, which no cleanup reached.
         remove_stale_partials(job.output, tags=(VIDEO_TEMP_TAG,), suffixes=(GIF_SOURCE_SUFFIX,))
@@ -288,7 +295,8 @@ def stylize_video(
             if count == 0:
                 raise InputError(f"video '{job.source}': no frame could be decoded in the selection")
             if end.truncated:
-                emit(StylizeWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}"))
+                emit(StylizeWarning(f"the input ended early: stopped at frame {end.frames_read} of ~{job.total}",
+                                    partial=True))
             if job.reader.repeated or job.reader.dropped:
                 repeated, dropped = job.reader.repeated, job.reader.dropped
                 emit(StylizeWarning(f"the input has a variable frame rate: converted to a constant "
@@ -311,4 +319,4 @@ def stylize_video(
         raise
     if not video.keep_frames:
         job.checkpoints.remove()
-    return VideoResult(job.output, count, time.monotonic() - began, duration, tuple(warnings))
+    return VideoResult(job.output, count, time.monotonic() - began, duration, tuple(warnings), end.truncated)

@@ -3,6 +3,7 @@ on this device."""
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -10,6 +11,10 @@ import torch
 from .config import EXTRA_EVALS_PER_RUN, EXTRA_EVALS_PER_WARM_RUN, OptimSettings, VideoSettings
 from .core.geometry import scale_schedule
 from .sequence import FrameStylizer
+
+# Passes timed after a first one, which also sets the kernels and the memory up. Their median, not the fastest: on a
+# machine other programs share, the fastest pass may fall in a moment when they paused, which the run will not see.
+TIMED_PASSES = 3
 
 
 def planned_evaluations(frames: int, resume_from: int, size: tuple[int, int], optim: OptimSettings,
@@ -34,13 +39,13 @@ def seconds_per_pass(stylizer: FrameStylizer, device: torch.device, size: tuple[
     objective = stylizer.objective(gray)
     image = gray.clone().requires_grad_(True)
     timings = []
-    for _ in range(3):  # the first pass also sets the kernels and the memory up: the best of the other two counts
+    for _ in range(1 + TIMED_PASSES):
         began = time.perf_counter()
         objective(image).backward()
         if device.type == "cuda":
             torch.cuda.synchronize()  # the kernels run asynchronously: wait, or only their launch is timed
         timings.append(time.perf_counter() - began)
-    return min(timings[1:])
+    return statistics.median(timings[1:])
 
 
 def estimate_seconds(stylizer: FrameStylizer, device: torch.device, frames: int | None, resume_from: int,

@@ -3,6 +3,13 @@ image, and one compute thread for the modules that ask for it."""
 
 from __future__ import annotations
 
+import os
+
+# The runs choose their thread count from the machine's load unless OMP_NUM_THREADS says (core/cpu_threads.py), and
+# the count changes the pixels in their last bits: fixed here, before torch is imported, so that two runs a test
+# compares paint alike however the load moves. Tiny images gain nothing from more threads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from pathlib import Path
 
 import cv2
@@ -48,12 +55,14 @@ def scream() -> torch.Tensor:
 def one_thread():
     """One torch and OpenCV thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`): on a shared
     2-core machine spinning thread pools make VGG up to 10x slower, and tiny images gain nothing from more."""
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch_threads, cv_threads, asked = torch.get_num_threads(), cv2.getNumThreads(), os.environ["OMP_NUM_THREADS"]
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # what the runs' default follows (core/cpu_threads.default_threads)
     yield
     torch.set_num_threads(torch_threads)
     cv2.setNumThreads(cv_threads)
+    os.environ["OMP_NUM_THREADS"] = asked
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import pipeline.checkpoints as checkpoints
-from pipeline.checkpoints import Checkpoints, build_manifest, check_free_space, work_folder
+from pipeline.checkpoints import Checkpoints, build_manifest, check_free_space, recorded_threads, work_folder
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
 from pipeline.errors import OutputError, UsageError
 from pipeline.events import FrameStarted, VideoPlan
 from pipeline.video import stylize_video
 
+from fakes import IdentityStylizer
 from media import decode_bgr, decoded_count, make_clip
 
 SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
@@ -119,6 +121,7 @@ def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
          r"other settings \(--iterations differs\)"),
         (manifest(files, video=replace(VIDEO, temporal_weight=1.0)), r"other video settings \(--temporal-weight differs\)"),
         (manifest(files, video=replace(VIDEO, max_frames=10)), r"other video settings \(--frames differs\)"),
+        (manifest(files, settings=replace(SETTINGS, threads=2)), r"other settings \(--threads differs\)"),
         (manifest(files, size=(32, 24)), "another processing size"),
         # The arithmetic the network used, named by the option that sets it (not an internal field).
         (manifest(files, arithmetic="bfloat16"), r"painted with VGG19 in float32, but this run would use bfloat16 "
@@ -137,6 +140,27 @@ def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
     # --precision float32 on a CPU without bfloat16 computes what auto computes there: the same arithmetic.
     float32_asked = replace(SETTINGS, optim=replace(SETTINGS.optim, amp=not SETTINGS.optim.amp))
     assert Checkpoints.inspect(files.output, manifest(files, settings=float32_asked), resume=True).existed
+
+
+def test_a_resume_paints_with_the_thread_count_the_folder_was_started_with(tmp_path: Path, style: Path) -> None:
+    # The thread count changes the pixels in their last bits, and the automatic one follows the machine's load: a
+    # resume that chose again could continue a video painted with 2 threads with 1.
+    source, out = make_clip(tmp_path / "in.mp4", frames=3, audio=()), tmp_path / "out.mp4"
+    before = torch.get_num_threads()
+    try:
+        stylize_video(source, [(style, 1.0)], out, replace(SETTINGS, threads=2), replace(VIDEO, keep_frames=True),
+                      "cpu", stylizer=IdentityStylizer)
+        assert recorded_threads(out) == 2 and recorded_threads(tmp_path / "other.mp4") is None
+        events: list[object] = []
+        again = replace(VIDEO, resume=True, keep_frames=True, overwrite=True)
+        stylize_video(source, [(style, 1.0)], out, SETTINGS, again, "cpu", events.append, stylizer=IdentityStylizer)
+        (plan,) = [e for e in events if isinstance(e, VideoPlan)]
+        assert plan.threads == 2 and plan.resumed == 3 and torch.get_num_threads() == 2
+        with pytest.raises(UsageError, match=r"made with other settings \(--threads differs\)"):
+            stylize_video(source, [(style, 1.0)], out, replace(SETTINGS, threads=1), again, "cpu",
+                          stylizer=IdentityStylizer)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_changed_input_is_refused(files) -> None:

@@ -1,6 +1,8 @@
 """The command line as users and scripts meet it: exit codes, one-line messages, nothing written on failure."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,7 +57,7 @@ def test_video_options_on_a_photo_are_named_as_ignored(tmp_path, capsys):
     loud = [a for a in FAST if a != "--quiet"]
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *loud, "--crf", "20", "--frames", "3")
     assert code == 0 and f"warning: --frames, --crf are video options: ignored for the photo '{PHOTO}'" in err
-    assert any(line.endswith(" with 1 style") for line in err.splitlines())  # not "1 style(s)"
+    assert any(line.endswith(", 1 style") for line in err.splitlines())  # not "1 style(s)"
     code, err = run(capsys, PHOTO, STYLE, tmp_path / "out2.png", *loud, "--crf", "18")  # the default: not named
     assert code == 0 and "warning" not in err
 
@@ -67,6 +69,18 @@ def test_video_options_are_the_help_s_video_group():
     text = build_parser().format_help()
     section = text.split("\nvideo:\n")[1].split("\n\n")[0]
     assert re.findall(r"^  (--[\w-]+)", section, re.MULTILINE) == [f"--{d.replace('_', '-')}" for d in VIDEO_OPTIONS]
+
+
+@pytest.mark.parametrize("asked, said", [(["--threads", "2"], "with 2 threads"), ([], "with 1 thread,")])
+def test_the_plan_line_says_the_thread_count(tmp_path, capsys, monkeypatch, asked, said):
+    # Without --threads the count follows OMP_NUM_THREADS (conftest.py sets 1), else the load (core/cpu_threads.py).
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n, real=torch.set_num_threads: (seen.append(n), real(n)))
+    loud = [a for a in FAST if a != "--quiet"]
+    code, err = run(capsys, PHOTO, STYLE, tmp_path / "out.png", *loud, *asked)
+    plan = [line for line in err.splitlines() if line.startswith("Painting a ")]
+    assert code == 0 and len(plan) == 1 and f"on cpu{' (bfloat16)' * ('bfloat16' in plan[0])} {said}" in plan[0]
+    assert seen == [int(said.split()[1])]  # what the line says is what torch was told
 
 
 def test_two_styles_blended(tmp_path, capsys):
@@ -182,7 +196,7 @@ def test_too_thin_for_the_network_says_which_size_works(tmp_path, capsys):
     Image.fromarray(np.full((100, 300, 3), 128, np.uint8)).save(wide)
     code, err = run(capsys, wide, STYLE, tmp_path / "out.png", *FAST)
     assert code == 2 and err == ("stylize-video: error: --size 32 makes the picture 32x11 px, too thin for VGG19 "
-                                 "(at least 16 px a side): use --size 48 or more")
+                                 "(at least 16 px a side): use --size 48 or more; see stylize-video --help")
     assert sorted(os.listdir(tmp_path)) == ["wide.png"]
     code, err = run(capsys, wide, STYLE, tmp_path / "out.png", *FAST[:-1], "--size", "48", "--quiet")
     assert code == 0 and err == ""
@@ -301,6 +315,98 @@ def test_help_and_usage_errors_need_no_torch(help_argv, bad_argv):
     assert done.stdout.strip().endswith("[]") and "usage: stylize-video" in done.stdout
 
 
+# Every refusal of a request that needs no decoding: (argv with IN = a photo, CLIP = a video, OLD = an existing file,
+# TEXT = a text file named .jpg, exit code, message). {tmp} is the test's folder.
+EARLY_REFUSALS = [
+    (["IN", "STYLE", "out.png", "--size", "100000"], 2, "--size must be between 16 and 8192 pixels, got 100000"),
+    (["IN", "STYLE", "out.png", "--iterations", "-1"], 2, "--iterations must be at least 1, got -1"),
+    (["IN", "STYLE", "out.png", "--style-weight", "-1"], 2, "--style-weight must be a number >= 0"),
+    (["IN", "STYLE", "out.png", "--quality", "fast"], 2, "invalid choice: 'fast'"),
+    (["IN", "STYLE", "out.png", "--threads", "0"], 2, "--threads must be at least 1, got 0"),
+    (["CLIP", "STYLE", "out.mp4", "--frames", "-3"], 2, "--frames must be at least 1, got -3"),
+    (["CLIP", "STYLE", "out.mp4", "--crf", "99"], 2, "--crf must be between 0 and 51"),
+    (["nope.jpg", "STYLE", "out.png"], 1, "input 'nope.jpg' does not exist"),
+    (["IN", "nope.jpg", "out.png"], 1, "style image 'nope.jpg' does not exist"),
+    (["IN", "TEXT", "out.png"], 1, "style image .*text.jpg' could not be read \\(not an image\\?\\)"),
+    (["IN", "STYLE", "out.png", "--init", "nope.png"], 2, "--init 'nope.png' is not content, noise"),
+    (["IN", "STYLE", "OLD"], 2, "exists"),
+    (["IN", "STYLE", "IN"], 2, "which this run reads"),
+    (["IN", "STYLE", "no/out.png"], 1, "folder .* does not exist"),
+    (["IN", "STYLE", "out.mp4"], 2, "should end in one of .png"),
+    (["CLIP", "STYLE", "out.avi"], 2, ("'.avi' is not supported; videos are written as H.264 in .mp4, .m4v, .mov or "
+                                       ".mkv, or as a GIF \\(.gif\\)")),
+    (["--live", "nope.mp4", "STYLE"], 1, "live source 'nope.mp4' does not exist"),
+    (["--live", "/dev/video99", "STYLE"], 1, "device '/dev/video99' does not exist"),
+    (["--live", "ftp://host/x", "STYLE"], 2, "scheme 'ftp' is not one of"),
+    (["--live", "CLIP", "nope.jpg"], 1, "style image 'nope.jpg' does not exist"),
+    (["--live", "CLIP", "STYLE", "--fps", "-1"], 2, "--fps must be a number > 0"),
+    (["--live", "CLIP", "STYLE", "--threads", "-2"], 2, "--threads must be at least 1, got -2"),
+    (["--live", "CLIP", "STYLE", "--record", "OLD"], 2, "exists"),
+    (["--live", "CLIP", "STYLE", "--record", "rec.avi"], 2, "'.avi' is not supported"),
+    (["--live", "CLIP", "STYLE", "--snapshots", "no"], 1, "snapshot folder 'no' does not exist"),
+    (["measure", "nope.mp4", "--reference", "CLIP"], 1, "stylized video 'nope.mp4' does not exist"),
+    (["measure", "CLIP", "--reference", "CLIP", "--frames", "1"], 2, "--frames must be at least 2"),
+    (["measure", "CLIP", "--reference", "CLIP", "--start", "-1"], 2, "--start must be a number of seconds >= 0"),
+]
+
+
+def _early_files(folder: Path) -> dict[str, str]:
+    """The files EARLY_REFUSALS names, made in `folder`."""
+    (folder / "in.jpg").write_bytes(PHOTO.read_bytes())
+    (folder / "old.png").write_bytes(PHOTO.read_bytes())
+    (folder / "text.jpg").write_text("not an image")
+    make_clip(folder / "clip.mp4", frames=3, audio=())
+    return {"IN": "in.jpg", "STYLE": str(STYLE), "CLIP": "clip.mp4", "OLD": "old.png", "TEXT": "text.jpg"}
+
+
+def test_every_refusal_that_needs_no_decoding_comes_before_torch_and_opencv(tmp_path):
+    # `import torch` takes 3-5 s on an idle machine and 10-16 s on a busy one, OpenCV a few tenths more: a typo in an
+    # option or a file name is answered without them. One process runs them all, and says after each which of the
+    # heavy modules it has imported.
+    files = _early_files(tmp_path)
+    runs = [[files.get(arg, arg) for arg in argv] for argv, _, _ in EARLY_REFUSALS]
+    code = ("import json, sys; from cli.main import main\n"
+            "for argv in json.loads(sys.argv[1]):\n"
+            "    code = main(argv)\n"
+            "    print(json.dumps([code, sorted(m for m in ('torch', 'cv2', 'torchvision') if m in sys.modules)]))\n")
+    env = {**os.environ, "PYTHONPATH": str(SAMPLES.parent)}
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(runs)], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120, check=False)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    messages = done.stderr.splitlines()
+    assert len(answers) == len(messages) == len(EARLY_REFUSALS), done.stderr
+    for (argv, expected, message), (got, heavy), line in zip(EARLY_REFUSALS, answers, messages):
+        assert (got, heavy) == (expected, []), (argv, line)
+        assert line.startswith("stylize-video: error: ") and re.search(message, line), (argv, line)
+        assert line.endswith("--help") == (expected == 2), line  # a usage error points to the help
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "in.jpg", "old.png", "text.jpg"]
+
+
+@pytest.mark.parametrize("argv", [["IN", "STYLE", "OLD"], ["--live", "CLIP", "nope.jpg"], ["IN", "STYLE", "out.png",
+                                                                                             "--size", "100000"]])
+def test_a_refusal_takes_a_fraction_of_the_time_torch_would(tmp_path, argv):
+    # The goal is under 0.5 s for the whole command; the bound leaves room for a busy machine, where torch alone
+    # takes 10 s and more.
+    files = _early_files(tmp_path)
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "cli", *(files.get(arg, arg) for arg in argv)], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)}, timeout=60,
+                          check=False)
+    elapsed = time.monotonic() - began
+    assert done.returncode in (1, 2) and done.stderr.startswith("stylize-video: error: ")
+    assert elapsed < 3.0, f"{elapsed:.2f} s"
+
+
+def test_the_help_names_every_command_and_every_video_container(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: stylize-video INPUT STYLE OUTPUT [options]\n"
+                          "       stylize-video --live SOURCE STYLE [options]\n"
+                          "       stylize-video measure STYLIZED --reference INPUT [options]\n")
+    assert ".mp4, .m4v, .mov or .mkv" in " ".join(out.split())  # as the README lists them
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_exits_130_with_one_line(tmp_path, signum):
     # torch takes seconds to import. A Ctrl-C then used to print a traceback through `import torch`, or abort the
@@ -313,6 +419,30 @@ def test_a_signal_during_start_up_exits_130_with_one_line(tmp_path, signum):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err == "stylize-video: interrupted; nothing was written to the output\n"
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_video_from_a_truncated_input_exits_3_and_says_so_even_when_quiet(tmp_path, capsys, quiet):
+    # With --quiet a truncated input exited 0 and printed nothing: a script could not tell that it got 32 of 75
+    # frames. Its output is kept (the frames that decode), with its own exit code and the warning.
+    from fakes import IdentityStylizer
+    from media import truncate
+
+    whole = make_clip(tmp_path / "whole.mp4", frames=40, audio=())
+    cut = truncate(whole, tmp_path / "cut.mp4", 0.5)
+    out = tmp_path / "out.mp4"
+    code = main([str(cut), str(STYLE), str(out), "--size", "32", *(["--quiet"] if quiet else [])],
+                 stylizer=IdentityStylizer)
+    err = capsys.readouterr().err
+    frames = decoded_count(out)
+    assert code == 3 and 0 < frames < 40
+    warning = f"the input ended early: stopped at frame {frames} of ~40"
+    if quiet:
+        assert err == f"stylize-video: warning: {warning}\n"
+    else:
+        assert f"warning: {warning}" in err and err.rstrip().endswith(f"wrote {out}")
+    assert main([str(whole), str(STYLE), str(tmp_path / "whole_out.mp4"), "--size", "32", "--quiet"],
+                stylizer=IdentityStylizer) == 0 and capsys.readouterr().err == ""
 
 
 def test_still_in_video_clothing_is_treated_as_a_still(tmp_path, capsys):
@@ -411,25 +541,72 @@ def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
         assert task.fields["count"] == "100/200"
 
 
-def test_the_frames_bar_shows_the_mean_pace_of_the_frames():
-    # The label showed the last frame's rate ("2.98 fps" on a run averaging 0.13). The total grows with the
-    # frames done (see test_2_variable_frame_rate_keeps_sound_and_picture_in_sync).
+def test_the_frames_bar_shows_the_pace_of_the_frames_after_the_first():
+    # The label showed the last frame's rate ("2.98 fps" on a run averaging 0.13), then the mean over every frame,
+    # the first (coarse to fine, many warm frames' cost) included: "38.6 s a frame" beside an ETA of 8:38 for 34
+    # frames. The total grows with the frames done (see test_2_variable_frame_rate_keeps_sound_and_picture_in_sync).
     import io
     from fractions import Fraction
 
     from rich.console import Console
 
     from cli.progress import RichDisplay
-    from pipeline.events import FrameDone, VideoPlan
+    from pipeline.events import FrameDone, FrameStarted, VideoPlan
 
     with RichDisplay(Console(file=io.StringIO())) as display:
         display(VideoPlan(Path("in.mp4"), Path("out.mp4"), 3, (64, 48), (64, 48), Fraction(25), (), "cpu", 0, 1.0))
-        for index, seconds in enumerate((20.0, 2.0, 2.0)):
+        for index, (kind, seconds) in enumerate((("first", 20.0), ("warm", 2.0), ("warm", 4.0))):
+            display(FrameStarted(index, 3, kind))
             display(FrameDone(index, 3, 1.0, seconds))
-        (task,) = display.progress.tasks
-        assert task.description == "frames (8.0 s a frame)" and task.fields["count"] == "3/3"
+            if index == 0:
+                (task,) = display.progress.tasks
+                assert task.description == "frames (first 20.0 s)"
+        assert task.description == "frames (3.0 s a frame)" and task.fields["count"] == "3/3"
+        display(FrameStarted(3, 4, "repeat"))
         display(FrameDone(3, 4, 1.0, 0.0))
-        assert task.description == "frames (6.0 s a frame)" and task.fields["count"] == "4/4"
+        assert task.description == "frames (2.0 s a frame)" and task.fields["count"] == "4/4"
         for index in range(4, 40):
+            display(FrameStarted(index, 40, "warm"))
             display(FrameDone(index, 40, 1.0, 0.01))
-        assert task.description == "frames (1.64 fps)"  # 24.36 s over 40 frames
+        assert task.description == "frames (6.13 fps)"  # 6.36 s over the 39 frames after the first
+
+
+def test_the_eta_is_the_pace_times_the_frames_left_from_the_first_warm_frame_on():
+    # rich's own ETA said -:--:-- for the first ten frames (over 6 minutes) of a CPU run, then 8:38 beside "38.6 s a
+    # frame" with 34 frames left.
+    from cli.progress import FramePace
+
+    pace = FramePace(planned=100.0, total=36, done=0, now=0.0)
+    assert pace.remaining(0.0) == 100.0 and pace.remaining(30.0) == 70.0  # the plan's, counting down
+    pace.started(0, "first")
+    pace.finished(0, 36, 90.0, now=90.0)
+    assert pace.remaining(90.0) == 10.0 and pace.remaining(101.0) is None  # used up: unknown, not "0:00:00"
+    pace.started(1, "warm")
+    pace.finished(1, 36, 38.6, now=128.6)
+    assert pace.label() == "frames (38.6 s a frame)"
+    assert pace.remaining(128.6) == pytest.approx(34 * 38.6)  # 21:52, as the label says
+    assert pace.remaining(140.0) == pytest.approx(34 * 38.6 - 11.4)  # counting down through frame 2
+    assert pace.remaining(500.0) == pytest.approx(33 * 38.6)  # a slow frame: never below the frames after it
+    pace.started(2, "cut")  # a cut costs what a first frame does: it counts, as a share of what comes
+    pace.finished(2, 36, 80.0, now=600.0)
+    assert pace.per_frame() == pytest.approx((38.6 + 80.0) / 2)
+    assert FramePace(planned=None, total=None, done=0, now=0.0).remaining(0.0) is None
+
+
+def test_a_still_says_why_it_stopped_before_its_last_iteration(tmp_path, capsys):
+    import io
+
+    from rich.console import Console
+
+    from cli.progress import RichDisplay
+    from pipeline.events import IterationEvent, ScaleDone, ScalePlan
+
+    out = io.StringIO()
+    with RichDisplay(Console(file=out, width=200)) as display:
+        display(ScalePlan(((96, 128), (192, 256)), 200))
+        display(IterationEvent(0, 2, (96, 128), 200, 200, 1.0))
+        display(ScaleDone(0, 2, 200, 200, 1.0))
+        display(IterationEvent(1, 2, (192, 256), 140, 200, 1.0))
+        display(ScaleDone(1, 2, 140, 200, 1.0))
+    lines = [line for line in out.getvalue().splitlines() if "settled" in line]
+    assert lines == ["scale 2/2 settled at 140 of 200 iterations: the loss had stopped improving"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cli.args import build_parser, style_settings
-from cli.live_args import parse_live_args
+from cli.live_args import build_live_parser, settings_from
 from pipeline.config import StyleSettings
 from pipeline.core import devices
 from pipeline.core.stylizer import Stylizer
@@ -45,7 +45,6 @@ def test_precision_float32_turns_amp_off_in_both_modes():
     parser = build_parser()
     assert style_settings(parser.parse_args(["a.jpg", "s.jpg", "o.png"])).optim.amp is True
     assert style_settings(parser.parse_args(["a.jpg", "s.jpg", "o.png", "--precision", "float32"])).optim.amp is False
-    _, _, live_style = parse_live_args(["--live", "0", "s.jpg"])
-    assert live_style.optim.amp is True
-    _, _, live_style = parse_live_args(["--live", "0", "s.jpg", "--precision", "float32"])
-    assert live_style.optim.amp is False
+    live = build_live_parser()  # parse_live_args would also look for the files
+    assert settings_from(live.parse_args(["--live", "0", "s.jpg"]))[1].optim.amp is True
+    assert settings_from(live.parse_args(["--live", "0", "s.jpg", "--precision", "float32"]))[1].optim.amp is False

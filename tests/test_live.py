@@ -5,6 +5,7 @@ deliberately slow stylizer (frames dropped, not queued, latency bounded), record
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,16 +21,18 @@ import numpy as np
 import pytest
 
 from cli.main import main
+from pipeline.checks import expand_styles
 from pipeline.config import LiveSettings, StyleSettings
 from pipeline.errors import InputError, Interrupted, UsageError
 from pipeline.events import LiveFrame, LiveNotice
-from pipeline.live import LiveView, expand_styles, live, run_live
+from pipeline.live import LiveView, live, run_live
 from pipeline.live_stylizer import iterations_for
-from pipeline.media.live_sources import LatestFrameCapture, parse_source
+from pipeline.media.live_sources import LatestFrameCapture
 from pipeline.media.probe import probe
 from pipeline.media.recorder import Recorder
+from pipeline.media.source_spec import parse_source
 
-from media import FFMPEG, decode_bgr, decoded_count, header, make_clip
+from media import FFMPEG, decode_bgr, decoded_count, decoded_seconds, ffmpeg, header, make_clip
 
 REPO = Path(__file__).resolve().parent.parent
 STYLE = REPO / "samples" / "styles" / "starry_night.jpg"
@@ -142,6 +145,73 @@ def test_end_of_stream_stops_cleanly_with_a_complete_recording(short_clip: Path,
     assert 6 <= result.recorded_frames <= 12
 
 
+@pytest.fixture(scope="module")
+def noisy_clip(tmp_path_factory) -> Path:
+    """2 s of 64x48 testsrc2 at 25 fps with 2 s of seeded white noise as AAC: a sound whose every moment differs, so
+    where a recording's sound comes from in it can be found."""
+    path = tmp_path_factory.mktemp("live") / "noisy.mp4"
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={RATE},trim=end_frame={2 * RATE}", "-f", "lavfi", "-i",
+           "anoisesrc=duration=2:sample_rate=48000:seed=7:amplitude=0.5", "-map", "0:v", "-map", "1:a", "-c:v",
+           "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", "-y",
+           f"file:{path}")
+    return path
+
+
+def mono(path: Path, rate: int = 8000) -> np.ndarray:
+    """The first audio stream, decoded by ffmpeg to mono float samples at `rate` Hz."""
+    out = ffmpeg("-i", f"file:{path}", "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-",
+                 stdout=subprocess.PIPE).stdout
+    return np.frombuffer(out, np.float32)
+
+
+class FirstSlowStylizer(SlowStylizer):
+    """0.5 s for the first painting (as a first frame's many iterations), then 0.05 s a frame."""
+
+    def stylize(self, frame, motion, budget, stop):
+        self.seconds = 0.5 if not self.calls else 0.05
+        return super().stylize(frame, motion, budget, stop)
+
+
+def test_a_recording_of_a_file_keeps_its_sound_aligned_with_the_pictures(noisy_clip: Path, tmp_path: Path) -> None:
+    # A recording had no sound. It starts at the first painting, and each painting shows a frame from a little
+    # before (its latency; the first one's is long): the sound is taken from the file where it matches them.
+    out, settings, events = tmp_path / "rec.mp4", LiveSettings(fps=10), []
+    result = run_live(LatestFrameCapture(str(noisy_clip), settings), FirstSlowStylizer(0.05), settings, (64, 48),
+                      record=out, on_event=events.append)
+    assert result.recorded == out and sorted(os.listdir(tmp_path)) == ["rec.mp4"]  # no temporary file left
+    assert "Audio: aac" in header(out)
+    recorded = result.recorded_frames / 10
+    assert decoded_seconds(out, "a:0") == pytest.approx(recorded, abs=0.05)  # cut at the pictures' end
+    # Where the sound should start, from the events alone: a frame of the file's time s (its source index / 25)
+    # arrived at the file's clock s and was shown `latency` later; the recording starts at the first one shown.
+    shown = frames_of(events)
+    at = [f.source_index / RATE + f.latency for f in shown]
+    starts = [t - at[0] for t in at]
+    held = [end - start for start, end in zip(starts, starts[1:] + [recorded])]
+    expected = sum(h * (f.source_index / RATE - start) for h, f, start in zip(held, shown, starts)) / sum(held)
+    assert expected > 0.3  # the first painting's 0.5 s moved it: a test that can tell
+    # Where it does start: the recording's sound (its middle) found in the file's by cross-correlation.
+    rate, source, sound = 8000, mono(noisy_clip), mono(out)
+    middle = sound[int(0.1 * rate): len(sound) - int(0.1 * rate)]
+    match = np.correlate(source, middle, mode="valid")
+    found = int(np.argmax(match)) / rate - 0.1
+    assert found == pytest.approx(expected, abs=0.06)
+    # The file's own sound: unrelated noise would correlate about 0.01; the same noise, sampled at 8 kHz half a
+    # sample apart at worst, 0.64 or more.
+    assert np.corrcoef(source[int(np.argmax(match)):][: len(middle)], middle)[0, 1] > 0.5
+
+
+def test_a_camera_or_a_gif_recording_says_it_has_no_sound(noisy_clip: Path, clip: Path, tmp_path: Path,
+                                                          capsys) -> None:
+    for source, name, said in ((noisy_clip, "a.mp4", "with the file's sound"), (noisy_clip, "b.gif", "no sound"),
+                               (clip, "c.mp4", "no sound")):
+        code = main(["--live", str(source), str(STYLE), "--record", str(tmp_path / name), "--no-window", "--size",
+                     "64", "--device", "cpu", "--max-seconds", "1"])
+        err = capsys.readouterr().err
+        assert code == 0 and f"; recording {tmp_path / name} ({said});" in err, err
+        assert ("Audio:" in header(tmp_path / name)) == (said == "with the file's sound")
+
+
 def test_a_recording_can_be_a_gif(short_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "rec.gif"
     settings = LiveSettings(fps=10)
@@ -226,7 +296,7 @@ def test_iterations_fit_the_budget() -> None:
 class FlakySource:
     """A camera that delivers `frames` frames, then fails, and can be reopened after `failures` failed tries."""
 
-    reconnectable = True
+    reconnectable, time, audio = True, None, ()  # a camera's frames have no time in a file, and no sound
 
     def __init__(self, frames: int, failures: int) -> None:
         self.left, self.failures, self.opens = frames, failures, 0
@@ -325,6 +395,9 @@ def test_contract_command_records_and_reports_dropped(clip: Path, tmp_path: Path
     dropped = int(line.split(" dropped")[0].split()[-1])
     assert shown >= 1 and dropped >= 1 and "mean latency" in line and "fps" in line
     assert decoded_count(out) > 0 and "64x48" in header(out) and os.listdir(tmp_path) == ["out.mp4"]
+    # The start line says the thread count (OMP_NUM_THREADS, which conftest.py sets to 1).
+    assert re.search(r"^live: clip.mp4 64x48 as 64x48 on cpu( \(bfloat16\))? with 1 thread, target 15 fps",
+                     captured.err, re.MULTILINE), captured.err
 
 
 def test_a_small_style_image_is_warned_about_as_in_stills_and_videos(clip: Path, tmp_path: Path, capsys) -> None:
@@ -405,7 +478,8 @@ def test_missing_device_fails_fast_with_one_line(source, message, tmp_path, caps
 def test_an_impossible_temporal_weight_is_a_usage_error_before_the_source_opens(clip, tmp_path, capsys, weight):
     code = main(["--live", str(clip), str(STYLE), "--no-window", "--device", "cpu", "--temporal-weight", weight])
     err = capsys.readouterr().err
-    assert code == 2 and err == f"stylize-video: error: --temporal-weight must be a number >= 0, got {float(weight)}\n"
+    assert code == 2 and err == (f"stylize-video: error: --temporal-weight must be a number >= 0, got {float(weight)}; "
+                                 "see stylize-video --live --help\n")
     # The library checks it too.
     with pytest.raises(UsageError, match="--temporal-weight must be a number >= 0, got nan"):
         live(str(clip), [str(STYLE)], StyleSettings(), LiveSettings(temporal_weight=float("nan")), device="cpu")

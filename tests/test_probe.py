@@ -261,6 +261,25 @@ def test_probe_errors_are_distinct_one_liners(clips: Path) -> None:
     assert len(set(messages.values())) == 5
 
 
+def test_an_mp4_cut_before_its_index_is_called_cut_short(tmp_path: Path) -> None:
+    # A camera writes the index (moov) after the frames; `head -c 20000 in.mp4` keeps none of it, and was called
+    # "neither an image nor a media file ffmpeg can read".
+    from media import ffmpeg, top_level_boxes
+
+    front = make_clip(tmp_path / "front.mp4", width=320, height=240, frames=50)
+    ffmpeg("-i", f"file:{front}", "-c", "copy", "-y", f"file:{tmp_path / 'camera.mp4'}")  # no +faststart: moov last
+    assert top_level_boxes(tmp_path / "camera.mp4")[-1] == "moov"
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((tmp_path / "camera.mp4").read_bytes()[:20000])
+    message = _error(cut)
+    assert message.startswith(f"'{cut}' looks damaged or cut short: it starts as an MP4/MOV video, but its index")
+    assert message.endswith("(ffmpeg: Error opening input files: Invalid data found when processing input)")
+    # A broken HEIC photo starts with an 'ftyp' box too, of an image brand: not called a video.
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
+    assert "neither an image nor a media file" in _error(heic)
+
+
 # ---- small parsers ----
 
 

@@ -379,7 +379,8 @@ def test_truncated_input_is_stylized_up_to_where_it_ends(tmp_path: Path, style: 
     result, events = run(source, style, tmp_path / "out.mp4", stylizer=IdentityStylizer)
     assert 0 < result.frames < 40 and decoded_count(tmp_path / "out.mp4") == result.frames
     assert result.warnings == (f"the input ended early: stopped at frame {result.frames} of ~40",)
-    assert of(events, StylizeWarning)[0].message == result.warnings[0]
+    assert of(events, StylizeWarning)[0].message == result.warnings[0] and of(events, StylizeWarning)[0].partial
+    assert result.truncated and not run(whole, style, tmp_path / "whole_out.mp4", stylizer=IdentityStylizer)[0].truncated
 
 
 # ---- stopping and failures ----
@@ -476,7 +477,7 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path, style: Path) -> None:
     source = make_clip(tmp_path / "in.mp4", frames=3)
     events: list[object] = []
     cases = [
-        (tmp_path / "out.webm", VIDEO, r"'\.webm' cannot hold H\.264 video; use \.mp4, .*\.mkv or \.gif$"),
+        (tmp_path / "out.webm", VIDEO, r"'\.webm' is not supported; videos are written as H\.264 in \.mp4, .*\.mkv, or as a GIF \(\.gif\)$"),
         (tmp_path / "out", VIDEO, r"output '.*out' has no extension; end it in one of \.mp4"),
         (tmp_path / "out.mp4", replace(VIDEO, start=5.0), r"selection \(--start 5 s\) holds no frame of the 0.12 s, 25 fps video"),
         # Shorter than a quarter of a frame: the message must name the duration, not only the start.

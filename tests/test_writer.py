@@ -95,7 +95,7 @@ def test_video_args_odd_size_names_and_containers(tmp_path: Path) -> None:
     assert f"file:{tmp_path}/-x.mkv" in odd and option(odd, "-f") == ["rawvideo", "matroska"]
     assert option(odd, "-movflags") == []  # +faststart is an MP4/MOV flag
     assert option(video_args("/dev/full", 64, 48, Fraction(25)), "-f")[-1] == "mp4"
-    with pytest.raises(UsageError, match=r"'\.webm' cannot hold H\.264.*\.mp4"):
+    with pytest.raises(UsageError, match=r"'\.webm' is not supported; videos are written as H\.264 in \.mp4"):
         video_args(tmp_path / "out.webm", 64, 48, Fraction(25))
 
 

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
-from pathlib import Path
 
 import ffmpeg
 
 from ..errors import OutputError
 from .ffmpeg_exe import FileUrls, ffmpeg_reason, run_ffmpeg, stderr_lines
 
-GIF_SUFFIX = ".gif"
 # Browsers show a GIF frame delay under 2/100 s as 1/10 s, so a faster clip would stutter: it is halved until at most
 # this rate (every other frame dropped).
 GIF_MAX_FPS = 50
-
-
-def is_gif(path: str | os.PathLike) -> bool:
-    """Whether an output path names an animated GIF (any case of .gif)."""
-    return Path(path).suffix.lower() == GIF_SUFFIX
 
 
 def gif_rate(fps: Fraction) -> Fraction:

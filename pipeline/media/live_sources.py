@@ -1,7 +1,7 @@
 """Live sources, read by a thread that keeps only the newest frame.
 
-A source is a camera index ("0"), a device path ("/dev/video0"), a stream URL (rtsp, http, udp ...) or a video file,
-which is played at its own pace (each frame is published at its timestamp, as a camera would deliver it). Frames are
+A source (source_spec.py) is a camera index ("0"), a device path ("/dev/video0"), a stream URL (rtsp, http, udp ...)
+or a video file, which is played at its own pace (each frame is published at its timestamp, as a camera would deliver it). Frames are
 HxWx3 BGR uint8 arrays as OpenCV gives them; times are time.monotonic() seconds.
 
 Why a thread and a single slot: a camera delivers frames whether or not we are ready. Queuing them would make the
@@ -11,66 +11,58 @@ capture interval. Frames replaced before anyone took them are counted as dropped
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from ..config import STREAM_SCHEMES, LiveSettings
-from ..errors import InputError, UsageError
-from .paths import check_input
+from ..config import LiveSettings
+from ..errors import InputError
+from .probe import AudioStream
 from .reader import VideoReader
+from .source_spec import SourceSpec, parse_source
 
 JOIN_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
-class SourceSpec:
-    """kind: "camera" (target an int index), "device" (a device path), "stream" (a URL) or "file" (a path)."""
-
-    kind: str
-    target: int | str
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} {self.target}" if self.kind != "file" else f"video '{self.target}'"
-
-
-def parse_source(text: str) -> SourceSpec:
-    """What the user's SOURCE names; missing device paths and files fail here, before anything is loaded."""
-    if text.isdigit():
-        return SourceSpec("camera", int(text))
-    if "://" in text:
-        scheme = text.split("://", 1)[0].lower()
-        if scheme not in STREAM_SCHEMES:
-            raise UsageError(f"live source '{text}': scheme '{scheme}' is not one of {', '.join(STREAM_SCHEMES)}")
-        return SourceSpec("stream", text)
-    if text.startswith("/dev/"):
-        if not os.path.exists(text):
-            raise InputError(f"device '{text}' does not exist (camera unplugged? `ls /dev/video*` lists cameras)")
-        return SourceSpec("device", text)
-    return SourceSpec("file", str(check_input(text, "live source")))
-
-
-@dataclass(frozen=True)
 class Captured:
     """One frame from the source: index counts every frame the source delivered (0-based), time is when it
-    arrived (time.monotonic()), pixels HxWx3 BGR uint8."""
+    arrived (time.monotonic()), pixels HxWx3 BGR uint8; source_time: its time in a video file (seconds from the
+    file's start, where its sound is), None for a camera or a stream."""
 
     index: int
     time: float
     pixels: np.ndarray
+    source_time: float | None = None
+
+
+class Source(Protocol):
+    """What LatestFrameCapture reads: open() opens and returns a first frame (InputError if it cannot), read() the
+    next one or None (the source ended or failed), close(). reconnectable: a failed source is reopened; time: the
+    file time of the frame read() returned last (None for a camera or a stream); audio: a file's audio streams."""
+
+    reconnectable: bool
+    time: float | None
+    audio: tuple[AudioStream, ...]
+
+    def open(self) -> np.ndarray: ...
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
 
 
 class _OpenCvSource:
     """A camera, device or stream through cv2.VideoCapture: it can be reopened after a failure."""
 
     reconnectable = True
+    time = None  # OpenCV gives a camera's or a stream's frames no time in a file
+    audio: tuple[AudioStream, ...] = ()  # nor its sound
 
     def __init__(self, spec: SourceSpec, settings: LiveSettings) -> None:
         self.spec, self.settings = spec, settings
@@ -121,10 +113,13 @@ class _FileSource:
         self._frames = iter(())
         self._pending = None  # the frame open() decoded: published first, when the clock starts
         self._zero: float | None = None
+        self.time: float | None = None  # the file time of the frame read() returned last
+        self.audio: tuple[AudioStream, ...] = ()  # the file's audio streams
 
     def open(self) -> np.ndarray:
         self.close()
         self._reader = VideoReader(self.spec.target)
+        self.audio = self._reader.info.audio
         self._frames = iter(self._reader)
         first = next(self._frames, None)
         if first is None:
@@ -143,6 +138,7 @@ class _FileSource:
         delay = self._zero + frame.time - now
         if delay > 0:
             self._halt.wait(delay)
+        self.time = frame.time
         return frame.pixels
 
     def close(self) -> None:
@@ -165,7 +161,7 @@ class LatestFrameCapture:
         self.spec = source if isinstance(source, SourceSpec) else parse_source(source)
         self.settings = settings
         self._halt = threading.Event()
-        self._source = _FileSource(self.spec, self._halt) if self.spec.kind == "file" else \
+        self._source: Source = _FileSource(self.spec, self._halt) if self.spec.kind == "file" else \
             _OpenCvSource(self.spec, settings)
         self._cond = threading.Condition()
         self._latest: Captured | None = None
@@ -206,6 +202,11 @@ class LatestFrameCapture:
             self._source.close()
 
     @property
+    def audio(self) -> tuple[AudioStream, ...]:
+        """The audio streams of a video file source (known once open); () for a camera or a stream."""
+        return self._source.audio
+
+    @property
     def last_delivery(self) -> float | None:
         """time.monotonic() when the source last delivered a frame (None before the first)."""
         with self._cond:
@@ -227,7 +228,7 @@ class LatestFrameCapture:
         with self._cond:
             if self._latest is not None and self._latest.index > self._taken:
                 self.dropped += 1
-            self._latest = Captured(self.captured, time.monotonic(), pixels)
+            self._latest = Captured(self.captured, time.monotonic(), pixels, self._source.time)
             self.captured += 1
             self._cond.notify_all()
 
@@ -276,8 +277,3 @@ class LatestFrameCapture:
                 return False
             delay = min(2 * delay, settings.reconnect_max_delay)
         return False
-
-
-def describe_source(spec: SourceSpec) -> str:
-    """A short name for messages: 'camera 0', 'bikes.mp4', 'rtsp://host/stream'."""
-    return Path(str(spec.target)).name if spec.kind == "file" else spec.label

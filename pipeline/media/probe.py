@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 import subprocess
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -112,6 +113,10 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     source = check_input(path, "video")
     lines = _ffmpeg_header(source)
     if not any(line.startswith("Input #0") for line in lines):
+        if _mp4_without_index(source):
+            raise InputError(f"'{path}' looks damaged or cut short: it starts as an MP4/MOV video, but its index (the "
+                             "'moov' box, which says where the frames are) is missing or cut, as when a download, a "
+                             f"copy or a recording stops early (ffmpeg: {ffmpeg_reason(lines)})")
         # Only files no image reader took get here, so the message names both kinds.
         raise InputError(f"'{path}' is neither an image nor a media file ffmpeg can read ({ffmpeg_reason(lines)})")
     demuxers = _demuxers(lines)
@@ -133,6 +138,33 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     info = replace(info, demuxers=demuxers, extras=_extras(lines, streams, videos[0]))
     rate = _gif_rate(source) if "gif" in demuxers.split(",") else None
     return info if rate is None else replace(info, fps=rate)
+
+
+# MP4, MOV and M4V files start with an 'ftyp' box; HEIF and AVIF photos too, with these brands.
+_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+
+
+def _mp4_without_index(source: Path) -> bool:
+    """Whether `source` starts as an MP4/MOV video (an 'ftyp' box of a video brand) but holds no whole 'moov' box, the
+    index of its frames. A camera or an encoder writes it last, so a file cut short (`head -c 20000 in.mp4`, an
+    interrupted download) has none, and ffmpeg only says "Invalid data found when processing input"."""
+    with open(source, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        head = file.read(12)
+        if len(head) < 12 or head[4:8] != b"ftyp" or head[8:12] in _IMAGE_BRANDS:
+            return False
+        offset = 0
+        while offset + 8 <= size:  # the top-level boxes: 32-bit size (1: a 64-bit one follows, 0: to the end), name
+            file.seek(offset)
+            box_size, name = struct.unpack(">I4s", file.read(8))
+            if box_size == 1:
+                box_size = struct.unpack(">Q", file.read(8))[0]
+            elif box_size == 0:
+                box_size = size - offset
+            if name == b"moov" and 8 <= box_size <= size - offset:
+                return False
+            offset += max(box_size, 8)
+    return True
 
 
 # ffmpeg's GIF demuxer takes a delay under 2 hundredths of a second as 10 hundredths, as browsers do.

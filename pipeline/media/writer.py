@@ -18,12 +18,10 @@ import numpy as np
 
 from ..core.geometry import even_size
 from ..errors import OutputError, UsageError
+from .containers import container_of
 from .ffmpeg_exe import FileUrls, StderrDrain, ffmpeg_reason, run_ffmpeg, stderr_lines
-from .gif import GIF_SUFFIX, is_gif
 from .probe import AudioStream
 
-# Output file suffix -> ffmpeg muxer. Only containers that hold H.264 video.
-CONTAINERS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
 _MOV_FAMILY = ("mp4", "ipod", "mov")
 _PCM = {f"pcm_{k}" for k in ("s16le", "s16be", "s24le", "s24be", "s32le", "s32be", "f32le", "f32be", "u8", "s8")}
 _COMPRESSED = {"aac", "mp3", "mp2", "ac3", "eac3", "alac"}
@@ -38,35 +36,6 @@ COPYABLE_AUDIO: dict[str, frozenset[str]] = {
 }
 AAC_KBPS_PER_CHANNEL = 96
 CLOSE_TIMEOUT_S = 120.0  # after stdin closes ffmpeg only flushes its lookahead and moves the index (+faststart)
-
-
-def container_of(path: str | os.PathLike) -> str:
-    """ffmpeg muxer for an output path (or a bare suffix like ".mov"); no suffix (e.g. /dev/full) means MP4."""
-    text = os.fspath(path)
-    suffix = text.lower() if text.startswith(".") and "/" not in text else Path(text).suffix.lower()
-    if not suffix:
-        return "mp4"
-    if suffix not in CONTAINERS:
-        raise UsageError(f"output '{text}': container '{suffix}' cannot hold H.264 video; use {', '.join(CONTAINERS)}")
-    return CONTAINERS[suffix]
-
-
-def check_video_name(path: str | os.PathLike) -> str:
-    """container_of for a file the user names: without a suffix it is a UsageError, not MP4, because the temporary
-    file beside it (see paths.atomic_output) would have no container to go by."""
-    if not Path(path).suffix:
-        raise UsageError(f"output '{os.fspath(path)}' has no extension; end it in one of {', '.join(CONTAINERS)}")
-    return container_of(path)
-
-
-def check_animation_name(path: str | os.PathLike) -> str:
-    """check_video_name for the video command, which also writes GIFs: "gif" for a .gif path, else the H.264 muxer."""
-    if is_gif(path):
-        return "gif"
-    try:
-        return check_video_name(path)
-    except UsageError as error:
-        raise UsageError(f"{error} or {GIF_SUFFIX}") from None
 
 
 def video_args(

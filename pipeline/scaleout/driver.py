@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -232,7 +232,7 @@ def stylize_on_ray(job: VideoJob, video_path: Path, settings: RaySettings, devic
     """Stylize every frame of `job` not yet in its work folder on Ray workers, checkpoint them and encode all of
     them in order into `video_path`. Returns (how the reading ended, frames encoded)."""
     with connected(settings) as (ray, cluster):
-        shape = share(cluster, settings, device)
+        shape = share(cluster, replace(settings, threads=job.settings.threads), device)  # what the manifest says
         pool = _Pool(ray, shape, (job.styles, job.settings, job.video, settings.seam_frames, shape.threads,
                                   "auto" if shape.gpus else "cpu", job.init_image, stylizer), emit)
         try:
