@@ -30,7 +30,7 @@ from PIL import Image
 
 import pipeline.checkpoints as checkpoints
 import pipeline.core.stylizer as stylize_module
-import pipeline.video as video_module
+import pipeline.video_job as video_job
 from cli.main import main
 from pipeline.checkpoints import work_folder
 from pipeline.config import OptimSettings, StyleSettings, VideoSettings
@@ -365,7 +365,7 @@ def test_ffmpeg_dying_on_a_full_disk_gives_its_reason_and_keeps_the_frames(tmp_p
     source = make_clip(tmp_path / "in.mp4", frames=40, audio=())
     out = tmp_path / "out.mp4"
     with monkeypatch.context() as patch:
-        patch.setattr(video_module, "VideoWriter", FullDiskWriter)
+        patch.setattr(video_job, "VideoWriter", FullDiskWriter)
         code, err = cli(capsys, source, style, out, *CONTRACT, stylizer=identity)
     assert code == 1 and len(err.splitlines()) == 1 and "ffmpeg" in err and "No space left on device" in err, err
     kept = sorted(p.name for p in work_folder(out).glob("*.png"))
