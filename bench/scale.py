@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from pipeline.checkpoints import work_folder
-from pipeline.config import OptimSettings, RaySettings, StyleSettings, VideoSettings
+from pipeline.config import RaySettings, StyleSettings, VideoSettings
 from pipeline.core.geometry import processing_size
 from pipeline.events import FrameDone, FrameStarted, ScaleOutPlan
 from pipeline.flicker import pair_errors

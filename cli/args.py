@@ -113,10 +113,14 @@ def build_parser() -> Parser:
     p.add_argument("output", metavar="OUTPUT", help="result file: an image for a photo, a video for a video")
     g = p.add_argument_group("quality and speed")
     g.add_argument("--quality", choices=list(QUALITY), default=DEFAULT_QUALITY,
-                   help=f"preset of --size and --iterations (default {DEFAULT_QUALITY}: "
-                        + ", ".join(f"{k} {v['size']} px/{v['iterations']} it" for k, v in QUALITY.items()) + ")")
+                   help=f"preset of --size and the iterations (default {DEFAULT_QUALITY}: "
+                        + ", ".join(f"{k} {v['size']} px, at most "
+                                    f"{'/'.join(map(str, (*v['coarse_iterations'], v['iterations'])))} it"
+                                    for k, v in QUALITY.items()) + " on the scales, coarse to fine)")
     g.add_argument("--size", type=int, help="long side of the result in pixels (default: from --quality)")
-    g.add_argument("--iterations", type=int, help="optimizer iterations per scale (default: from --quality)")
+    g.add_argument("--iterations", type=int,
+                   help="optimizer iterations at the final scale (default: from --quality); the coarser scales stop "
+                        "once the picture settles there")
     g.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
     add_threads(g)
     add_precision(g)

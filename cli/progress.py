@@ -141,6 +141,7 @@ class RichDisplay:
         self.frames_task = None  # frames of a video
         self.pace: FramePace | None = None  # of the video's frames
         self._weights: list[float] = []  # per scale: its pixels / the final scale's (see ScalePlan)
+        self._caps: tuple[int, ...] = ()  # per scale: the iterations it may run
         self._started = False
 
     def __enter__(self) -> "RichDisplay":
@@ -179,11 +180,16 @@ class RichDisplay:
     def _on_scale_plan(self, event: ScalePlan) -> None:
         final = event.sizes[-1][0] * event.sizes[-1][1]
         self._weights = [h * w / final for h, w in event.sizes]
+        self._caps = tuple(event.iterations)
 
     def _work(self, scales: int, scale: int, iterations: int, iteration: int) -> tuple[float, float]:
-        """(done, total) in final-scale iterations; scales weigh the same when no ScalePlan came."""
-        weights = self._weights if len(self._weights) == scales else [1.0] * scales
-        return sum(weights[:scale]) * iterations + weights[scale] * iteration, sum(weights) * iterations
+        """(done, total) in final-scale iterations, a scale's iterations weighed by its pixels; a coarse scale that
+        settled early counts as done. Scales weigh the same, with `iterations` each, when no ScalePlan came."""
+        planned = len(self._weights) == scales == len(self._caps)
+        weights = self._weights if planned else [1.0] * scales
+        caps = self._caps if planned else (iterations,) * scales
+        work = [w * c for w, c in zip(weights, caps)]
+        return sum(work[:scale]) + weights[scale] * iteration, sum(work)
 
     def _on_iteration(self, event: IterationEvent) -> None:
         done, total = self._work(event.scales, event.scale, event.iterations, event.iteration)
@@ -199,8 +205,9 @@ class RichDisplay:
             done, _ = self._work(event.scales, event.scale, event.iterations, event.iterations)
             self.progress.update(self.task, completed=done)
         if self.frames_task is None and event.iterations_run < event.iterations:  # a still's: why it ended early
+            why = "the picture had stopped changing" if event.settled else "the loss had stopped improving"
             self.say(f"scale {event.scale + 1}/{event.scales} settled at {event.iterations_run} of {event.iterations} "
-                     "iterations: the loss had stopped improving")
+                     f"iterations: {why}")
 
     def _on_video_plan(self, event: VideoPlan) -> None:
         (iw, ih), (w, h) = event.input_size, event.size

@@ -101,6 +101,9 @@ def check_style_settings(settings: StyleSettings) -> None:
     check_size(settings.size)
     if optim.iterations < 1:
         raise UsageError(f"--iterations must be at least 1, got {optim.iterations}")
+    if not all(cap >= 1 for cap in optim.coarse_iterations) or not optim.settle_below >= 0:
+        raise UsageError(f"optimizer settings: expected coarse_iterations of at least 1 and settle_below >= 0, got "
+                         f"{list(optim.coarse_iterations)} and {optim.settle_below}")
     if optim.max_scales < 1:
         raise UsageError(f"--scales must be at least 1, got {optim.max_scales}")
     if not 0.05 <= settings.style_scale <= 4:

@@ -34,7 +34,8 @@ class LossSettings:
     # Per-layer weights, in the order of style_layers; normalized to sum 1.
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
     content_weight: float = 1.0
-    style_weight: float = 5.0
+    # 12: as painterly as neural-style's published pictures on Starry Night, houses readable (docs/design.md).
+    style_weight: float = 12.0
     tv_weight: float = 2.0
 
 
@@ -42,17 +43,24 @@ class LossSettings:
 class OptimSettings:
     """How the pixels are optimized.
 
-    iterations: optimizer iterations at the final scale; each coarser scale gets the same number (it costs 1/4 as
-    much per halving). report_every: iterations between progress events; it is also the only point where the loss
-    is read back to the host (one sync per report). Early stop: when the loss improved by less than
-    plateau_tolerance (relative) over one report interval, after at least min_fraction of the iterations.
+    iterations: optimizer iterations at the final scale (where the detail is painted: fixed, it sharpens until
+    about 20). coarse_iterations: the most each coarser scale gets, the coarsest first (a scale beyond them gets the
+    last); a coarse scale sets the composition and stops once the picture settles: when its pixels moved on
+    average less than settle_below (in 0-255 levels, mean over pixels and channels) over the last 5 iterations
+    (checked every 5), from the settle_from-th on (settle_below 0: never). report_every: iterations between progress events; it is
+    also where the loss is read back to the host (one sync per report, and one per settle check on coarse scales).
+    Early stop on a loss plateau too: when the loss improved by less than plateau_tolerance (relative) over one
+    report interval, after at least min_fraction of the iterations (a safety: with L-BFGS it hardly ever fires).
     amp: lower precision where it was measured to be safe: VGG19 in bfloat16 on a CPU that computes it natively
     (AVX512-BF16 or AMX; 1.6-1.9x faster, see devices.native_bfloat16), and float16 autocast for Adam on CUDA.
     False: float32 everywhere (--precision float32).
     """
 
     optimizer: str = "lbfgs"
-    iterations: int = 200
+    iterations: int = 20
+    coarse_iterations: tuple[int, ...] = (60, 30)
+    settle_below: float = 2.0
+    settle_from: int = 10
     lr: float = 0.02  # Adam only; pixels are in [0, 1]
     max_scales: int = 3
     min_scale_side: int = 128
@@ -86,11 +94,12 @@ MIN_SIZE = 16  # px a side: VGG19's four poolings before relu5_1 shrink a thinne
 MAX_SIZE = 8192
 MAX_CRF = 51  # libx264's worst quality for 8-bit video; ffmpeg would quietly clip a larger --crf
 
-# Presets trade time for quality; "draft" gives a CPU user a 256 px result in about a minute.
+# Presets trade time for quality: size, the final scale's iterations and the coarse scales' caps. Each costs at
+# most 1.6-1.7x 20 iterations at its size on one scale (docs/design.md, "Stills").
 QUALITY: dict[str, dict] = {
-    "draft": {"size": 256, "iterations": 80},
-    "normal": {"size": 512, "iterations": 200},
-    "high": {"size": 768, "iterations": 400},
+    "draft": {"size": 256, "iterations": 20, "coarse_iterations": (50,)},
+    "normal": {"size": 512, "iterations": 20, "coarse_iterations": (60, 30)},
+    "high": {"size": 768, "iterations": 20, "coarse_iterations": (60, 30)},
 }
 DEFAULT_QUALITY = "normal"
 
@@ -98,7 +107,8 @@ DEFAULT_QUALITY = "normal"
 def with_quality(settings: StyleSettings, quality: str) -> StyleSettings:
     """Apply a QUALITY preset's size and iterations to `settings`."""
     preset = QUALITY[quality]
-    return replace(settings, size=preset["size"], optim=replace(settings.optim, iterations=preset["iterations"]))
+    optim = replace(settings.optim, iterations=preset["iterations"], coarse_iterations=preset["coarse_iterations"])
+    return replace(settings, size=preset["size"], optim=optim)
 
 
 @dataclass(frozen=True)

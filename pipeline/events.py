@@ -38,10 +38,11 @@ class IterationEvent:
 @dataclass(frozen=True)
 class ScalePlan:
     """Sent before the first scale: the (height, width) of each scale, coarse to fine, and the iterations each may
-    run. An iteration costs about in proportion to its scale's pixels, so a display can weigh them for its ETA."""
+    run (a coarse scale may stop sooner, once the picture settles). An iteration costs about in proportion to its
+    scale's pixels, so a display can weigh them for its ETA."""
 
     sizes: tuple[tuple[int, int], ...]
-    iterations: int
+    iterations: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ScaleDone:
     iterations: int
     loss: float
     step_scale: float | None = None  # L-BFGS's first step per unit of gradient (core.optimize.Optimized)
+    settled: bool = False  # it stopped early because the picture settled (else, if early, the loss)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import torch
 
 from .config import EXTRA_EVALS_PER_RUN, EXTRA_EVALS_PER_WARM_RUN, OptimSettings, VideoSettings
 from .core.geometry import scale_schedule
+from .core.stylizer import coarse_caps
 from .sequence import FrameStylizer
 
 # Passes timed after a first one, which also sets the kernels and the memory up. Their median, not the fastest: on a
@@ -20,13 +21,15 @@ TIMED_PASSES = 3
 def planned_evaluations(frames: int, resume_from: int, size: tuple[int, int], optim: OptimSettings,
                         video: VideoSettings) -> float:
     """Forward/backward passes, in passes at `size` = (width, height), that stylizing frames resume_from..frames-1
-    will take: the first frame's coarse-to-fine runs (coarse passes count by their pixels), then one run per warm
+    will take: the first frame's coarse-to-fine runs (coarse passes count by their pixels, each scale at its cap),
+    then one run per warm
     frame. A guess where adaptive effort decides: a warm frame is taken to need the middle of its iteration range
     (on the bikes sample the warm frames averaged 20.1 iterations of 10-30)."""
     width, height = size
     extra, warm_extra = EXTRA_EVALS_PER_RUN.get(optim.optimizer, 0), EXTRA_EVALS_PER_WARM_RUN.get(optim.optimizer, 0)
     scales = scale_schedule(height, width, optim.max_scales, optim.min_scale_side)
-    first = (optim.iterations + extra) * sum(h * w for h, w in scales) / (height * width)  # a run per scale
+    caps = coarse_caps(optim.coarse_iterations, len(scales) - 1) + (optim.iterations,)  # coarse ones may settle sooner
+    first = sum((cap + extra) * h * w for cap, (h, w) in zip(caps, scales)) / (height * width)  # a run per scale
     warm_frames = max(0, frames - max(1, resume_from))
     per_warm = (min(video.min_frame_iterations, video.frame_iterations) + video.frame_iterations) / 2
     return (first if resume_from == 0 else 0) + warm_frames * (per_warm + warm_extra)

@@ -517,9 +517,9 @@ def test_video_messages_are_whole_lines_of_plain_text(capsys):
 
 
 def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
-    # The default still paints 128, 256 and 512 px scales of 200 iterations; a 128-px iteration costs about 1/16
-    # of a 512-px one. Counted by iterations, the first scale filled a third of the bar and the ETA said 1 min 20 s
-    # for a 10-minute job.
+    # The default still paints 128, 256 and 512 px scales of at most 60, 30 and 20 iterations; a 128-px iteration
+    # costs about 1/16 of a 512-px one. Counted by iterations, the first scale filled a third of the bar and the ETA
+    # said 1 min 20 s for a 10-minute job.
     import io
 
     from rich.console import Console
@@ -528,17 +528,17 @@ def test_the_still_bar_fills_by_work_so_its_eta_holds_from_the_first_scale():
     from pipeline.events import IterationEvent, ScaleDone, ScalePlan
 
     sizes = ((96, 128), (192, 256), (384, 512))
-    work = 200 * (1 / 16 + 1 / 4 + 1)  # in 512-px iterations
+    work = 60 / 16 + 30 / 4 + 20  # in 512-px iterations
     with RichDisplay(Console(file=io.StringIO())) as display:
-        display(ScalePlan(sizes, 200))
-        display(IterationEvent(0, 3, sizes[0], 200, 200, 1.0))
+        display(ScalePlan(sizes, (60, 30, 20)))
+        display(IterationEvent(0, 3, sizes[0], 40, 60, 1.0))
         (task,) = display.progress.tasks
-        assert task.total == pytest.approx(work) and task.completed == pytest.approx(200 / 16)
-        assert task.fields["count"] == "200/200" and task.description == "scale 1/3 128x96"
-        display(ScaleDone(0, 3, 150, 200, 1.0))  # a plateau stop still completes the scale's share
-        display(IterationEvent(2, 3, sizes[2], 100, 200, 1.0))
-        assert task.completed == pytest.approx(200 / 16 + 200 / 4 + 100)
-        assert task.fields["count"] == "100/200"
+        assert task.total == pytest.approx(work) and task.completed == pytest.approx(40 / 16)
+        assert task.fields["count"] == "40/60" and task.description == "scale 1/3 128x96"
+        display(ScaleDone(0, 3, 45, 60, 1.0, settled=True))  # a scale that settled early completes its share
+        display(IterationEvent(2, 3, sizes[2], 10, 20, 1.0))
+        assert task.completed == pytest.approx(60 / 16 + 30 / 4 + 10)
+        assert task.fields["count"] == "10/20"
 
 
 def test_the_frames_bar_shows_the_pace_of_the_frames_after_the_first():
@@ -603,10 +603,11 @@ def test_a_still_says_why_it_stopped_before_its_last_iteration(tmp_path, capsys)
 
     out = io.StringIO()
     with RichDisplay(Console(file=out, width=200)) as display:
-        display(ScalePlan(((96, 128), (192, 256)), 200))
-        display(IterationEvent(0, 2, (96, 128), 200, 200, 1.0))
-        display(ScaleDone(0, 2, 200, 200, 1.0))
+        display(ScalePlan(((96, 128), (192, 256)), (60, 200)))
+        display(IterationEvent(0, 2, (96, 128), 45, 60, 1.0))
+        display(ScaleDone(0, 2, 45, 60, 1.0, settled=True))
         display(IterationEvent(1, 2, (192, 256), 140, 200, 1.0))
         display(ScaleDone(1, 2, 140, 200, 1.0))
     lines = [line for line in out.getvalue().splitlines() if "settled" in line]
-    assert lines == ["scale 2/2 settled at 140 of 200 iterations: the loss had stopped improving"]
+    assert lines == ["scale 1/2 settled at 45 of 60 iterations: the picture had stopped changing",
+                     "scale 2/2 settled at 140 of 200 iterations: the loss had stopped improving"]

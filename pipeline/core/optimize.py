@@ -23,11 +23,16 @@ class Optimized(NamedTuple):
     just before its last step: the exact one would cost another pass); `step_scale` the step length per unit of
     gradient that L-BFGS's first iteration found (s.y / y.y of its first curvature pair: the inverse curvature along
     the gradient), where a similar next run's first step can start (optimize's first_step); None for Adam, or when
-    no step was accepted."""
+    no step was accepted. iterations: how many ran; settled: it stopped because the picture settled."""
 
     image: torch.Tensor
     loss: float
     step_scale: float | None
+    iterations: int = 0
+    settled: bool = False
+
+
+SETTLE_EVERY = 5  # iterations between two looks at how far the pixels moved (OptimSettings.settle_below)
 
 
 class _LBFGS:
@@ -156,14 +161,17 @@ def optimize(
     on_event: Callback | None = None,
     stop: threading.Event | None = None,
     first_step: float | None = None,
+    settle: bool = False,
 ) -> Optimized:
     """Minimize `objective` over the pixels, starting from `init` (1x3xHxW, [0, 1]; not modified).
 
     The loss is taken of the pixels clipped to [0, 1]. Runs at most `iterations` iterations, stopping early on a
-    plateau (see OptimSettings) and raising Interrupted as soon as `stop` is set (checked between iterations).
-    first_step (L-BFGS only): the first trial step as a multiple of the negative gradient, typically the step_scale
-    of a previous run on a similar problem (the last video frame). Returns Optimized(image clipped to [0, 1], last
-    loss, step_scale).
+    plateau (see OptimSettings), and with `settle` once the picture settles (its pixels move less than
+    settings.settle_below a pixel over SETTLE_EVERY iterations: a coarse scale's composition is set), and raising
+    Interrupted as soon as `stop` is set (checked between iterations). first_step (L-BFGS only): the first trial
+    step as a multiple of the negative gradient, typically the step_scale of a previous run on a similar problem
+    (the last video frame). Returns Optimized(image clipped to [0, 1], last loss, step_scale, iterations run,
+    settled).
     """
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
@@ -177,12 +185,18 @@ def optimize(
     runner = OPTIMIZERS[settings.optimizer](image, bounded, settings, first_step)
     every = max(1, settings.report_every)
     floor = math.ceil(settings.min_fraction * iterations)
-    last_loss, previous = math.inf, math.inf
+    settles = settle and settings.settle_below > 0
+    last_loss, previous, before, settled, i = math.inf, math.inf, None, False, 0
     for i in range(1, iterations + 1):
         if stop is not None and stop.is_set():
             raise Interrupted("stopped by request")
         loss = runner.step()
-        if i % every and i != iterations:
+        if settles and i % SETTLE_EVERY == 0:
+            now = image.detach().clamp(0.0, 1.0)
+            if before is not None and i >= settings.settle_from:
+                settled = float((now - before).abs().mean()) * 255 < settings.settle_below  # one host sync
+            before = now.clone()
+        if i % every and i != iterations and not settled:
             continue
         last_loss = float(loss)  # the one host sync per report
         if not math.isfinite(last_loss):
@@ -190,7 +204,7 @@ def optimize(
         if on_event is not None:
             size = (image.shape[2], image.shape[3])
             on_event(IterationEvent(scale[0], scale[1], size, i, iterations, last_loss))
-        if i >= floor and previous - last_loss < settings.plateau_tolerance * abs(previous):
+        if settled or (i >= floor and previous - last_loss < settings.plateau_tolerance * abs(previous)):
             break
         previous = last_loss
-    return Optimized(image.detach().clamp(0.0, 1.0), last_loss, runner.step_scale)
+    return Optimized(image.detach().clamp(0.0, 1.0), last_loss, runner.step_scale, i, settled)

@@ -29,6 +29,34 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
 
 
+def _box_weights(source: int, target: int, like: torch.Tensor) -> torch.Tensor:
+    """target x source weights: each target pixel the mean of the source pixels its span covers, weighted by how much
+    of each it covers (a box filter at any factor)."""
+    edges = torch.arange(target + 1, dtype=torch.float64) * (source / target)
+    left = torch.arange(source, dtype=torch.float64)
+    overlap = (torch.minimum(edges[1:, None], left + 1) - torch.maximum(edges[:-1, None], left)).clamp(min=0)
+    return (overlap / overlap.sum(dim=1, keepdim=True)).to(like)
+
+
+def shrink_painting(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A painting (1x3xHxW) at the smaller (height, width) its Gram targets are taken at, with a box filter, as
+    neural-style's torch-image does; enlarged (a painting smaller than the result) as resize() does.
+
+    Deviation from our resize(): its antialiased bilinear kernel is wider than a box and blurs the brushwork the
+    Gram matrices measure; on Starry Night at 512 px the two targets differ by more than neural-style's whole style
+    term of its own published picture, and the box targets give a more painterly result (docs/design.md)."""
+    if size[0] > image.shape[2] or size[1] > image.shape[3]:
+        return resize(image, size)
+    rows, cols = _box_weights(image.shape[2], size[0], image), _box_weights(image.shape[3], size[1], image)
+    return torch.einsum("ph,nchw,qw->ncpq", rows, image, cols)
+
+
+def coarse_caps(caps: Sequence[int], scales: int) -> tuple[int, ...]:
+    """The iteration caps of `scales` coarse scales, the coarsest first: `caps` in order, the last one repeated for
+    scales beyond them (none given: no coarse scale may run)."""
+    return tuple(caps[min(k, len(caps) - 1)] if caps else 0 for k in range(scales))
+
+
 def _normalized(weights: Sequence[float]) -> list[float]:
     """Finite weights >= 0, not all 0 -> the same proportions summing to 1. Divided by the largest first, so that
     weights as large as 1e308 do not overflow the sum to inf (which made every weight 0)."""
@@ -90,7 +118,7 @@ class Stylizer:
             for image, weight in self.styles:
                 # A small --style-scale (or a thin painting) is kept at the least VGG19 can take.
                 least = min_long_side(image.shape[2], image.shape[3])
-                style = resize(image, fit_long_side(image.shape[2], image.shape[3], max(long_side, least)))
+                style = shrink_painting(image, fit_long_side(image.shape[2], image.shape[3], max(long_side, least)))
                 if self._color_reference is not None:
                     style = color.match_luminance(style, self._color_reference)
                 feats = self.vgg(style)
@@ -142,8 +170,9 @@ class Stylizer:
     ) -> torch.Tensor:
         """Paint `content` (1x3xHxW RGB [0, 1], at the final size) and return the result, same shape, in [0, 1].
 
-        init: starting image at the final size (default: per settings.init). iterations: per scale (default:
-        settings). extra_loss applies at the final scale only (e.g. a temporal term, defined on the full frame).
+        init: starting image at the final size (default: per settings.init). iterations: at the final scale
+        (default: settings.optim.iterations); a coarser scale gets at most its settings.optim.coarse_iterations and
+        stops once the picture settles there (see OptimSettings). extra_loss applies at the final scale only (e.g. a temporal term, defined on the full frame).
         scale < 1 paints at that fraction of the size and upsamples the result (less memory, less detail; see
         core/oom.py); extra_loss then sees the upsampled image, so it keeps its full-size meaning. first_step: L-BFGS's
         first trial step at the first scale, from a similar run's ScaleDone.step_scale (see optimize).
@@ -168,24 +197,18 @@ class Stylizer:
         h, w = content.shape[2], content.shape[3]
         sizes = scale_schedule(h, w, optim.max_scales if coarse_to_fine else 1, optim.min_scale_side)
         image = resize(start, sizes[0])
+        caps = coarse_caps(optim.coarse_iterations, len(sizes) - 1) + (iterations,)
         if on_event is not None:
-            on_event(ScalePlan(tuple(sizes), iterations))
+            on_event(ScalePlan(tuple(sizes), caps))
         for k, size in enumerate(sizes):
             image = resize(image, size)
             last = k == len(sizes) - 1
             objective = self.objective(resize(source, size), extra_loss if last else None)
-            seen = []
-
-            def relay(event: object) -> None:
-                seen.append(event)
-                if on_event is not None:
-                    on_event(event)
-
-            image, loss, step_scale = optimize(image, objective, optim, iterations, scale=(k, len(sizes)),
-                                               on_event=relay, stop=stop, first_step=first_step if k == 0 else None)
-            ran = seen[-1].iteration if seen else 0
+            image, loss, step_scale, ran, settled = optimize(
+                image, objective, optim, caps[k], scale=(k, len(sizes)), on_event=on_event, stop=stop,
+                first_step=first_step if k == 0 else None, settle=not last)
             if on_event is not None:
-                on_event(ScaleDone(k, len(sizes), ran, iterations, loss, step_scale))
+                on_event(ScaleDone(k, len(sizes), ran, caps[k], loss, step_scale, settled))
         if self.settings.preserve_colors:
             image = color.keep_colors(image, content)
         return image
