@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.threads import cpu_hog, load
 from cli.progress import FramePace
 from pipeline import video_plan
+from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings, with_quality
 from pipeline.events import FrameDone, FrameStarted, ScaleDone, VideoPlan
 from pipeline.video import stylize_video
@@ -69,7 +71,9 @@ def stylize(clip: Path, settings: StyleSettings, video: VideoSettings) -> Run:
     video_plan.seconds_per_pass = recording  # estimate_seconds calls it through the module
     try:
         OUT.mkdir(parents=True, exist_ok=True)
-        stylize_video(clip, [(STYLE, 1.0)], OUT / f"estimate_{clip.stem}.mp4", settings, video, "cpu", run)
+        output = OUT / f"estimate_{clip.stem}.mp4"
+        shutil.rmtree(work_folder(output), ignore_errors=True)  # an interrupted run's, which would refuse to start
+        stylize_video(clip, [(STYLE, 1.0)], output, settings, video, "cpu", run)
     finally:
         video_plan.seconds_per_pass = timed
     return run

@@ -4,11 +4,13 @@ Run as `python bench/scale.py [--parts 1,2,3]` on a quiet machine (it starts its
 and stops it). torch and OpenCV are pinned to one thread in this process and in each worker, so that one process
 with 1 thread and 2 workers with 1 thread each use the same cores.
 
-1. Throughput. The first 80 frames of bikes.mp4 (/work/shared/data/video/bikes.mp4, 3 scene cuts in them) at 128 px:
-   one process, then 2 Ray workers split at the cuts only. Frames per second of the stylizing (from the first
-   FrameStarted/FrameDone to the last FrameDone) and of the whole call, the ratio, Ray's start-up, and Ray's own
-   overhead per frame: the wall time of the Ray run's stylizing, times its workers, less the seconds the workers
-   spent stylizing (their FrameDone.seconds), over the frames. Goals: ratio >= 1.8x, overhead < 5% of a frame.
+1. Throughput. bikes.mp4 (/work/shared/data/video/bikes.mp4, 250 frames, 6 shots; --frames N: its first N) at
+   128 px: one process, then 2 Ray workers split at the cuts only. Frames per second of the stylizing (from the
+   first FrameStarted/FrameDone to the last FrameDone) and of the whole call, the ratio, Ray's start-up (ray.init
+   of the instance both runs use), and where the Ray run's worker-seconds went: stylizing (the workers'
+   FrameDone.seconds), Ray's own overhead (the gaps inside each worker's span, from its first frame's start to its
+   last frame's end: handing out segments, shipping frames), and idle tails (a worker with no segment left while
+   another finishes its shot: the split's balance, not Ray). Goals: ratio >= 1.8x, overhead < 5% of a frame.
    Whether the frames are the same is printed too (bit for bit: same thread count).
 2. Seams. bikes.mp4's longest shot (frames 76-136, 61 frames, 2.4 s) at 128 px: one process, then Ray split into
    1-second pieces with the seam pull (seam_frames, the default), and without it (seam_frames 0: each piece simply
@@ -52,7 +54,7 @@ STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
 OUT = Path(__file__).resolve().parent / "out"
 SIZE = 128
 SETTINGS = StyleSettings(size=SIZE)
-THROUGHPUT_FRAMES = 80
+THROUGHPUT_FRAMES = 250
 SEAM_SHOT = (76, 137)  # bikes.mp4's longest shot, frames 76..136
 RATIO_GOAL, OVERHEAD_GOAL, WORST_GOAL, MEAN_GOAL = 1.8, 0.05, 1.3, 1.15
 
@@ -73,6 +75,7 @@ class Timeline:
         self.last = 0.0
         self.seconds: list[float] = []
         self.plan: ScaleOutPlan | None = None
+        self.workers: dict[str | None, tuple[float, float, float]] = {}  # worker: (first start, last end, busy s)
 
     def __call__(self, event: object) -> None:
         now = time.perf_counter()
@@ -81,6 +84,8 @@ class Timeline:
         if isinstance(event, FrameDone):
             self.last = now
             self.seconds.append(event.seconds)
+            began, _, busy = self.workers.get(event.worker, (now - event.seconds, now, 0.0))
+            self.workers[event.worker] = (min(began, now - event.seconds), now, busy + event.seconds)
         if isinstance(event, ScaleOutPlan):
             self.plan = event
 
@@ -95,7 +100,7 @@ def run(name: str, video: VideoSettings, ray: RaySettings | None) -> dict:
     frames = [cv2.imread(str(p)) for p in sorted(work_folder(output).glob("*.png"))]
     stylizing = timeline.last - timeline.first
     return {"name": name, "wall": wall, "stylizing": stylizing, "frames": frames, "seconds": timeline.seconds,
-            "plan": timeline.plan}
+            "plan": timeline.plan, "workers": timeline.workers}
 
 
 def inputs(start: int, count: int) -> list[np.ndarray]:
@@ -106,17 +111,20 @@ def inputs(start: int, count: int) -> list[np.ndarray]:
         return [cv2.resize(f.pixels, size, interpolation=cv2.INTER_AREA) for f in reader]
 
 
-def part_throughput(threads_note: str) -> dict:
-    video = VideoSettings(max_frames=THROUGHPUT_FRAMES)
+def part_throughput(threads_note: str, frames: int, started_in: float) -> dict:
+    video = VideoSettings(max_frames=frames)
     one = run("scale_one.mp4", video, None)
     ray = run("scale_ray.mp4", video, RaySettings(chunk_seconds=1000, threads=1))
     same = len(one["frames"]) == len(ray["frames"]) and all(np.array_equal(a, b) for a, b in
                                                              zip(one["frames"], ray["frames"]))
     plan_ = ray["plan"]
     worker_seconds = sum(ray["seconds"])
-    overhead = (ray["stylizing"] * plan_.workers - worker_seconds) / len(ray["frames"])
-    per_frame = worker_seconds / len(ray["frames"])
-    print(f"\n1. throughput: bikes.mp4 frames 0-{THROUGHPUT_FRAMES - 1} at {SIZE} px, {plan_.shots} shots "
+    count = len(ray["frames"])
+    gaps = sum(end - began - busy for began, end, busy in ray["workers"].values())
+    idle = ray["stylizing"] * plan_.workers - sum(end - began for began, end, _ in ray["workers"].values())
+    overhead = gaps / count
+    per_frame = worker_seconds / count
+    print(f"\n1. throughput: bikes.mp4 frames 0-{count - 1} at {SIZE} px, {plan_.shots} shots "
           f"({threads_note})")
     print(f"  {'run':<32} {'stylizing s':>11} {'frames/s':>9} {'whole call s':>12}")
     for r in (one, ray):
@@ -125,7 +133,9 @@ def part_throughput(threads_note: str) -> dict:
     ratio = one["stylizing"] / ray["stylizing"]
     print(f"  throughput ratio (stylizing): {ratio:.2f}x (goal >= {RATIO_GOAL}x); whole call: "
           f"{one['wall'] / ray['wall']:.2f}x")
-    print(f"  Ray start-up: {plan_.started_in:.1f} s; the driver's decoding pass: {plan_.scanned_in:.2f} s")
+    print(f"  Ray start-up: {started_in:.1f} s; the driver's decoding pass: {plan_.scanned_in:.2f} s")
+    print(f"  worker-seconds of the Ray run: {worker_seconds:.1f} stylizing ({per_frame:.2f} s a frame, one process "
+          f"{sum(one['seconds']) / len(one['frames']):.2f} s), {gaps:.1f} Ray's gaps, {idle:.1f} idle tails")
     print(f"  Ray overhead per frame: {overhead * 1000:.0f} ms = {overhead / per_frame:.1%} of a frame's "
           f"{per_frame:.2f} s (goal < {OVERHEAD_GOAL:.0%})")
     print(f"  frames bit for bit equal to one process's: {same}")
@@ -202,14 +212,18 @@ def part_paper(first_seconds: float, warm_seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="1,2,3")
+    parser.add_argument("--frames", type=int, default=THROUGHPUT_FRAMES, help="part 1: the first N frames")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     ray = import_ray()
+    began = time.perf_counter()
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    started_in = time.perf_counter() - began
     try:
-        measured = part_throughput("1 thread in one process; 2 workers of 1 thread") if "1" in parts else None
+        measured = (part_throughput("1 thread in one process; 2 workers of 1 thread", args.frames, started_in)
+                    if "1" in parts else None)
         seams = part_seams() if "2" in parts else None
     finally:
         ray.shutdown()
