@@ -172,6 +172,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads (1 while another job holds a core)")
     p.add_argument("--frames", type=int, help="only the first N frames, for every run (default: the whole clip)")
+    p.add_argument("--fast-settings", default="{}", help='FastSettings fields as JSON, e.g. {"style_boost": 3}')
     p.add_argument("--blends", default="0,0.5", help="blend values to compare with the saved network")
     p.add_argument("--skip-default", action="store_true",
                    help="reuse the default run of the last bench (bench/out/fast_default.*): for trying the fast "
@@ -181,7 +182,8 @@ def main() -> None:
     cv2.setNumThreads(ns.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     settings = StyleSettings(size=ns.size, threads=ns.threads)
-    fast = FastSettings(save_model=str(OUT / "fast_model.pt"))
+    asked = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(ns.fast_settings).items()}
+    fast = FastSettings(**{**asked, "save_model": str(OUT / "fast_model.pt")})
     (OUT / "fast_model.pt").unlink(missing_ok=True)
     inputs = read_inputs(ns.size)[:ns.frames]
     print(f"{len(inputs)} frames of {SOURCE.name} at {inputs[0].shape[1]}x{inputs[0].shape[0]}, style {STYLE.name}, "
