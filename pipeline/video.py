@@ -281,6 +281,11 @@ def stylize_video(
         check_fast_settings(fast, video, ray)
         check_fast_files(fast, [input_path, *(path for path, _ in styles), *init_path(settings)], output_path,
                          video.overwrite)
+    reused = None
+    if fast is not None and fast.model is not None:  # a bad model file is refused before the plan line
+        from .fast.model_file import load_model
+
+        reused = load_model(fast.model)
     job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop, ray,
                          paint=fast is None or fast.model is None)
     info = job.reader.info
@@ -305,7 +310,7 @@ def stylize_video(
             if fast is not None:
                 from .fast.run import prepare  # the fast painter's phases: keyframes, training (or --model)
 
-                job.sequence = prepare(job, fast, [path for path, _ in job.style_paths], emit, stop)
+                job.sequence = prepare(job, fast, [path for path, _ in job.style_paths], emit, stop, reused)
                 if fast.blend <= 0:  # no blend: the frames need no flow, only their cuts
                     job.video = replace(job.video, warp=False)
             if ray is None:

@@ -97,11 +97,12 @@ def train_model(job: VideoJob, fast: FastSettings, style_paths: list[Path], emit
     return model
 
 
-def reused_model(job: VideoJob, fast: FastSettings, style_paths: list[Path],
-                 emit: Callable[[object], None]) -> Model:
-    """The network of --model, with a warning where it was trained for other frames or styles."""
+def reused_model(job: VideoJob, fast: FastSettings, style_paths: list[Path], emit: Callable[[object], None],
+                 model: Model | None = None) -> Model:
+    """The network of --model (`model`: loaded already), with a warning where it was trained for other frames or
+    styles."""
     assert fast.model is not None
-    model = load_model(fast.model)
+    model = model or load_model(fast.model)
     emit(FastPlan(job.total or 0, 0, (), 0, 0, Path(fast.model)))
     if model.size != (0, 0) and max(model.size) != max(job.size):
         emit(StylizeWarning(f"the model was trained on {model.size[0]}x{model.size[1]} frames and these are "
@@ -114,10 +115,11 @@ def reused_model(job: VideoJob, fast: FastSettings, style_paths: list[Path],
 
 
 def prepare(job: VideoJob, fast: FastSettings, style_paths: list[Path], emit: Callable[[object], None],
-            stop: threading.Event | None) -> NetworkSequence:
-    """The sequence that paints this run's frames with the fast painter: trained now, or --model's."""
+            stop: threading.Event | None, reused: Model | None = None) -> NetworkSequence:
+    """The sequence that paints this run's frames with the fast painter: trained now, or --model's (`reused`: its
+    file loaded already)."""
     if fast.model is not None:
-        model = reused_model(job, fast, style_paths, emit)
+        model = reused_model(job, fast, style_paths, emit, reused)
     else:
         model = train_model(job, fast, style_paths, emit, stop)
     return NetworkSequence(model.network, job.device, preserve_colors=model.preserve_colors or
