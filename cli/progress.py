@@ -274,7 +274,8 @@ class RichDisplay:
         keys = len(event.keyframes)
         listed = ", ".join(f"{index} ({why})" for index, why in event.keyframes[:8]) + (" ..." if keys > 8 else "")
         self.say(f"Fast painter: {keys} keyframe{'s' * (keys != 1)} of {event.frames} frames in {event.shots} "
-                 f"shot{'s' * (event.shots != 1)}: {listed}; then {event.steps} training steps on them and "
+                 f"shot{'s' * (event.shots != 1)}: {listed}; then {event.steps} training steps on "
+                 f"{'them' if keys != 1 else 'it'} and "
                  f"{event.pool} frames of the clip; then every frame through the network")
         self.keys_task = self.progress.add_task("keyframes", total=keys, loss="-", count=_count(0, keys))
 
