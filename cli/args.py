@@ -8,7 +8,13 @@ import re
 import sys
 from dataclasses import replace
 
-from pipeline.checks import check_blend_weights, check_ray_settings, check_style_settings, check_video_settings
+from pipeline.checks import (
+    check_blend_weights,
+    check_fast_settings,
+    check_ray_settings,
+    check_style_settings,
+    check_video_settings,
+)
 from pipeline.config import (
     DEFAULT_QUALITY,
     DEVICE_CHOICES,
@@ -16,6 +22,7 @@ from pipeline.config import (
     PRECISION_CHOICES,
     QUALITY,
     WEIGHT_NAMES,
+    FastSettings,
     LossSettings,
     OptimSettings,
     RaySettings,
@@ -27,6 +34,7 @@ from pipeline.errors import UsageError
 from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
 _LOSS, _OPTIM, _STYLE, _VIDEO, _RAY = LossSettings(), OptimSettings(), StyleSettings(), VideoSettings(), RaySettings()
+_FAST = FastSettings()
 
 
 _NEGATIVE_LIST = re.compile(r"^-[0-9.][0-9.eE+-]*(,[-+0-9.eE]*)+$")  # "-1,2", "-0.5,1e3": numbers, the first negative
@@ -144,6 +152,14 @@ def build_parser() -> Parser:
                    help="H.264 quality 0-51, lower is better (default %(default)s)")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylized frames' work folder")
+    f = p.add_argument_group("the fast painter (videos)")  # FAST_OPTIONS
+    f.add_argument("--fast", action="store_true",
+                   help="experimental: paint a few keyframes with the optimizer, train a small network on them and "
+                        "paint every frame with it; steadier, but so far far less painterly than the default (README)")
+    f.add_argument("--save-model", metavar="FILE", help="with --fast: keep the trained network in FILE")
+    f.add_argument("--model", metavar="FILE",
+                   help="paint every frame with the network --save-model kept (no keyframes, no training; implies "
+                        "--fast)")
     r = p.add_argument_group("videos across machines, on Ray (pip install \"stylize-video[ray]\")")  # RAY_OPTIONS
     r.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="spread the frames over Ray workers: on this machine (a Ray instance started for the run), "
@@ -228,17 +244,30 @@ def style_settings(ns: argparse.Namespace) -> StyleSettings:
     return settings
 
 
-# The options of the "video" group, and those of the Ray group: a photo ignores both.
+# The options of the "video" group, the fast painter's and the Ray group's: a photo ignores them all.
 VIDEO_OPTIONS = ("frame_iterations", "temporal_weight", "start", "duration", "frames", "crf", "resume", "keep_frames")
 RAY_OPTIONS = ("ray", "workers", "chunk_seconds", "ray_logs")
+FAST_OPTIONS = ("fast", "save_model", "model")
 # What --ray ADDRESS may be: host:port (a name, IPv4 or [IPv6]), "auto", or a Ray client URL.
 _RAY_ADDRESS = re.compile(r"^(auto|ray://\S+|[\w.-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
 
 
 def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> list[str]:
     """The video options that `ns` sets away from their defaults, as written: e.g. ["--frames", "--crf"]."""
-    return [f"--{dest.replace('_', '-')}" for dest in (*VIDEO_OPTIONS, *RAY_OPTIONS)
+    return [f"--{dest.replace('_', '-')}" for dest in (*VIDEO_OPTIONS, *FAST_OPTIONS, *RAY_OPTIONS)
             if getattr(ns, dest) != parser.get_default(dest)]
+
+
+def fast_settings(ns: argparse.Namespace) -> FastSettings | None:
+    """The FastSettings the parsed arguments ask for (None: not --fast), checked against the video and Ray options
+    (torch-free, before any file is opened)."""
+    if not (ns.fast or ns.model):
+        if ns.save_model is not None:
+            raise UsageError("--save-model keeps the network --fast trains: add --fast")
+        return None
+    fast = replace(_FAST, model=ns.model, save_model=ns.save_model)
+    check_fast_settings(fast, video_settings(ns), None if ns.ray is None else _RAY)
+    return fast
 
 
 def video_settings(ns: argparse.Namespace) -> VideoSettings:

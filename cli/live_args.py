@@ -16,6 +16,7 @@ from pipeline.config import (
     LiveSettings,
     StyleSettings,
 )
+from pipeline.errors import UsageError
 from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
 from .args import Parser, add_artist_controls, add_precision, add_threads, add_version, loss_settings, style_specs
@@ -80,6 +81,9 @@ def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, 
     if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
         parser.print_help()
         parser.exit()
+    fast = [a for a in argv if a.split("=")[0] in ("--fast", "--model", "--save-model")]
+    if fast:  # the fast painter paints videos only, so far (issue 25's live part is not built)
+        raise UsageError(f"{fast[0].split('=')[0]} is not available with --live yet: it paints video files")
     ns = parser.parse_args(argv)
     settings, style = settings_from(ns)
     # The source, the styles, the recording and the snapshot folder, before the seconds torch and OpenCV take to

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -10,14 +11,19 @@ from rich.progress import BarColumn, Progress, Task, TextColumn, TimeElapsedColu
 from rich.text import Text
 
 from pipeline.events import (
+    FastPlan,
     FrameDone,
     FrameStarted,
     IterationEvent,
+    KeyframeDone,
     ScaleDone,
     ScaleOutPlan,
     ScalePlan,
+    ScanProgress,
     StillPlan,
     StylizeWarning,
+    TrainingDone,
+    TrainingProgress,
     VideoPlan,
 )
 
@@ -140,6 +146,9 @@ class RichDisplay:
         self.task = None  # iterations of the current image (a still, or one frame of a video)
         self.frames_task = None  # frames of a video
         self.pace: FramePace | None = None  # of the video's frames
+        self.scan_task = None  # the fast painter's pass that finds its keyframes
+        self.keys_task = None  # its keyframes
+        self.train_task = None  # and its training
         self._weights: list[float] = []  # per scale: its pixels / the final scale's (see ScalePlan)
         self._caps: tuple[int, ...] = ()  # per scale: the iterations it may run
         self._started = False
@@ -235,7 +244,8 @@ class RichDisplay:
             return
         done = event.index + 1 if event.done is None else event.done  # on Ray, frames finish out of order
         self.pace.finished(event.index, event.total_estimate, event.seconds, time.monotonic(), done, event.worker)
-        self.progress.update(self.frames_task, completed=done, total=event.total_estimate, loss=f"{event.loss:.4g}",
+        loss = "-" if math.isnan(event.loss) else f"{event.loss:.4g}"  # the fast painter computes none
+        self.progress.update(self.frames_task, completed=done, total=event.total_estimate, loss=loss,
                              count=_count(done, event.total_estimate), description=self.pace.label())
 
     def _on_scale_out_plan(self, event: ScaleOutPlan) -> None:
@@ -251,10 +261,48 @@ class RichDisplay:
     def _on_warning(self, event: StylizeWarning) -> None:
         self.warn(event.message)
 
+    def _on_scan(self, event: ScanProgress) -> None:
+        if self.scan_task is None:
+            self.scan_task = self.progress.add_task("finding keyframes", total=event.total, loss="-", count="")
+        self.progress.update(self.scan_task, completed=event.frames, total=event.total,
+                             count=_count(event.frames, event.total))
+
+    def _on_fast_plan(self, event: FastPlan) -> None:
+        if event.model is not None:
+            self.say(f"Fast painter: every frame through the network in '{event.model}' (no keyframes, no training)")
+            return
+        keys = len(event.keyframes)
+        listed = ", ".join(f"{index} ({why})" for index, why in event.keyframes[:8]) + (" ..." if keys > 8 else "")
+        self.say(f"Fast painter: {keys} keyframe{'s' * (keys != 1)} of {event.frames} frames in {event.shots} "
+                 f"shot{'s' * (event.shots != 1)}: {listed}; then {event.steps} training steps on "
+                 f"{'them' if keys != 1 else 'it'} and "
+                 f"{event.pool} frames of the clip; then every frame through the network")
+        self.keys_task = self.progress.add_task("keyframes", total=keys, loss="-", count=_count(0, keys))
+
+    def _on_keyframe_done(self, event: KeyframeDone) -> None:
+        if self.task is not None:  # the keyframe's iterations bar
+            self.progress.remove_task(self.task)
+            self.task = None
+        if self.keys_task is not None:
+            self.progress.update(self.keys_task, completed=event.number + 1, loss=f"{event.loss:.4g}",
+                                 count=_count(event.number + 1, event.keyframes))
+
+    def _on_training(self, event: TrainingProgress) -> None:
+        if self.train_task is None:
+            self.train_task = self.progress.add_task("training", total=event.steps, loss="-", count="")
+        self.progress.update(self.train_task, completed=event.step, loss=f"{event.loss:.4g}",
+                             count=_count(event.step, event.steps))
+
+    def _on_training_done(self, event: TrainingDone) -> None:
+        saved = f"; the network is in '{event.saved}'" if event.saved is not None else ""
+        self.say(f"Trained the network: {event.steps} steps in {event.seconds:.0f} s, loss {event.loss:.4g}{saved}")
+
     # Dispatch by type, so a renamed event class is a NameError here, not a handler silently never called.
     _handlers = {StillPlan: _on_still_plan, ScalePlan: _on_scale_plan, IterationEvent: _on_iteration,
                  ScaleDone: _on_scale_done, VideoPlan: _on_video_plan, FrameStarted: _on_frame_started,
-                 FrameDone: _on_frame_done, StylizeWarning: _on_warning, ScaleOutPlan: _on_scale_out_plan}
+                 FrameDone: _on_frame_done, StylizeWarning: _on_warning, ScaleOutPlan: _on_scale_out_plan,
+                 ScanProgress: _on_scan, FastPlan: _on_fast_plan, KeyframeDone: _on_keyframe_done,
+                 TrainingProgress: _on_training, TrainingDone: _on_training_done}
 
 
 def on_device(device: str, threads: int | None) -> str:

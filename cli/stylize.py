@@ -5,11 +5,19 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from pipeline.checks import check_files
+from pipeline.checks import check_fast_files, check_files, init_path
 from pipeline.media.images import is_still_image
 from pipeline.media.paths import check_input
 
-from .args import build_parser, ray_settings, style_settings, style_specs, video_options_given, video_settings
+from .args import (
+    build_parser,
+    fast_settings,
+    ray_settings,
+    style_settings,
+    style_specs,
+    video_options_given,
+    video_settings,
+)
 from .progress import QuietDisplay, RichDisplay
 from .terminal import EXIT_DONE, EXIT_PARTIAL, signals_held, stop_on_signals
 
@@ -29,9 +37,13 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
         check_input(ns.input, "input")
         still = is_still_image(ns.input)
         video = None if still else video_settings(ns)
+        fast = None if still else fast_settings(ns)  # before ray_settings: --fast --ray is refused, Ray or not
         ray = None if still else ray_settings(ns)
         # Every file the run names, before the seconds torch takes to import: the run checks them again, cheaply.
         check_files(ns.input, styles, ns.output, settings, ns.overwrite, still)
+        if fast is not None:
+            check_fast_files(fast, [ns.input, *(path for path, _ in styles), *init_path(settings)], ns.output,
+                             ns.overwrite)
         if still:
             from pipeline.still import stylize_image_file
         else:
@@ -47,7 +59,7 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
                                      stylizer)
         else:
             result = stylize_video(ns.input, styles, ns.output, settings, video, ns.device, display, stop, stylizer,
-                                   ray)
+                                   ray, fast)
             out = result.output
     if not ns.quiet:
         print(f"wrote {out}", file=sys.stderr)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-from .config import LiveSettings, LossSettings, OptimSettings, StyleSettings, VideoSettings
+from .config import FastSettings, LiveSettings, LossSettings, OptimSettings, StyleSettings, VideoSettings
 from .errors import StylizeError
 from .events import (
     FrameDone,
@@ -38,7 +38,7 @@ from .events import (
 # the settings, the errors or the events (the command line's --help does) stays instant.
 _LAZY = {"stylize_image": "still", "stylize_image_file": "still", "stylize_video": "video", "live": "live"}
 
-__all__ = ["LiveSettings", "LossSettings", "OptimSettings", "StyleSettings", "VideoSettings", "StylizeError",
+__all__ = ["FastSettings", "LiveSettings", "LossSettings", "OptimSettings", "StyleSettings", "VideoSettings", "StylizeError",
            "FrameDone", "FrameStarted", "IterationEvent", "LiveFrame", "LiveNotice", "LiveResult", "LiveStarted",
            "ScaleDone", "ScalePlan", "StillPlan", "StylizeWarning", "VideoPlan", "VideoResult", *_LAZY]
 

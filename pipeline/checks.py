@@ -18,6 +18,7 @@ from .config import (
     MIN_SIZE,
     OPTIMIZER_NAMES,
     VGG_LAYER_NAMES,
+    FastSettings,
     LiveSettings,
     LossSettings,
     RaySettings,
@@ -28,7 +29,7 @@ from .core.geometry import min_long_side
 from .errors import InputError, OutputError, UsageError
 from .media.containers import check_animation_name
 from .media.images import IMAGE_SUFFIXES, READABLE_SUFFIXES, check_image, image_format
-from .media.paths import check_input, check_output
+from .media.paths import check_input, check_output, same_file
 from .media.source_spec import SourceSpec, parse_source
 
 
@@ -268,3 +269,45 @@ def soft_style_warning(name: str, style_hw: tuple[int, int], content_hw: tuple[i
     return (f"the style image '{name}' is only {style_hw[1]}x{style_hw[0]} px: it is enlarged {factor:.1f}x to "
             f"{target} px, so its strokes come out soft; give a larger copy or a smaller --style-scale")
 
+
+
+def check_fast_settings(fast: FastSettings, video: VideoSettings, ray: RaySettings | None) -> None:
+    """UsageError for a fast-painter request (--fast, --model, --save-model) that no run can do, or that this version
+    does not do: on Ray, resumed, or both reusing and saving a network."""
+    if ray is not None:
+        raise UsageError("--fast does not run on Ray yet: leave out --ray (or --fast)")
+    if video.resume:
+        raise UsageError("--fast keeps no finished frames to --resume (a fast run is quick to start again): leave out "
+                         "--resume")
+    if fast.model is not None and fast.save_model is not None:
+        raise UsageError("--model reuses a trained network and --save-model keeps a newly trained one: give one of "
+                         "them")
+    if not 0 <= fast.blend < 1:
+        raise UsageError(f"fast settings: expected a blend of at least 0 and below 1, got {fast.blend}")
+    if not (0 < fast.new_content <= 1 and fast.key_gap >= 0):
+        raise UsageError(f"fast settings: expected new_content in (0, 1] and key_gap >= 0, got {fast.new_content} "
+                         f"and {fast.key_gap}")
+    if not (1 <= fast.min_steps <= fast.max_steps and fast.steps_per_frame >= 0):
+        raise UsageError(f"fast settings: expected 1 <= min_steps <= max_steps and steps_per_frame >= 0, got "
+                         f"{fast.min_steps}, {fast.max_steps} and {fast.steps_per_frame}")
+    if fast.batch < 1 or fast.crop < MIN_SIZE or fast.pool_frames < 0:
+        raise UsageError(f"fast settings: expected batch >= 1, crop >= {MIN_SIZE} and pool_frames >= 0, got "
+                         f"{fast.batch}, {fast.crop} and {fast.pool_frames}")
+    if not (_positive(fast.learning_rate) and _non_negative(fast.l1_weight) and _non_negative(fast.style_boost)):
+        raise UsageError(f"fast settings: expected learning_rate > 0, l1_weight >= 0 and style_boost >= 0, got "
+                         f"{fast.learning_rate}, {fast.l1_weight} and {fast.style_boost}")
+    if len(fast.channels) != 3 or min(fast.channels) < 1 or fast.res_blocks < 0:
+        raise UsageError(f"fast settings: expected 3 channel counts >= 1 and res_blocks >= 0, got "
+                         f"{list(fast.channels)} and {fast.res_blocks}")
+
+
+def check_fast_files(fast: FastSettings, inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
+                     overwrite: bool) -> None:
+    """The model files of a fast run, from their names: --model an existing file (InputError), --save-model a new
+    file (or `overwrite`) that is neither OUTPUT nor one of the `inputs` the run reads."""
+    if fast.model is not None:
+        check_input(fast.model, "model file")
+    if fast.save_model is not None:
+        if same_file(fast.save_model, output):
+            raise UsageError(f"--save-model '{fast.save_model}' is OUTPUT too: give the model file another name")
+        check_output(fast.save_model, list(inputs), overwrite)

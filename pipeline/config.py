@@ -155,6 +155,45 @@ EXTRA_EVALS_PER_WARM_RUN = {"lbfgs": 1, "adam": 0}
 
 
 
+
+@dataclass(frozen=True)
+class FastSettings:
+    """The fast painter (pipeline/fast/, --fast): after Texler et al. 2020 ("Interactive Video Stylization Using
+    Few-Shot Patch-Based Training"), the optimizer paints a few keyframes, a small network is trained from scratch on
+    them and then paints every frame, each in one forward pass.
+
+    model: reuse the network in this file (--model): no keyframes, no training. save_model: keep the trained network
+    in this file (--save-model). Keyframes: the first frame of each shot, and a frame where more than `new_content`
+    (a fraction of its pixels) was not in view in the keyframe before, followed along the optical flow; at least
+    `key_gap` seconds apart within a shot. Training: steps_per_frame steps per frame of the clip, between min_steps
+    and max_steps; each step takes `batch` random crops of at most `crop` px a side, half from the keyframes (L1
+    towards their paintings, weight l1_weight) and half from about `pool_frames` frames of the whole clip, all under
+    the optimizer's own objective (content, style and smoothness, as StyleSettings.loss weighs them, the style
+    weight times style_boost); Adam at learning_rate, decayed to a tenth. blend: how much of the previous painted
+    frame, moved along the flow, each frame keeps where the flow is reliable (0: none; every frame painted on its
+    own). channels, res_blocks, residual: the network's width at full, 1/2 and 1/4 resolution, its residual blocks at
+    1/4, and whether it paints a change of the frame (fast/network.py's Shape).
+    """
+
+    model: str | None = None
+    save_model: str | None = None
+    new_content: float = 0.5
+    key_gap: float = 1.0
+    steps_per_frame: float = 1.0
+    min_steps: int = 200
+    max_steps: int = 1500
+    batch: int = 4
+    crop: int = 128
+    pool_frames: int = 48
+    l1_weight: float = 10.0
+    style_boost: float = 1.0
+    learning_rate: float = 2e-3
+    blend: float = 0.8
+    channels: tuple[int, int, int] = (16, 32, 64)
+    res_blocks: int = 2
+    residual: bool = False
+    seed: int = 0
+
 @dataclass(frozen=True)
 class RaySettings:
     """One video across many workers on Ray (see pipeline/scaleout/). None of these changes a stylized frame's

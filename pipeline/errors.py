@@ -46,3 +46,7 @@ class Interrupted(StylizeError):
 
 class DisplayError(StylizeError):
     """The live window cannot open here (no display, OpenCV without GUI support)."""
+
+
+class ModelError(StylizeError):
+    """A fast painter's model file (--model) cannot be used: missing, not weights-only, or another network."""

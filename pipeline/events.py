@@ -151,6 +151,65 @@ class WorkerStarted:
     device: str
 
 
+# ---- the fast painter (pipeline/fast/) ----
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """The fast painter has analysed `frames` of about `total` frames (None: unknown) looking for keyframes."""
+
+    frames: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    """Sent once the fast painter knows its work. keyframes: (frame index, why) of each frame the optimizer paints,
+    in order ("first", "cut", or e.g. "62% new"); steps: training steps planned; pool: frames of the clip the
+    training also draws from; model: the network file reused instead (--model: no keyframes, no training)."""
+
+    frames: int
+    shots: int
+    keyframes: tuple[tuple[int, str], ...]
+    steps: int
+    pool: int
+    model: Path | None = None
+
+
+@dataclass(frozen=True)
+class KeyframeDone:
+    """Keyframe `number` (0-based) of `keyframes`, frame `index` of the clip, was painted by the optimizer in
+    `seconds`, its objective at `loss`."""
+
+    number: int
+    keyframes: int
+    index: int
+    seconds: float
+    loss: float
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """The network after `step` of `steps` training steps, `seconds` into the training: `loss` is the mean training
+    loss of the steps since the last report (the optimizer's objective of the crops, plus the L1 towards the
+    keyframes' paintings)."""
+
+    step: int
+    steps: int
+    loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingDone:
+    """Training ended after `steps` steps and `seconds`, the last reported loss `loss`; saved: the model file
+    written (--save-model), else None."""
+
+    steps: int
+    seconds: float
+    loss: float
+    saved: Path | None = None
+
+
 @dataclass(frozen=True)
 class VideoResult:
     """output: the file written; frames: frames in it (a GIF of a video over 50 fps keeps every 2nd or 4th one);

@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from .config import StyleSettings, VideoSettings
+from .config import LossSettings, StyleSettings, VideoSettings
 from .core.coherence import Motion, analyse, frame_budget, warm_start
 from .core.oom import MemoryFallback
 from .core.stylizer import ExtraLoss, Stylizer, resize
@@ -40,7 +40,9 @@ class FrameStylizer(Protocol):
 
     def set_color_reference(self, content: torch.Tensor) -> None: ...
 
-    def objective(self, content: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]: ...
+    def objective(self, content: torch.Tensor, extra: ExtraLoss | None = None,
+                  targets_size: tuple[int, int] | None = None,
+                  weights: LossSettings | None = None) -> Callable[[torch.Tensor], torch.Tensor]: ...
 
     def to(self, device: torch.device | str) -> FrameStylizer: ...
 

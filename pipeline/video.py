@@ -21,6 +21,8 @@ from typing import Callable, Iterator
 from .checkpoints import Checkpoints, build_manifest, check_free_space, recorded_threads
 from .checks import (
     check_blend_weights,
+    check_fast_files,
+    check_fast_settings,
     check_files,
     check_network_size,
     check_ray_settings,
@@ -29,7 +31,7 @@ from .checks import (
     init_path,
     soft_style_warning,
 )
-from .config import RaySettings, StyleSettings, VideoSettings
+from .config import FastSettings, RaySettings, StyleSettings, VideoSettings
 from .core.cpu_threads import use_threads
 from .core.devices import device_label, network_arithmetic, pick_device
 from .core.geometry import processing_size
@@ -122,9 +124,9 @@ def _run(job: VideoJob, video_path: Path, stop: threading.Event | None) -> tuple
 def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike, float]],
              output_path: str | os.PathLike, settings: StyleSettings, video: VideoSettings, device: str,
              stylizer: StylizerFactory | None, emit: Callable[[object], None],
-             stop: threading.Event | None, ray: RaySettings | None) -> tuple[VideoJob, list]:
-    """Every check, in order, before any slow work (loading VGG is the last step). Returns the job and the audio
-    plan: (stream, "copy"|"aac") per audio stream."""
+             stop: threading.Event | None, ray: RaySettings | None, paint: bool = True) -> tuple[VideoJob, list]:
+    """Every check, in order, before any slow work (loading VGG is the last step; paint=False: no VGG, nothing is
+    painted by the optimizer). Returns the job and the audio plan: (stream, "copy"|"aac") per audio stream."""
     check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
     check_video_settings(video)
@@ -166,8 +168,9 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     job = VideoJob(source, output, settings, video, reader, size, sar, total, checkpoints, torch_device)
     for message in _input_warnings(job, gif):
         emit(StylizeWarning(message))
+    job.style_paths = style_paths
     _load_styles(job, style_paths, emit)
-    if ray is None:
+    if ray is None and paint:
         job.sequence = _sequence(job, stylizer, emit, stop)
     return job, [] if gif else audio_plan(info.audio, output)
 
@@ -250,6 +253,7 @@ def stylize_video(
     stop: threading.Event | None = None,
     stylizer: StylizerFactory | None = None,
     ray: RaySettings | None = None,
+    fast: FastSettings | None = None,
 ) -> VideoResult:
     """Stylize the video `input_path` with the blended `styles` (image path, weight > 0) into `output_path`.
 
@@ -257,10 +261,12 @@ def stylize_video(
     streams for the selected time range (copied, or AAC where the container cannot take them); a .gif output is an
     endlessly looping GIF without sound, at most 50 fps (see media.gif.gif_args). stylizer: what makes the
     stylizer from the loaded styles (sequence.StylizerFactory; None: the optimizer's). ray: spread the frames over
-    Ray workers (scaleout/; the `ray` extra), None: stylize them in this process. Raises UsageError,
+    Ray workers (scaleout/; the `ray` extra), None: stylize them in this process. fast: paint the frames with the
+    fast painter (pipeline/fast/: keyframes painted by the optimizer, a small network trained on them), None: every
+    frame by the optimizer. Raises UsageError,
     InputError, OutputError... before any slow work for a bad request (an existing `output_path` too, unless
     video.overwrite); Interrupted when `stop` is set. On any failure nothing appears at `output_path` and the finished
-    frames stay in the work folder (see checkpoints.py).
+    frames stay in the work folder (see checkpoints.py), except in a fast run, which keeps none.
     """
     began = time.monotonic()
     warnings: list[str] = []
@@ -271,14 +277,29 @@ def stylize_video(
         if on_event is not None:
             on_event(event)
 
-    job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop, ray)
+    if fast is not None:
+        check_fast_settings(fast, video, ray)
+        check_fast_files(fast, [input_path, *(path for path, _ in styles), *init_path(settings)], output_path,
+                         video.overwrite)
+    reused = None
+    if fast is not None and fast.model is not None:  # a bad model file is refused before the plan line
+        from .fast.model_file import load_model
+
+        reused = load_model(fast.model)
+    job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop, ray,
+                         paint=fast is None or fast.model is None)
     info = job.reader.info
+    estimate = None
+    if job.sequence is not None and fast is None:
+        estimate = estimate_seconds(job.sequence.stylizer, job.device, job.total, job.resume_from, job.size,
+                                    settings.optim, video)
+    if fast is not None:
+        # A default run's --resume must never continue from frames the network painted.
+        job.checkpoints.manifest["painter"] = "fast"
     emit(VideoPlan(job.source, job.output, job.total, (info.width, info.height), job.size, info.fps,
                    tuple((s.index, s.codec, action) for s, action in plan),
-                   device_label(job.device, job.settings.optim.amp), job.resume_from,
-                   None if job.sequence is None else estimate_seconds(job.sequence.stylizer, job.device, job.total,
-                                                                       job.resume_from, job.size, settings.optim,
-                                                                       video), job.settings.threads))
+                   device_label(job.device, job.settings.optim.amp), job.resume_from, estimate,
+                   job.settings.threads))
     if job.video.resume and job.checkpoints.existed:
         # A killed run's, which no cleanup reached.
         remove_stale_partials(job.output, tags=(VIDEO_TEMP_TAG,), suffixes=(GIF_SOURCE_SUFFIX,))
@@ -286,6 +307,12 @@ def stylize_video(
     try:
         with atomic_output(job.output, job.video.overwrite) as final_tmp, \
                 _video_temp(job.output, final_tmp, bool(plan)) as video_tmp:
+            if fast is not None:
+                from .fast.run import prepare  # the fast painter's phases: keyframes, training (or --model)
+
+                job.sequence = prepare(job, fast, [path for path, _ in job.style_paths], emit, stop, reused)
+                if fast.blend <= 0:  # no blend: the frames need no flow, only their cuts
+                    job.video = replace(job.video, warp=False)
             if ray is None:
                 end, count = _run(job, video_tmp, stop)
             else:
@@ -310,6 +337,8 @@ def stylize_video(
             elif plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
     except BaseException as exc:
+        if fast is not None:  # no --resume for the fast painter (checks.check_fast_settings): keep nothing
+            job.checkpoints.remove()
         finished = job.checkpoints.frames_on_disk()
         if not job.checkpoints.existed and finished == 0:
             job.checkpoints.remove()  # nothing finished: leave no folder that a rerun would have to --resume

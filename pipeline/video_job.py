@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import cv2
 import numpy as np
@@ -21,6 +21,9 @@ from .media.reader import VideoReader
 from .media.writer import VideoWriter
 from .sequence import SequenceStylizer
 from .threads import POLL_S
+
+if TYPE_CHECKING:  # the fast painter's module needs this one: only its name here
+    from .fast.painter import NetworkSequence
 
 
 @dataclass
@@ -49,7 +52,10 @@ class VideoJob:
     device: torch.device
     styles: list[tuple[torch.Tensor, float]] = field(default_factory=list)  # (1x3xHxW image, blend weight)
     init_image: torch.Tensor | None = None  # an --init image, 1x3xHxW
-    sequence: SequenceStylizer | None = None  # None when the frames are stylized elsewhere (Ray workers)
+    style_paths: list[tuple[Path, float]] = field(default_factory=list)  # the style files, with their blend weights
+    # None when the frames are stylized elsewhere (Ray workers); a fast run's is fast.painter.NetworkSequence, which
+    # has the same interface.
+    sequence: SequenceStylizer | NetworkSequence | None = None
 
     @property
     def resume_from(self) -> int:

@@ -20,7 +20,7 @@ class IdentityStylizer:
     def set_color_reference(self, content) -> None:
         pass
 
-    def objective(self, content):
+    def objective(self, content, extra=None, targets_size=None, weights=None):
         return lambda image: (image**2).mean()
 
     def stylize(self, content, **kwargs):

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..config import StyleSettings
+from ..config import LossSettings, StyleSettings
 from ..events import ScaleDone, ScalePlan
 from . import color
 from .devices import cpu_bfloat16
@@ -128,10 +128,15 @@ class Stylizer:
             self._targets[key] = blended
         return self._targets[key]
 
-    def objective(self, content: torch.Tensor, extra: ExtraLoss | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The loss over a 1x3xHxW image for this content (content features encoded once, here)."""
-        loss = self.settings.loss
-        targets = self.style_targets((content.shape[2], content.shape[3]))
+    def objective(self, content: torch.Tensor, extra: ExtraLoss | None = None,
+                  targets_size: tuple[int, int] | None = None,
+                  weights: LossSettings | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The loss over a 1x3xHxW image for this content (content features encoded once, here). targets_size:
+        the (height, width) of the picture `content` is a crop of, whose style targets it takes (the painting's
+        strokes keep their size in pixels); None: the content's own size. weights: other content, style and tv
+        weights than the settings' (same layers), e.g. for the fast painter's training."""
+        loss = self.settings.loss if weights is None else weights
+        targets = self.style_targets(targets_size or (content.shape[2], content.shape[3]))
         with torch.no_grad():
             content_feats = {k: v.float() for k, v in self.vgg(content).items() if k in loss.content_layers}
 

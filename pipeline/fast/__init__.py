@@ -1,0 +1,7 @@
+"""The fast painter: a small image-to-image network trained from scratch on keyframes the optimizer painted, then
+run on every frame (after Texler et al. 2020, "Interactive Video Stylization Using Few-Shot Patch-Based Training").
+
+network (the generator), keyframes (which frames the optimizer paints), training (crops, the loss, Adam),
+model_file (the weights-only file of --save-model / --model), painter (the per-frame runner with its temporal blend)
+and run (the phases of a --fast video run, called from video.py).
+"""

@@ -1,0 +1,288 @@
+"""pipeline.fast: the fast painter. Its training lowers its loss; its keyframes are the shots' first frames and the
+frames where much is new; a --fast video keeps the input's frames, duration and sound; its model file round-trips
+and anything else is refused with one line; flags it cannot honour are refused before any work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cli.main import main
+from pipeline.config import FastSettings, OptimSettings, StyleSettings, VideoSettings
+from pipeline.core.stylizer import Stylizer
+from pipeline.errors import ModelError
+from pipeline.events import FastPlan, FrameDone, KeyframeDone, TrainingDone, TrainingProgress
+from pipeline.fast.keyframes import KeyframeChooser
+from pipeline.fast.model_file import FORMAT, Model, load_model, save_model
+from pipeline.fast.network import Painter, Shape
+from pipeline.fast.training import Example, Trainer, planned_steps
+from pipeline.media.frames import bgr_to_tensor
+from pipeline.sequence import analyse_frame
+from pipeline.video import stylize_video
+
+from fakes import MixingStylizer, of
+from media import cut_clip, decoded_count, decoded_seconds, ffmpeg_packets, make_clip, texture
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+
+SETTINGS = StyleSettings(size=48, optim=OptimSettings(iterations=4, max_scales=1))
+VIDEO = VideoSettings(frame_iterations=2, preset="ultrafast")
+# A few cheap steps: these tests check the plumbing; test_training_lowers_its_loss checks the learning.
+TINY = FastSettings(min_steps=4, max_steps=4, batch=2, crop=32, pool_frames=4)
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---- training ----
+
+
+def test_training_lowers_its_loss(photo, starry):
+    """The real objective (VGG19, Gram targets) and a real painting: the loss of the last steps is well below the
+    first's."""
+    content = photo[..., :32, :48]
+    settings = StyleSettings(size=48, optim=OptimSettings(iterations=15, max_scales=1, amp=False))
+    stylizer = Stylizer([(starry, 1.0)], settings, torch.device("cpu"))
+    painting = stylizer.stylize(content).detach()
+    torch.manual_seed(0)
+    network = Painter(Shape((8, 16, 16), 1))
+    fast = FastSettings(batch=2, crop=32, learning_rate=3e-3)
+    reports = Trainer(network, stylizer, [Example(content, painting)], [Example(photo[..., 16:48, :48])], fast,
+                      grey=False).train(60)
+    assert [r.step for r in reports] == list(range(10, 61, 10))
+    assert reports[-1].loss < 0.7 * reports[0].loss, [r.loss for r in reports]
+
+
+def test_planned_steps_follow_the_clip_within_bounds():
+    fast = FastSettings(steps_per_frame=2.0, min_steps=50, max_steps=300)
+    assert [planned_steps(n, fast) for n in (1, 25, 100, 1000)] == [50, 50, 200, 300]
+
+
+# ---- keyframes ----
+
+
+def choose(frames: list[np.ndarray], gap: int = 1) -> KeyframeChooser:
+    chooser = KeyframeChooser(new_content=0.5, gap=gap, pool_frames=4)
+    previous = None
+    for index, pixels in enumerate(frames):
+        chooser.add(analyse_frame(index, pixels, previous, VIDEO))
+        previous = pixels
+    return chooser
+
+
+def test_keyframes_are_the_shots_first_frames(tmp_path):
+    from pipeline.media.reader import VideoReader
+
+    with VideoReader(cut_clip(tmp_path / "cut.mp4")) as reader:  # a cut at frame 4, 1 px of motion a frame
+        frames = [frame.pixels for frame in reader]
+    chooser = choose(frames)
+    assert [(k.index, k.kind) for k in chooser.keyframes] == [(0, "first"), (4, "cut")]
+    assert chooser.shots == 2 and chooser.frames == 8
+    assert 2 <= len(chooser.pool) <= 8
+
+
+def test_a_keyframe_where_half_the_frame_is_new():
+    # A pan of 4 px a frame over a 64 px wide view: frame t shows 4t px that frame 0 did not, more than half from
+    # frame 9 on (36 of 64). The flow at the edge decides within a frame or so.
+    scene = texture(48, 64 + 4 * 16, seed=3, blur=4)
+    frames = [np.ascontiguousarray(scene[:, 4 * t:4 * t + 64]) for t in range(16)]
+    chooser = choose(frames)
+    keys = [k for k in chooser.keyframes if k.kind == "key"]
+    assert keys, [(k.index, k.why) for k in chooser.keyframes]
+    assert 8 <= keys[0].index <= 10 and keys[0].motion is not None
+    assert int(keys[0].why.split("%")[0]) >= 50  # more than half, rounded
+    # With a gap longer than the clip, only the shot's first frame remains.
+    assert [k.kind for k in choose(frames, gap=20).keyframes] == ["first"]
+
+
+# ---- the painter ----
+
+
+def test_the_blend_with_the_previous_frame_steadies_a_flickering_input():
+    """An untrained network on a panning clip with brightness flicker and noise: blending 0.8 of the previous painted
+    frame, moved along the flow, lowers the warping error (pipeline.flicker) against the clean frames' motion."""
+    from pipeline.fast.painter import NetworkSequence
+    from pipeline.flicker import warping_error
+
+    from media import flickered, panning_clip
+
+    clean = panning_clip(count=8, size=64)
+    noisy = flickered(clean, 0.08)
+    torch.manual_seed(0)
+    network = Painter(Shape((8, 16, 16), 1))
+    errors = {}
+    for blend in (0.0, 0.8):
+        sequence, previous, out = NetworkSequence(network, torch.device("cpu"), preserve_colors=False,
+                                                  blend=blend), None, []
+        for index, pixels in enumerate(noisy):
+            out.append(sequence.stylize(analyse_frame(index, pixels, previous, VIDEO)).pixels)
+            previous = pixels
+        errors[blend] = warping_error(out, clean)
+    assert errors[0.8] < 0.6 * errors[0.0], errors
+
+
+def test_with_preserve_colors_the_frames_keep_their_colours():
+    """--preserve-colors: the painter's frames have the input's chroma (BT.601 U and V), only the luminance is the
+    network's; without it the network's colours stand."""
+    from pipeline.core.color import rgb_to_yuv
+    from pipeline.fast.painter import NetworkSequence
+
+    torch.manual_seed(0)
+    network = Painter(Shape((8, 16, 16), 1))
+    frame = (texture(36, 48, seed=5) // 2 + 64).astype(np.uint8)  # mid-tones at half the saturation: little is clipped
+    chroma = rgb_to_yuv(bgr_to_tensor(frame))[:, 1:]
+    for keep, close in ((True, True), (False, False)):
+        sequence = NetworkSequence(network, torch.device("cpu"), preserve_colors=keep, blend=0.8)
+        painted = bgr_to_tensor(sequence.stylize(analyse_frame(0, frame, None, VIDEO)).pixels)
+        difference = (rgb_to_yuv(painted)[:, 1:] - chroma).abs().mean().item()
+        assert (difference < 0.01) == close, difference
+
+
+# ---- a whole --fast run ----
+
+
+def test_fast_run_keeps_frames_duration_and_sound(tmp_path, style):
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=10, fps="25", audio=("aac",))
+    out, events = tmp_path / "out.mp4", []
+    result = stylize_video(source, [(style, 1.0)], out, SETTINGS, VIDEO, device="cpu", on_event=events.append,
+                           stylizer=MixingStylizer, fast=TINY)
+    assert decoded_count(out) == result.frames == 10
+    assert decoded_seconds(out, "v:0") == pytest.approx(decoded_seconds(source, "v:0"), abs=1e-3)
+    assert ffmpeg_packets(out, "a:0") == ffmpeg_packets(source, "a:0")
+    plan = of(events, FastPlan)[0]
+    assert plan.frames == 10 and plan.keyframes[0] == (0, "first") and plan.steps == 4
+    assert len(of(events, KeyframeDone)) == len(plan.keyframes)
+    assert [e.step for e in of(events, TrainingProgress)] == [4] and len(of(events, TrainingDone)) == 1
+    assert [e.index for e in of(events, FrameDone)] == list(range(10))  # the frames bar counts frames, not keys
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]  # no work folder left
+
+
+def test_fast_run_on_the_command_line_saves_and_reuses_its_network(tmp_path, style, capsys):
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=6, fps="25", audio=())
+    other = make_clip(tmp_path / "other.mp4", width=64, height=48, frames=4, fps="25", audio=("aac",))
+    model, common = tmp_path / "painter.pt", ["--size", "48", "--frame-iterations", "2", "--device", "cpu", "--quiet"]
+    code = main([str(source), str(style), str(tmp_path / "a.mp4"), "--fast", "--save-model", str(model), *common],
+                stylizer=MixingStylizer)
+    assert code == 0 and capsys.readouterr().err == ""  # --quiet
+    assert load_model(model).size == (48, 36)
+    code = main([str(other), str(style), str(tmp_path / "b.mp4"), "--model", str(model), *common])
+    assert code == 0 and decoded_count(tmp_path / "b.mp4") == 4
+    assert ffmpeg_packets(tmp_path / "b.mp4", "a:0") == ffmpeg_packets(other, "a:0")
+
+
+# ---- the model file ----
+
+
+def small_model() -> Model:
+    torch.manual_seed(1)
+    return Model(Painter(Shape((4, 8, 8), 1)), False, (48, 36), ("style.png",), 7)
+
+
+def test_a_model_file_round_trips(tmp_path):
+    saved = save_model(small_model(), tmp_path / "m.pt", overwrite=False)
+    back = load_model(saved)
+    assert (back.size, back.styles, back.steps, back.preserve_colors) == ((48, 36), ("style.png",), 7, False)
+    frame = bgr_to_tensor(texture(36, 48))
+    with torch.no_grad():
+        assert torch.equal(back.network(frame), small_model().network.eval()(frame))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
+
+
+class Payload:
+    """Stands for code a hostile file would run when unpickled."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def tampered(path: Path, how: str) -> Path:
+    model = small_model()
+    save_model(model, path, overwrite=True)
+    data = torch.load(path, weights_only=True)
+    if how == "code":
+        data["meta"]["styles"] = Payload()
+    elif how == "shape":
+        data["state"]["enter.0.weight"] = torch.zeros(5, 3, 7, 7)
+    elif how == "other network":
+        data = {"format": FORMAT, "version": 1, "shape": {"channels": [4, 8, 8], "res_blocks": 1},
+                "state": {"features.0.weight": torch.zeros(64, 3, 3, 3)}, "meta": {}}
+    elif how == "not ours":
+        data = {"conv1_1.weight": torch.zeros(64, 3, 3, 3)}
+    torch.save(data, path)
+    return path
+
+
+@pytest.mark.parametrize("how, message", [
+    ("code", "is not weights-only: it holds code or objects, which are never loaded"),
+    ("shape", "enter.0.weight has shape (5, 3, 7, 7), expected (4, 3, 7, 7)"),
+    ("other network", "holds another network's weights"),
+    ("not ours", "is not a fast painter's model"),
+])
+def test_a_tampered_or_foreign_model_file_is_refused_with_one_line(tmp_path, style, capsys, how, message):
+    path = tampered(tmp_path / "m.pt", how)
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_model(path)
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3, audio=())
+    code = main([str(source), str(style), str(tmp_path / "out.mp4"), "--model", str(path), "--size", "48",
+                 "--device", "cpu", "--quiet"])
+    err = one_line(capsys.readouterr().err)
+    assert code == 1 and message in err and "unpickled!" not in err
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out.mp4*"))
+
+
+def test_loading_a_hostile_file_runs_no_code(tmp_path):
+    # In a fresh process, so that nothing of this one hides what the unpickler would do.
+    path = tampered(tmp_path / "m.pt", "code")
+    code = ("import sys; from pipeline.fast.model_file import load_model\n"
+            "try:\n    load_model(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert done.stdout.strip() == "ModelError"
+
+
+# ---- refusals ----
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--fast", "--ray"], "--fast does not run on Ray yet"),
+    (["--fast", "--resume"], "--fast keeps no finished frames to --resume"),
+    (["--save-model", "m.pt"], "--save-model keeps the network --fast trains: add --fast"),
+    (["--model", "a.pt", "--save-model", "m.pt"], "--model reuses a trained network and --save-model keeps"),
+    (["--fast", "--save-model", "OUT"], "is OUTPUT too"),
+    (["--model", "missing.pt"], "model file 'missing.pt' does not exist"),
+])
+def test_requests_the_fast_painter_cannot_honour_are_refused_before_any_work(tmp_path, style, capsys, monkeypatch,
+                                                                           extra, message):
+    monkeypatch.chdir(tmp_path)
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3, audio=())
+    (tmp_path / "a.pt").write_bytes(b"x")
+    extra = [str(tmp_path / "out.mp4") if a == "OUT" else a for a in extra]
+    code = main([str(source), str(style), str(tmp_path / "out.mp4"), *extra, "--size", "48", "--device", "cpu"])
+    assert code in (1, 2) and message in one_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "in.mp4"]
+
+
+def test_the_library_refuses_what_the_command_line_refuses(tmp_path, style):
+    from pipeline.errors import UsageError
+
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3, audio=())
+    with pytest.raises(UsageError, match="--resume"):
+        stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, replace(VIDEO, resume=True),
+                      device="cpu", fast=TINY)
+    with pytest.raises(UsageError, match="blend"):
+        stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, VIDEO, device="cpu",
+                      fast=replace(TINY, blend=1.0))
+
+
+def test_live_says_the_fast_painter_is_not_there_yet(capsys):
+    code = main(["--live", "clip.mp4", "style.png", "--fast"])
+    assert code == 2 and "--fast is not available with --live yet" in one_line(capsys.readouterr().err)
