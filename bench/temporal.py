@@ -219,6 +219,8 @@ def main() -> None:
     p.add_argument("--start", type=float, default=0.8, help="seconds into bikes.mp4 (default 0.8: frame 20)")
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--size", type=int, default=128)
+    p.add_argument("--iterations", type=int, help="the first frame's at the final scale (default: the preset's)")
+    p.add_argument("--style-weight", type=float, help="default: LossSettings'")
     p.add_argument("--variants", default="4,2,3,1", help="which to run, in this order (1, the slowest, last)")
     p.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight, help="for 4")
     p.add_argument("--frame-iterations", type=int, default=defaults.frame_iterations, help="cap for 4; 2 and 3's fixed")
@@ -229,6 +231,10 @@ def main() -> None:
     cv2.setNumThreads(1)
     OUT.mkdir(parents=True, exist_ok=True)
     settings = StyleSettings(size=ns.size)
+    if ns.iterations:
+        settings = replace(settings, optim=replace(settings.optim, iterations=ns.iterations))
+    if ns.style_weight:
+        settings = replace(settings, loss=replace(settings.loss, style_weight=ns.style_weight))
     selection = replace(defaults, start=ns.start, duration=ns.seconds, preset="ultrafast")
     inputs = read_frames(ns.start, ns.seconds, ns.size)
     size = inputs[0].shape[:2]

@@ -116,7 +116,7 @@ class VideoSettings:
     """What a video run does besides painting each frame (see video.py).
 
     frame_iterations: the most iterations a frame after the first gets (warm-started from the warped previous
-    frame); the first frame and frames after a scene cut get StyleSettings.optim.iterations, coarse to fine.
+    frame); the first frame and frames after a scene cut are painted as a still is, coarse to fine.
     Adaptive effort (core.coherence.frame_budget): a warm frame gets between min_frame_iterations (a still scene) and
     frame_iterations, reached when the fraction of pixels the flow cannot carry over reaches effort_unreliable or
     the mean motion reaches effort_motion (a fraction of the long side per frame); min_frame_iterations =
@@ -130,7 +130,8 @@ class VideoSettings:
     min_frame_iterations: int = 10
     effort_unreliable: float = 0.5
     effort_motion: float = 0.03
-    temporal_weight: float = 200.0
+    # 480 keeps the temporal term's balance with the style term (200 at style weight 5, 40 a unit), docs/design.md.
+    temporal_weight: float = 480.0
     warp: bool = True
     detect_cuts: bool = True
     start: float = 0.0  # seconds into the input
