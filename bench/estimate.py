@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -34,17 +33,17 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from outputs import fresh_output
+
 from bench.threads import cpu_hog, load
 from cli.progress import FramePace
 from pipeline import video_plan
-from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings, with_quality
 from pipeline.events import FrameDone, FrameStarted, ScaleDone, VideoPlan
 from pipeline.video import stylize_video
 
 CLIPS = [ROOT / "samples" / "bikes.mp4", Path("/work/shared/data/video/bikes.mp4")]
 STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
-OUT = Path(__file__).resolve().parent / "out"
 GOAL = 0.30
 
 
@@ -70,10 +69,7 @@ def stylize(clip: Path, settings: StyleSettings, video: VideoSettings) -> Run:
 
     video_plan.seconds_per_pass = recording  # estimate_seconds calls it through the module
     try:
-        OUT.mkdir(parents=True, exist_ok=True)
-        output = OUT / f"estimate_{clip.stem}.mp4"
-        shutil.rmtree(work_folder(output), ignore_errors=True)  # an interrupted run's, which would refuse to start
-        stylize_video(clip, [(STYLE, 1.0)], output, settings, video, "cpu", run)
+        stylize_video(clip, [(STYLE, 1.0)], fresh_output(f"estimate_{clip.stem}.mp4"), settings, video, "cpu", run)
     finally:
         video_plan.seconds_per_pass = timed
     return run

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from outputs import OUT, fresh_output
 
 from pipeline.checkpoints import work_folder
 from pipeline.config import FastSettings, OptimSettings, StyleSettings, VideoSettings
@@ -51,7 +51,6 @@ from pipeline.video import stylize_video
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path("/work/shared/data/video/bikes.mp4")
 STYLE = Path("/work/shared/data/styles/starry_night.jpg")
-OUT = Path(__file__).resolve().parent / "out"
 SHEET_ROWS = (0, 29, 30, 60, 99, 120, 180, 249)  # those the selection holds
 
 
@@ -79,9 +78,7 @@ def read_inputs(size: int) -> list[np.ndarray]:
 
 
 def run(name: str, settings: StyleSettings, fast: FastSettings | None, frames: int | None) -> Run:
-    output = OUT / f"fast_{name.replace(' ', '_').replace('=', '')}.mp4"  # "fast b=0.8" -> fast_fast_b0.8.mp4
-    output.unlink(missing_ok=True)
-    shutil.rmtree(work_folder(output), ignore_errors=True)
+    output = fresh_output(f"fast_{name.replace(' ', '_').replace('=', '')}.mp4")  # "fast b=0.8" -> fast_fast_b0.8.mp4
     record = Run(name)
     began = time.monotonic()
     video = VideoSettings(keep_frames=True, preset="ultrafast", max_frames=frames)

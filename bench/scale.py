@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -36,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from outputs import OUT, fresh_output
 
 from pipeline.checkpoints import work_folder
 from pipeline.config import RaySettings, StyleSettings, VideoSettings
@@ -51,20 +51,11 @@ from pipeline.video import stylize_video
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path("/work/shared/data/video/bikes.mp4")
 STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
-OUT = Path(__file__).resolve().parent / "out"
 SIZE = 128
 SETTINGS = StyleSettings(size=SIZE)
 THROUGHPUT_FRAMES = 250
 SEAM_SHOT = (76, 137)  # bikes.mp4's longest shot, frames 76..136
 RATIO_GOAL, OVERHEAD_GOAL, WORST_GOAL, MEAN_GOAL = 1.8, 0.05, 1.3, 1.15
-
-
-def fresh(name: str) -> Path:
-    OUT.mkdir(parents=True, exist_ok=True)
-    output = OUT / name
-    output.unlink(missing_ok=True)
-    shutil.rmtree(work_folder(output), ignore_errors=True)
-    return output
 
 
 class Timeline:
@@ -91,7 +82,7 @@ class Timeline:
 
 
 def run(name: str, video: VideoSettings, ray: RaySettings | None) -> dict:
-    output = fresh(name)
+    output = fresh_output(name)
     timeline = Timeline()
     began = time.perf_counter()
     stylize_video(SOURCE, [(STYLE, 1.0)], output, SETTINGS, replace(video, keep_frames=True), "cpu", timeline,

@@ -31,7 +31,6 @@ input | 1 independent | 4 ours) and prints a table and the goals of 4.
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from outputs import OUT, fresh_output
 
 from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings
@@ -55,7 +55,6 @@ from pipeline.video import stylize_video
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Path("/work/shared/data/video/bikes.mp4")
 STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
-OUT = Path(__file__).resolve().parent / "out"
 DEVICE = torch.device("cpu")
 SHEET_ROWS = (1, 2, 8, 9, 11, 12, 29, 30, 48, 49)  # consecutive pairs show flicker; 9 -> 10 is the cut
 
@@ -135,9 +134,7 @@ def warp_only(ours: Run, inputs: list[np.ndarray]) -> Run:
 
 
 def run_pipeline(name: str, tag: str, settings: StyleSettings, video: VideoSettings, size: tuple[int, int]) -> Run:
-    output = OUT / f"temporal_{tag}.mp4"
-    output.unlink(missing_ok=True)
-    shutil.rmtree(work_folder(output), ignore_errors=True)
+    output = fresh_output(f"temporal_{tag}.mp4")
     recorder = Recorder(size)
     result = stylize_video(SOURCE, [(STYLE, 1.0)], output, settings, replace(video, keep_frames=True), "cpu", recorder)
     frames = [cv2.imread(str(p)) for p in sorted(work_folder(output).glob("*.png"))]

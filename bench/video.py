@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -45,8 +44,8 @@ from pathlib import Path
 
 import cv2
 import torch
+from outputs import OUT, fresh_output
 
-from pipeline.checkpoints import work_folder
 from pipeline.config import StyleSettings, VideoSettings
 from pipeline.core.stylizer import Stylizer
 from pipeline.events import FrameDone, FrameStarted, ScaleDone, VideoPlan
@@ -59,7 +58,6 @@ from tests.media import make_clip  # noqa: E402
 
 SOURCE = Path("/work/shared/data/video/bikes.mp4")
 STYLE = ROOT / "samples" / "styles" / "starry_night.jpg"
-OUT = Path(__file__).resolve().parent / "out"
 THREADS = 1
 SPEED_GOAL = 0.20  # mean later frame / first frame
 OUTSIDE_GOAL = 0.10  # share of wall time outside Stylizer.stylize
@@ -69,15 +67,6 @@ MEMORY_GOAL = 0.10  # relative difference of the two peaks
 def pin_threads() -> None:
     torch.set_num_threads(THREADS)
     cv2.setNumThreads(THREADS)
-
-
-def fresh_output(name: str) -> Path:
-    """bench/out/<name>, with any earlier file and work folder removed (stylize_video refuses leftovers)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    output = OUT / name
-    output.unlink(missing_ok=True)
-    shutil.rmtree(work_folder(output), ignore_errors=True)
-    return output
 
 
 @dataclass
