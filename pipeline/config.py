@@ -116,7 +116,9 @@ class VideoSettings:
     """What a video run does besides painting each frame (see video.py).
 
     frame_iterations: the most iterations a frame after the first gets (warm-started from the warped previous
-    frame); the first frame and frames after a scene cut are painted as a still is, coarse to fine.
+    frame); the first frame and frames after a scene cut are painted as a still is, coarse to fine, with
+    first_frame_factor times the still's iterations at the final scale (the warm frames after it then start from a
+    settled painting instead of finishing it, visibly, over the next frames).
     Adaptive effort (core.coherence.frame_budget): a warm frame gets between min_frame_iterations (a still scene) and
     frame_iterations, reached when the fraction of pixels the flow cannot carry over reaches effort_unreliable or
     the mean motion reaches effort_motion (a fraction of the long side per frame); min_frame_iterations =
@@ -128,6 +130,9 @@ class VideoSettings:
     # Steadiness against style, and about 19 iterations a warm frame on real footage (docs/design.md, "Videos").
     frame_iterations: int = 30
     min_frame_iterations: int = 10
+    # 2: with the still's 20 final iterations, the two warm frames after a first frame changed it more than the
+    # motion explains (warping error 2-3x the rest of the shot's); 40 ends that, 60 adds nothing (docs/design.md).
+    first_frame_factor: float = 2.0
     effort_unreliable: float = 0.5
     effort_motion: float = 0.03
     # 480 keeps the temporal term's balance with the style term (200 at style weight 5, 40 a unit), docs/design.md.

@@ -97,8 +97,8 @@ class FrameStarted:
     """Frame `index` (0-based in the selection) starts. kind: "first" (full coarse-to-fine run from the content),
     "cut" (the same, after a scene cut), "warm" (started from the previous stylized frame) or "repeat" (the picture
     before again, in a variable-rate file: its stylized frame is reused, with 0 iterations). iterations: the
-    frame's budget per scale (a warm frame's is chosen by adaptive effort; the optimizer may stop sooner on a
-    plateau); None if unknown."""
+    frame's budget at the final scale (a warm frame's is chosen by adaptive effort; the optimizer may stop sooner on
+    a plateau); None if unknown."""
 
     index: int
     total_estimate: int | None

@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from .config import LossSettings, StyleSettings, VideoSettings
+from .config import LossSettings, OptimSettings, StyleSettings, VideoSettings
 from .core.coherence import Motion, analyse, frame_budget, warm_start
 from .core.oom import MemoryFallback
 from .core.stylizer import ExtraLoss, Stylizer, resize
@@ -143,7 +143,8 @@ class SequenceStylizer:
             return self.last
         # A keyframe with a motion is warm-started from a keyframe further back (scaleout/segment.py).
         warm = self._previous is not None and (item.kind == "warm" or (item.kind == "key" and item.motion is not None))
-        iterations = (item.iterations or self.video.frame_iterations) if warm else self.settings.optim.iterations
+        iterations = (item.iterations or self.video.frame_iterations) if warm else first_frame_iterations(
+            self.settings.optim, self.video)
         self.emit(FrameStarted(item.index, total, item.kind, iterations))
         began = time.monotonic()
         scales: list[ScaleDone] = []
@@ -173,7 +174,7 @@ class SequenceStylizer:
                 self.stylizer.set_color_reference(content)
             if self.init_image is not None:
                 options["init"] = resize(self.init_image.to(device), tuple(content.shape[2:]))
-            return self.stylizer.stylize(content, on_event=relay, stop=self.stop, **options)
+            return self.stylizer.stylize(content, iterations=iterations, on_event=relay, stop=self.stop, **options)
         assert self._previous is not None and self.last is not None
         start, extra = warm_start(self._previous.to(device), content, item.motion,
                                   self.video.temporal_weight * temporal_scale, grey=self.settings.preserve_colors)
@@ -182,6 +183,12 @@ class SequenceStylizer:
         return self.stylizer.stylize(content, init=start, iterations=iterations, coarse_to_fine=False,
                                      extra_loss=extra, on_event=relay, stop=self.stop,
                                      first_step=self.last.step_scale, **options)
+
+
+def first_frame_iterations(optim: OptimSettings, video: VideoSettings) -> int:
+    """Final-scale iterations of a shot's first frame (and of a keyframe started afresh): the still's, times
+    video.first_frame_factor, at least 1."""
+    return max(1, round(optim.iterations * video.first_frame_factor))
 
 
 def _sum(first: ExtraLoss, second: ExtraLoss) -> ExtraLoss:

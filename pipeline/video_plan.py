@@ -11,7 +11,7 @@ import torch
 from .config import EXTRA_EVALS_PER_RUN, EXTRA_EVALS_PER_WARM_RUN, OptimSettings, VideoSettings
 from .core.geometry import scale_schedule
 from .core.stylizer import coarse_caps
-from .sequence import FrameStylizer
+from .sequence import FrameStylizer, first_frame_iterations
 
 # Passes timed after a first one, which also sets the kernels and the memory up. Their median, not the fastest: on a
 # machine other programs share, the fastest pass may fall in a moment when they paused, which the run will not see.
@@ -28,7 +28,8 @@ def planned_evaluations(frames: int, resume_from: int, size: tuple[int, int], op
     width, height = size
     extra, warm_extra = EXTRA_EVALS_PER_RUN.get(optim.optimizer, 0), EXTRA_EVALS_PER_WARM_RUN.get(optim.optimizer, 0)
     scales = scale_schedule(height, width, optim.max_scales, optim.min_scale_side)
-    caps = coarse_caps(optim.coarse_iterations, len(scales) - 1) + (optim.iterations,)  # coarse ones may settle sooner
+    # Coarse scales may settle sooner than their caps.
+    caps = coarse_caps(optim.coarse_iterations, len(scales) - 1) + (first_frame_iterations(optim, video),)
     first = sum((cap + extra) * h * w for cap, (h, w) in zip(caps, scales)) / (height * width)  # a run per scale
     warm_frames = max(0, frames - max(1, resume_from))
     per_warm = (min(video.min_frame_iterations, video.frame_iterations) + video.frame_iterations) / 2

@@ -175,8 +175,8 @@ def test_after_a_cut_a_frame_starts_from_its_content_with_full_effort(tmp_path: 
             assert call["init"] is not None and call["extra_loss"] is not None and not call["coarse_to_fine"]
             assert call["iterations"] == event.iterations == VIDEO.frame_iterations
         else:  # as a first frame: the stylizer's own start, its full coarse-to-fine run and no temporal term
-            assert set(call) == {"content", "on_event", "stop"}
-            assert event.iterations == SETTINGS.optim.iterations
+            assert set(call) == {"content", "iterations", "on_event", "stop"}
+            assert call["iterations"] == event.iterations == 2 * SETTINGS.optim.iterations  # first_frame_factor
 
 
 # ---- adaptive effort ----
@@ -210,7 +210,7 @@ def test_still_frames_get_less_effort_than_moving_ones(tmp_path: Path, style: Pa
     source = raw_clip(tmp_path / "still-then-moving.mp4", frames)
     video = replace(VIDEO, frame_iterations=30, min_frame_iterations=6)
     budgets = [e.iterations for e in started(run(source, style, tmp_path / "out.mp4", video=video, stylizer=spy))]
-    assert budgets[0] == SETTINGS.optim.iterations
+    assert budgets[0] == 2 * SETTINGS.optim.iterations  # the first frame: first_frame_factor times the still's
     assert budgets[1] == budgets[2] == 6  # nothing moves: the floor
     assert all(6 < b <= 30 for b in budgets[3:]), budgets
     assert [c["iterations"] for c in spy.calls[1:]] == budgets[1:]

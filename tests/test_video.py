@@ -210,7 +210,7 @@ def test_the_plan_counts_the_passes_a_run_takes(tmp_path: Path, style: Path, mon
     stylize_video(source, [(style, 1.0)], tmp_path / "out.mp4", settings, video, device="cpu", on_event=on_event,
                   stylizer=Counting)
     planned = planned_evaluations(3, 0, (128, 96), settings.optim, video)
-    assert planned == 15 + 2 * 7
+    assert planned == (2 * 12 + 3) + 2 * 7  # the first frame gets twice the still's final iterations
     assert abs((counted[0] - started[0]) - planned) <= 2, (counted[0] - started[0], planned)
 
 
@@ -293,6 +293,12 @@ def test_scene_cut_restarts_from_the_content(tmp_path: Path, style: Path, monkey
     source = cut_clip(tmp_path / "cut.mp4")
     _, events = run(source, style, tmp_path / "out.mp4", stylizer=IdentityStylizer)
     assert [e.kind for e in of(events, FrameStarted)] == ["first", "warm", "warm", "warm", "cut", "warm", "warm", "warm"]
+    # A shot's first frame gets twice the still's final-scale iterations, so that its warm frames start settled.
+    budgets = {e.kind: e.iterations for e in of(events, FrameStarted)}
+    assert budgets["first"] == budgets["cut"] == 2 * SETTINGS.optim.iterations
+    _, events = run(source, style, tmp_path / "out1.mp4", video=replace(VIDEO, first_frame_factor=1.0),
+                    stylizer=IdentityStylizer)
+    assert [e.iterations for e in of(events, FrameStarted) if e.kind != "warm"] == [SETTINGS.optim.iterations] * 2
     _, events = run(source, style, tmp_path / "out2.mp4", video=replace(VIDEO, detect_cuts=False),
                     stylizer=IdentityStylizer)
     assert [e.kind for e in of(events, FrameStarted)] == ["first"] + ["warm"] * 7
