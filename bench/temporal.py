@@ -21,6 +21,10 @@ Measured for each, independently of how it was made:
   pairs across the cut skipped; the input's own error is the floor;
 - seconds: the first frame's, and the mean over later frames (FrameDone.seconds; wall time, so machine load moves
   it: the iterations columns are load-free); "iters" are final-scale-equivalent iterations actually run;
+- floor: the warping error the run would have if every next frame were frame t carried along the input's motion
+  (the metric's own resampling of the run's texture: sharper texture, higher floor, however steady); settling: the
+  warping error above that floor over the two pairs after each first frame or cut (a first frame that its warm
+  frames visibly finish);
 - style and content loss per frame: the Stylizer's own terms (weighted style term and relative content term,
   unscaled by their weights) of each output frame against its content frame, for all four the same objective.
 
@@ -45,7 +49,7 @@ from pipeline.config import StyleSettings, VideoSettings
 from pipeline.core.geometry import processing_size
 from pipeline.core.losses import content_loss, style_loss
 from pipeline.core.stylizer import Stylizer
-from pipeline.core.temporal import estimate_flow, warp
+from pipeline.core.temporal import consistency_mask, estimate_flow, scene_cut, warp
 from pipeline.events import FrameDone, FrameStarted, IterationEvent, ScaleDone
 from pipeline.flicker import warping_error
 from pipeline.media.frames import bgr_to_tensor, load_image, tensor_to_bgr
@@ -142,6 +146,31 @@ def run_pipeline(name: str, tag: str, settings: StyleSettings, video: VideoSetti
     return Run(name, frames, recorder.seconds, recorder.per_frame, recorder.kinds)
 
 
+def carry_floor(frames: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[float, float]:
+    """(floor, excess of the first two pairs of each shot) of a stylized run, on the pairs warping_error keeps.
+
+    floor: the warping error the run would have if each next frame were its frame t carried along the input's motion
+    (bilinear, as a warm start is) instead of painted: the metric's own resampling of this run's texture, which grows
+    with the texture's sharpness however steady the painting. excess: warping error minus floor over the two pairs
+    after a first frame or a cut, where a first frame that is not settled is visibly finished by its warm frames."""
+    floors, excess, since = [], [], 0
+    for t in range(len(inputs) - 1):
+        since = 0 if scene_cut(inputs[t], inputs[t + 1]) else since + 1
+        if since == 0:
+            continue
+        flow = estimate_flow(inputs[t], inputs[t + 1])
+        mask = consistency_mask(flow, estimate_flow(inputs[t + 1], inputs[t])) > 0.5
+        if not mask.any():
+            continue
+        prev, nxt = bgr_to_tensor(frames[t], DEVICE), bgr_to_tensor(frames[t + 1], DEVICE)
+        carried = warp(prev, estimate_flow(inputs[t + 1], inputs[t]))
+        floor = float(((warp(carried, flow) - prev) ** 2).mean(dim=1)[0][torch.from_numpy(mask)].mean())
+        floors.append(floor)
+        if since <= 2:
+            excess.append(float(((warp(nxt, flow) - prev) ** 2).mean(dim=1)[0][torch.from_numpy(mask)].mean()) - floor)
+    return float(np.mean(floors)), float(np.mean(excess)) if excess else float("nan")
+
+
 @torch.no_grad()
 def losses(stylizer: Stylizer, image_bgr: np.ndarray, content_bgr: np.ndarray) -> tuple[float, float]:
     """(style term, content term) of the Stylizer's objective for one output frame against its content frame:
@@ -170,9 +199,12 @@ def contact_sheet(path: Path, inputs: list[np.ndarray], left: Run, right: Run, s
 def summarize(run: Run, stylizer: Stylizer, inputs: list[np.ndarray]) -> dict:
     style, content = zip(*(losses(stylizer, out, inp) for out, inp in zip(run.frames, inputs)))
     later = slice(1, None)
+    floor, settling = carry_floor(run.frames, inputs)
     return {
         "name": run.name,
         "error": warping_error(run.frames, inputs),
+        "floor": floor,
+        "settling": settling,
         "first_s": run.seconds[0],
         "later_s": float(np.mean(run.seconds[later])),
         "first_it": run.iterations[0],
@@ -187,14 +219,16 @@ def print_table(rows: list[dict], floor: float) -> None:
     base = next((r for r in rows if r["name"].startswith("1")), None)
     print(f"\ninput video's own warping error (floor): {floor:.6f}")
     head = (f"{'variant':<14} {'warp err':>9} {'x input':>7} {'x 1':>6} {'first s':>8} {'later s':>8} {'later/first':>11}"
-            f" {'iters 1st':>9} {'iters later':>11} {'style':>7} {'x 1':>6} {'content':>7} {'cuts':>4}")
+            f" {'iters 1st':>9} {'iters later':>11} {'style':>7} {'x 1':>6} {'content':>7} {'cuts':>4}"
+            f" {'floor':>9} {'settling':>9}")
     print(head + "\n" + "-" * len(head))
     for r in rows:
         rel_err = f"{r['error'] / base['error']:.3f}" if base else "-"
         rel_style = f"{r['style'] / base['style']:.3f}" if base else "-"
         print(f"{r['name']:<14} {r['error']:>9.6f} {r['error'] / floor:>7.2f} {rel_err:>6} {r['first_s']:>8.2f}"
               f" {r['later_s']:>8.3f} {r['later_s'] / r['first_s']:>11.3f} {r['first_it']:>9.0f} {r['later_it']:>11.1f}"
-              f" {r['style']:>7.4f} {rel_style:>6} {r['content']:>7.4f} {r['cuts']:>4}")
+              f" {r['style']:>7.4f} {rel_style:>6} {r['content']:>7.4f} {r['cuts']:>4}"
+              f" {r['floor']:>9.6f} {r['settling']:>9.6f}")
 
 
 def print_goals(ours: dict, base: dict | None, floor: float) -> None:
