@@ -21,7 +21,7 @@ Measured for each, independently of how it was made:
   pairs across the cut skipped; the input's own error is the floor;
 - seconds: the first frame's, and the mean over later frames (FrameDone.seconds; wall time, so machine load moves
   it: the iterations columns are load-free); "iters" are final-scale-equivalent iterations actually run;
-- floor: the warping error the run would have if every next frame were frame t carried along the input's motion
+- carry floor: the warping error the run would have if every next frame were frame t carried along the input's motion
   (the metric's own resampling of the run's texture: sharper texture, higher floor, however steady); settling: the
   warping error above that floor over the two pairs after each first frame or cut (a first frame that its warm
   frames visibly finish);
@@ -147,9 +147,9 @@ def run_pipeline(name: str, tag: str, settings: StyleSettings, video: VideoSetti
 
 
 def carry_floor(frames: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[float, float]:
-    """(floor, excess of the first two pairs of each shot) of a stylized run, on the pairs warping_error keeps.
+    """(carry floor, excess of the first two pairs of each shot) of a stylized run, on the pairs warping_error keeps.
 
-    floor: the warping error the run would have if each next frame were its frame t carried along the input's motion
+    carry floor: the warping error the run would have if each next frame were its frame t carried along the input's motion
     (bilinear, as a warm start is) instead of painted: the metric's own resampling of this run's texture, which grows
     with the texture's sharpness however steady the painting. excess: warping error minus floor over the two pairs
     after a first frame or a cut, where a first frame that is not settled is visibly finished by its warm frames."""
@@ -220,7 +220,7 @@ def print_table(rows: list[dict], floor: float) -> None:
     print(f"\ninput video's own warping error (floor): {floor:.6f}")
     head = (f"{'variant':<14} {'warp err':>9} {'x input':>7} {'x 1':>6} {'first s':>8} {'later s':>8} {'later/first':>11}"
             f" {'iters 1st':>9} {'iters later':>11} {'style':>7} {'x 1':>6} {'content':>7} {'cuts':>4}"
-            f" {'floor':>9} {'settling':>9}")
+            f" {'carry flr':>9} {'settling':>9}")
     print(head + "\n" + "-" * len(head))
     for r in rows:
         rel_err = f"{r['error'] / base['error']:.3f}" if base else "-"
