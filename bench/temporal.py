@@ -149,8 +149,8 @@ def run_pipeline(name: str, tag: str, settings: StyleSettings, video: VideoSetti
 def carry_floor(frames: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[float, float]:
     """(carry floor, excess of the first two pairs of each shot) of a stylized run, on the pairs warping_error keeps.
 
-    carry floor: the warping error the run would have if each next frame were its frame t carried along the input's motion
-    (bilinear, as a warm start is) instead of painted: the metric's own resampling of this run's texture, which grows
+    carry floor: the warping error the run would have if each next frame were its frame t carried along the input's
+    motion (bilinear, as a warm start is) instead of painted: the metric's own resampling of this run's texture, which grows
     with the texture's sharpness however steady the painting. excess: warping error minus floor over the two pairs
     after a first frame or a cut, where a first frame that is not settled is visibly finished by its warm frames."""
     floors, excess, since = [], [], 0
