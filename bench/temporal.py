@@ -150,9 +150,10 @@ def carry_floor(frames: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[flo
     """(carry floor, excess of the first two pairs of each shot) of a stylized run, on the pairs warping_error keeps.
 
     carry floor: the warping error the run would have if each next frame were its frame t carried along the input's
-    motion (bilinear, as a warm start is) instead of painted: the metric's own resampling of this run's texture, which grows
-    with the texture's sharpness however steady the painting. excess: warping error minus floor over the two pairs
-    after a first frame or a cut, where a first frame that is not settled is visibly finished by its warm frames."""
+    motion (bilinear, as a warm start is) instead of painted: the metric's own resampling of this run's texture,
+    which grows with the texture's sharpness however steady the painting. excess: warping error minus floor over the
+    two pairs after a first frame or a cut, where a first frame that is not settled is visibly finished by its warm
+    frames."""
     floors, excess, since = [], [], 0
     for t in range(len(inputs) - 1):
         since = 0 if scene_cut(inputs[t], inputs[t + 1]) else since + 1
