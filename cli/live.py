@@ -19,7 +19,7 @@ from pipeline.errors import DisplayError
 from pipeline.events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
 from pipeline.live import NullDisplay, live
 
-from .live_args import live_styles
+from .live_args import live_fast_settings, live_styles
 from .progress import on_device
 from .terminal import print_result, stop_on_signals
 
@@ -92,7 +92,7 @@ def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSetting
     reporter = LiveReporter(ns.quiet, headless=ns.no_window)
     with stop_on_signals() as stop, display:
         result = live(ns.live, live_styles(ns), style, settings, device=ns.device, record=ns.record, display=display,
-                      snapshots=ns.snapshots, on_event=reporter, stop=stop)
+                      snapshots=ns.snapshots, on_event=reporter, stop=stop, fast=live_fast_settings(ns))
     if stop.is_set() and result.end == "stopped":
         result = replace(result, end="stopped by a signal")
     print_result(summary(result))

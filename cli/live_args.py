@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from pipeline.checks import check_live_files, check_live_settings, check_style_settings
+from pipeline.checks import check_fast_files, check_live_files, check_live_settings, check_style_settings
 from pipeline.config import (
     DEVICE_CHOICES,
     LIVE_DEFAULT_SIZE,
     LIVE_RESERVED_CPUS,
     STREAM_SCHEMES,
     WEIGHT_NAMES,
+    FastSettings,
     LiveSettings,
     StyleSettings,
 )
@@ -29,7 +30,8 @@ def build_live_parser() -> Parser:
         prog="stylize-video",
         usage="%(prog)s --live SOURCE STYLE [options]",
         description="Stylize a webcam, a stream or a video file live, as it plays.",
-        epilog="Window keys: q/Esc quit, space pause, s snapshot, n/p next/previous style, +/- style weight.",
+        epilog="Window keys: q/Esc quit, space pause, s snapshot, n/p next/previous style, +/- style weight, "
+               "k new keyframe (--fast).",
     )
     p.add_argument("--live", required=True, metavar="SOURCE",
                    help=f"camera index (0), device path (/dev/video0), stream URL ({', '.join(STREAM_SCHEMES)}) "
@@ -52,11 +54,18 @@ def build_live_parser() -> Parser:
     o = p.add_argument_group("output")
     o.add_argument("--record", metavar="OUT", help=f"also save the stylized stream as a video ({listed(list(CONTAINERS))}) "
                                                    f"or a GIF ({GIF_SUFFIX})")
-    o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record file if it exists")
+    o.add_argument("-y", "--overwrite", action="store_true", help="replace the --record (or --save-model) file if it exists")
     o.add_argument("--no-window", action="store_true", help="run headless (no window; Ctrl-C stops)")
     o.add_argument("--side-by-side", action="store_true", help="show the camera beside the stylized frame")
     o.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     o.add_argument("--snapshots", default=".", metavar="DIR", help="folder for the s key's PNGs (default: here)")
+    f = p.add_argument_group("the fast painter (experimental)")
+    f.add_argument("--fast", action="store_true",
+                   help="paint a keyframe from the first frame, train a small network on it in the background and "
+                        "show its paintings (the camera until the first one); k repaints a keyframe and retrains")
+    f.add_argument("--save-model", metavar="FILE", help="with --fast: keep the trained network in FILE")
+    f.add_argument("--model", metavar="FILE", help="paint with the network --save-model kept (no training; implies "
+                                                   "--fast)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_version(p)
     return p
@@ -81,15 +90,29 @@ def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, 
     if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
         parser.print_help()
         parser.exit()
-    fast = [a for a in argv if a.split("=")[0] in ("--fast", "--model", "--save-model")]
-    if fast:  # the fast painter paints videos only, so far (issue 25's live part is not built)
-        raise UsageError(f"{fast[0].split('=')[0]} is not available with --live yet: it paints video files")
     ns = parser.parse_args(argv)
     settings, style = settings_from(ns)
     # The source, the styles, the recording and the snapshot folder, before the seconds torch and OpenCV take to
     # import: the session checks them again, cheaply.
     check_live_files(ns.live, live_styles(ns), ns.record, ns.snapshots, settings.overwrite)
+    fast = live_fast_settings(ns)
+    if fast is not None:
+        check_fast_files(fast, [ns.live, *live_styles(ns)], ns.record or "", settings.overwrite)
     return ns, settings, style
+
+
+def live_fast_settings(ns: argparse.Namespace) -> FastSettings | None:
+    """The FastSettings of a `--live` command line (None: not --fast); UsageError for what it cannot do."""
+    if not (ns.fast or ns.model):
+        if ns.save_model:
+            raise UsageError("--save-model keeps the network --fast trains: add --fast")
+        return None
+    if ns.model and ns.save_model:
+        raise UsageError("--model reuses a trained network and --save-model keeps a newly trained one: give one of "
+                         "them")
+    if len(live_styles(ns)) > 1:
+        raise UsageError("--fast learns one style: give one STYLE image")
+    return replace(FastSettings(), model=ns.model, save_model=ns.save_model)
 
 
 def live_styles(ns: argparse.Namespace) -> list[str]:

@@ -27,9 +27,10 @@ from typing import Callable, Protocol
 
 import cv2
 import numpy as np
+import torch
 
 from .checks import check_live_files, check_live_settings, check_network_size, check_style_settings, soft_style_warning
-from .config import LIVE_DEFAULT_SIZE, LIVE_RESERVED_CPUS, LiveSettings, StyleSettings
+from .config import LIVE_DEFAULT_SIZE, LIVE_RESERVED_CPUS, FastSettings, LiveSettings, StyleSettings
 from .core.coherence import analyse
 from .core.cpu_threads import use_threads
 from .core.devices import device_label, pick_device
@@ -49,7 +50,8 @@ EMA = 0.3  # weight of the newest gap between shown frames in the running fps
 WEIGHT_STEP = 1.25  # + and - multiply or divide the style weight by this
 # Key names a Display returns -> what they do (the window passes on only these names).
 KEY_ACTIONS = {"q": "quit", "esc": "quit", "close": "quit", "space": "pause", "s": "snapshot",
-               "n": "next_style", "p": "previous_style", "+": "weight_up", "=": "weight_up", "-": "weight_down"}
+               "n": "next_style", "p": "previous_style", "+": "weight_up", "=": "weight_up", "-": "weight_down",
+               "k": "keyframe"}
 
 
 # ---- display ----
@@ -245,6 +247,11 @@ class _Session:
     def _do_weight_down(self) -> None:
         self._scale(1 / WEIGHT_STEP)
 
+    def _do_keyframe(self) -> None:
+        request = getattr(self.stylizer, "request_keyframe", None)  # the fast painter's (--fast)
+        if request is not None:
+            self.emit(LiveNotice(request()))
+
 
 def run_live(
     capture: LatestFrameCapture,
@@ -278,6 +285,9 @@ def run_live(
                 record, size, settings.fps, settings.crf, settings.record_preset, sar, settings.overwrite,
                 capture.audio, Path(capture.spec.target) if capture.spec.kind == "file" else None))
         stack.enter_context(capture)
+        close = getattr(stylizer, "close", None)  # a stylizer with a worker thread (the fast painter's)
+        if close is not None:
+            stack.callback(close)
         session.run(deadline)
         ended = time.monotonic()
         if session.recorder is not None:
@@ -320,8 +330,10 @@ def live(
     snapshots: str | Path = ".",
     on_event: Callable[[object], None] | None = None,
     stop: threading.Event | None = None,
+    fast: FastSettings | None = None,
 ) -> LiveResult:
     """Stylize `source` (see media.source_spec.parse_source) live with `styles` (image paths or folders; n / p switch).
+    fast: paint with the fast painter (pipeline/fast/live.py: one style, trained in the session or fast.model's).
 
     Every check that can fail fast runs before the stylizer loads: the source opens and delivers a frame (a missing
     or busy device is an InputError at once), the recording path is writable, the device works.
@@ -342,12 +354,16 @@ def live(
         width, height = capture.frame_size
         check_network_size((size[1], size[0]), (height, width), long_side, upscales=False)
         images = [(p.name, load_image(p, "style image", torch_device)) for p in style_paths]
-        stylizer = BudgetStylizer(images, style_settings, settings, torch_device)
-        stylizer.calibrate(size)
+        if fast is not None:
+            stylizer: LiveStylizer = fast_live_stylizer(images[0], style_settings, fast, torch_device, on_event,
+                                                        settings.overwrite)
+        else:
+            stylizer = BudgetStylizer(images, style_settings, settings, torch_device)
+            stylizer.calibrate(size)
         if on_event is not None:
             on_event(LiveStarted(describe_source(spec), capture.frame_size, size, settings.fps,
                                  device_label(torch_device, style_settings.optim.amp),
-                                 stylizer.style, record_path, threads,
+                                 getattr(stylizer, "style", images[0][0]), record_path, threads,
                                  record_path is not None and bool(capture.audio) and not is_gif(record_path)))
             for path, (_, image) in zip(style_paths, images):
                 warning = soft_style_warning(str(path), (image.shape[2], image.shape[3]), size[::-1],
@@ -359,3 +375,21 @@ def live(
         raise
     return run_live(capture, stylizer, settings, size, sar=sar, display=display, record=record_path,
                     snapshots=snapshot_dir, on_event=on_event, stop=stop)
+
+
+def fast_live_stylizer(style: tuple[str, torch.Tensor], style_settings: StyleSettings, fast: FastSettings,
+                       device: torch.device, on_event: Callable[[object], None] | None,
+                       overwrite: bool) -> LiveStylizer:
+    """The fast painter for a live session (pipeline/fast/live.py): fast.model's network, or one trained on
+    keyframes of this session, fast.min_steps steps a keyframe, with the core Stylizer painting and scoring;
+    overwrite: replace an existing fast.save_model file."""
+    from .core.stylizer import Stylizer
+    from .fast.live import FastLiveStylizer
+    from .fast.model_file import load_model
+
+    model = load_model(fast.model) if fast.model is not None else None
+    painter = Stylizer([(style[1], 1.0)], style_settings, device)
+    return FastLiveStylizer(painter, fast, device, steps=fast.min_steps, model=model,
+                            save=None if fast.save_model is None else Path(fast.save_model), overwrite=overwrite,
+                            style_name=style[0],
+                            emit=on_event or (lambda event: None))

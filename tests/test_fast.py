@@ -22,7 +22,7 @@ from pipeline.fast.keyframes import KeyframeChooser
 from pipeline.fast.model_file import FORMAT, Model, load_model, save_model
 from pipeline.fast.network import Painter, Shape
 from pipeline.fast.training import Example, Trainer, planned_steps
-from pipeline.media.frames import bgr_to_tensor
+from pipeline.media.frames import bgr_to_tensor, tensor_to_bgr
 from pipeline.sequence import analyse_frame
 from pipeline.video import stylize_video
 
@@ -283,6 +283,89 @@ def test_the_library_refuses_what_the_command_line_refuses(tmp_path, style):
                       fast=replace(TINY, blend=1.0))
 
 
-def test_live_says_the_fast_painter_is_not_there_yet(capsys):
-    code = main(["--live", "clip.mp4", "style.png", "--fast"])
-    assert code == 2 and "--fast is not available with --live yet" in one_line(capsys.readouterr().err)
+# ---- live ----
+
+
+def test_live_fast_trains_in_the_background_then_paints_and_keeps_the_network(tmp_path, style):
+    from pipeline.config import LiveSettings
+    from pipeline.events import LiveNotice
+    from pipeline.live import live
+
+    # 6 s of a 64x48 clip played at its pace: the keyframe (4 iterations, 1-2 s) and 20 steps (0.1 s each) end
+    # within it.
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=150, fps="25", audio=())
+    seen, events = [], []
+
+    class Recording:
+        def show(self, view):
+            seen.append((view.camera.copy(), view.stylized.copy()))
+            return None
+
+    fast = replace(TINY, min_steps=20, max_steps=20, save_model=str(tmp_path / "net.pt"))
+    result = live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=5.5), device="cpu",
+                  display=Recording(), on_event=events.append, fast=fast)
+    notices = [e.message for e in events if isinstance(e, LiveNotice)]
+    assert notices[0] == "fast painter: painting keyframe 1" and "training 20 steps" in notices[1]
+    assert any(n.startswith("fast painter: trained, loss") for n in notices), notices
+    assert any(n.startswith("fast painter: network saved to") for n in notices), notices
+    assert result.shown > 20 and result.mean_iterations == 0  # (the display is also served between frames)
+    # The camera as it is until the first network is published, the network's paintings after: far from the frame.
+    differences = [float(np.abs(cam.astype(np.float32) - out).mean()) for cam, out in seen]
+    assert differences[0] == 0 and differences[-1] > 10, differences
+    model = load_model(tmp_path / "net.pt")
+    assert model.size == (48, 36) and model.styles == (style.name,) and model.steps == 20
+
+    # --model: no keyframe, no training, painted from the first frame on, as the saved network paints it.
+    seen.clear()
+    events.clear()
+    live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=1.0), device="cpu",
+         display=Recording(), on_event=events.append, fast=replace(TINY, model=str(tmp_path / "net.pt")))
+    assert not [e for e in events if isinstance(e, LiveNotice) and "fast painter" in e.message]
+    camera, painted = seen[0]
+    with torch.no_grad():
+        expected = model.network(bgr_to_tensor(camera))
+    assert np.abs(painted.astype(np.float32) - tensor_to_bgr(expected)).max() <= 1
+
+
+def test_the_k_key_paints_a_new_keyframe_and_trains_again(tmp_path, style):
+    from pipeline.config import LiveSettings
+    from pipeline.events import LiveNotice
+    from pipeline.live import live
+
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=150, fps="25", audio=())
+    notices: list[str] = []
+
+    class PressK:  # k once the first training has ended, then nothing
+        pressed = False
+
+        def show(self, view):
+            if not self.pressed and any(n.startswith("fast painter: trained") for n in notices):
+                self.pressed = True
+                return "k"
+            return None
+
+    def on_event(event):
+        if isinstance(event, LiveNotice):
+            notices.append(event.message)
+
+    live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=5.5), device="cpu", display=PressK(),
+         on_event=on_event, fast=replace(TINY, min_steps=10, max_steps=10))
+    assert "a new keyframe from the next frame" in notices
+    assert "fast painter: painting keyframe 2" in notices
+    assert sum(n.startswith("fast painter: trained") for n in notices) == 2, notices
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--save-model", "m.pt"], "--save-model keeps the network --fast trains: add --fast"),
+    (["--fast", "--model", "m.pt", "--save-model", "n.pt"], "give one of them"),
+])
+def test_live_fast_options_that_cannot_work_are_usage_errors(tmp_path, style, capsys, args, message):
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=3, audio=())
+    code = main(["--live", str(clip), str(style), *args])
+    assert code == 2 and message in one_line(capsys.readouterr().err)
+
+
+def test_live_fast_learns_one_style(tmp_path, style, capsys):
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=3, audio=())
+    code = main(["--live", str(clip), f"{style},{style}", "--fast"])
+    assert code == 2 and "--fast learns one style: give one STYLE image" in one_line(capsys.readouterr().err)

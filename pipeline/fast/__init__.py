@@ -3,5 +3,6 @@ run on every frame (after Texler et al. 2020, "Interactive Video Stylization Usi
 
 network (the generator), keyframes (which frames the optimizer paints), training (crops, the loss, Adam),
 model_file (the weights-only file of --save-model / --model), painter (the per-frame runner with its temporal blend)
-and run (the phases of a --fast video run, called from video.py).
+run (the phases of a --fast video run, called from video.py) and live (a live session's keyframes, training in a
+background thread and painting, called from pipeline/live.py).
 """
