@@ -8,7 +8,8 @@ camera, a network trained on it in a background thread, every frame painted by t
 
 Chosen where issue 25 is silent: until the first copy of the network is published (the keyframe's painting and
 REPORT_EVERY steps) the window shows the camera frame as it is, not the optimizer's live painting: on a CPU the two
-would share the cores and both go slower. After training the worker ends, so every core paints frames. The k key
+would share the cores and both go slower. For the same reason the window runs at 5 fps while the network trains
+(TRAINING_FRAME_SECONDS). After training the worker ends, so every core paints frames. The k key
 paints a new keyframe from the current view and trains again, from the weights it has, on all keyframes so far.
 Camera frames, one every POOL_EVERY seconds (at most fast.pool_frames), are the training's unpainted pool, as a
 video's frames are. Frames are HxWx3 BGR uint8 at the processing size.
@@ -40,6 +41,9 @@ from .painter import NetworkSequence
 from .training import Example, Trainer
 
 POOL_EVERY = 0.5  # seconds between camera frames kept for the training's pool
+# While the network trains, a frame takes at least this long, so the loop (its optical flow, the painting) leaves the
+# cores to the training: painting every frame at 25 fps, the 200 steps took 238 s against 170 s (bench/live_fast.py).
+TRAINING_FRAME_SECONDS = 0.2
 
 
 class FastLiveStylizer:
@@ -72,6 +76,7 @@ class FastLiveStylizer:
         self._network: Painter | None = None if model is not None else self._fresh_network()
         self._first = self._network is not None
         self._index = self._kept = 0
+        self._frame_began = -math.inf
 
     @property
     def training(self) -> bool:
@@ -83,6 +88,9 @@ class FastLiveStylizer:
         The first frame starts the training, as does a frame asked for with request_keyframe."""
         if self.error is not None:
             raise self.error
+        if self.training:
+            time.sleep(max(0.0, self._frame_began + TRAINING_FRAME_SECONDS - time.monotonic()))
+        self._frame_began = time.monotonic()
         if self._first:  # the first frame of a session that trains is its first keyframe
             self._first, self._wanted = False, frame
         elif self._wanted is not None and self._wanted.size == 0:  # request_keyframe: this frame
