@@ -36,9 +36,9 @@ from ..events import LiveNotice, TrainingProgress
 from ..media.frames import bgr_to_tensor
 from ..sequence import Item
 from .model_file import Model, save_model
-from .network import Painter, Shape
+from .network import Painter
 from .painter import NetworkSequence
-from .training import Example, Trainer
+from .training import Example, Trainer, fresh_network
 
 POOL_EVERY = 0.5  # seconds between camera frames kept for the training's pool
 # While the network trains, a frame takes at least this long, so the loop (its optical flow, the painting) leaves the
@@ -73,7 +73,7 @@ class FastLiveStylizer:
         self.error: BaseException | None = None
         self.reports: list[TrainingProgress] = []  # the training curve (steps, loss, seconds), for benches
         self.trained_at: list[float] = []  # time.monotonic() when each training ended
-        self._network: Painter | None = None if model is not None else self._fresh_network()
+        self._network: Painter | None = None if model is not None else fresh_network(fast, device)
         self._first = self._network is not None
         self._index = self._kept = 0
         self._frame_began = -math.inf
@@ -124,11 +124,6 @@ class FastLiveStylizer:
             self._worker.join()
 
     # ---- the worker ----
-
-    def _fresh_network(self) -> Painter:
-        torch.manual_seed(self.fast.seed)
-        shape = Shape(self.fast.channels, self.fast.res_blocks, self.fast.residual)
-        return Painter(shape).to(self.device)
 
     def _painter(self, network: Painter) -> NetworkSequence:
         return NetworkSequence(network, self.device, preserve_colors=self.preserve_colors, blend=self.fast.blend)

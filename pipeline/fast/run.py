@@ -12,8 +12,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from ..config import FastSettings
 from ..errors import InputError, Interrupted
 from ..events import FastPlan, FrameDone, FrameStarted, KeyframeDone, ScanProgress, StylizeWarning, TrainingDone
@@ -22,9 +20,8 @@ from ..sequence import Item, analyse_frame
 from ..video_job import VideoJob, frames_at_size
 from .keyframes import Keyframe, KeyframeChooser
 from .model_file import Model, load_model, save_model
-from .network import Painter, Shape
 from .painter import NetworkSequence
-from .training import Example, Trainer, planned_steps
+from .training import Example, Trainer, fresh_network, planned_steps
 
 # A keyframe carried from the one before gets this many times a warm frame's largest budget (video.frame_iterations):
 # the budget adaptive effort gives a default run's frame where half of it is new. Already 30 iterations at full size
@@ -84,8 +81,7 @@ def train_model(job: VideoJob, fast: FastSettings, style_paths: list[Path], emit
                   len(chooser.pool)))
     keys = paint_keyframes(job, chooser.keyframes, emit)
     pool = [Example(bgr_to_tensor(pixels, job.device)) for pixels in chooser.pool]
-    torch.manual_seed(fast.seed)  # the network's initial weights
-    network = Painter(Shape(fast.channels, fast.res_blocks, fast.residual)).to(job.device)
+    network = fresh_network(fast, job.device)
     assert job.sequence is not None
     trainer = Trainer(network, job.sequence.stylizer, keys, pool, fast, grey=job.settings.preserve_colors,
                       loss=job.settings.loss)

@@ -28,6 +28,7 @@ from ..core.color import luminance
 from ..errors import DivergedError, Interrupted
 from ..events import TrainingProgress
 from ..sequence import FrameStylizer
+from .network import Painter, Shape
 
 REPORT_EVERY = 10  # steps between TrainingProgress events
 FINAL_LEARNING_RATE = 0.1  # of the first, reached along a cosine at the last step
@@ -39,6 +40,12 @@ class Example:
 
     content: torch.Tensor
     painting: torch.Tensor | None = None
+
+
+def fresh_network(fast: FastSettings, device: torch.device) -> Painter:
+    """An untrained network of fast's shape on `device`, its initial weights drawn from fast.seed."""
+    torch.manual_seed(fast.seed)
+    return Painter(Shape(fast.channels, fast.res_blocks, fast.residual)).to(device)
 
 
 def planned_steps(frames: int, fast: FastSettings) -> int:
