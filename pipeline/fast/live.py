@@ -67,12 +67,10 @@ class FastLiveStylizer:
         self._keys: list[Example] = []
         self._pool: list[Example] = []
         self._pool_at = -math.inf
-        self._wanted: np.ndarray | None = None  # a frame to paint as the next keyframe
+        self._key_asked = False  # the k key: the next frame becomes a keyframe
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self.error: BaseException | None = None
-        self.reports: list[TrainingProgress] = []  # the training curve (steps, loss, seconds), for benches
-        self.trained_at: list[float] = []  # time.monotonic() when each training ended
+        self._error: BaseException | None = None  # the worker's, raised in the display loop's thread
         self._network: Painter | None = None if model is not None else fresh_network(fast, device)
         self._first = self._network is not None
         self._index = self._kept = 0
@@ -86,18 +84,16 @@ class FastLiveStylizer:
                 stop: threading.Event | None) -> tuple[np.ndarray, int]:
         """The newest network's painting of `frame` (the camera frame itself before there is one); 0 iterations.
         The first frame starts the training, as does a frame asked for with request_keyframe."""
-        if self.error is not None:
-            raise self.error
+        if self._error is not None:
+            raise self._error
         if self.training:
             time.sleep(max(0.0, self._frame_began + TRAINING_FRAME_SECONDS - time.monotonic()))
         self._frame_began = time.monotonic()
-        if self._first:  # the first frame of a session that trains is its first keyframe
-            self._first, self._wanted = False, frame
-        elif self._wanted is not None and self._wanted.size == 0:  # request_keyframe: this frame
-            self._wanted = frame
         self._keep_for_pool(frame)
-        if self._wanted is not None and not self.training:
-            self._start(self._wanted)
+        # The first frame of a session that trains is its first keyframe; after a k key, the frame that follows.
+        if (self._first or self._key_asked) and not self.training:
+            self._first = self._key_asked = False
+            self._start(frame)
         while self._notices:
             self.emit(LiveNotice(self._notices.popleft()))
         with self._lock:
@@ -112,9 +108,9 @@ class FastLiveStylizer:
         """Paint the next frame as a new keyframe and train again (the k key); returns what happens, for a notice."""
         if self._network is None:
             return "--model paints with the network it was given: no keyframes"
-        if self.training or self._wanted is not None:
-            return "still training: the new keyframe waits until this training ends"
-        self._wanted = np.empty(0)  # the next frame, see stylize
+        if self.training or self._key_asked:
+            return "still training: press k again once it has ended"
+        self._key_asked = True
         return "a new keyframe from the next frame"
 
     def close(self) -> None:
@@ -141,7 +137,6 @@ class FastLiveStylizer:
             self._kept += 1
 
     def _start(self, frame: np.ndarray) -> None:
-        self._wanted = None
         self._worker = threading.Thread(target=self._work, args=(frame.copy(),), name="fast-painter", daemon=True)
         self._worker.start()
 
@@ -159,7 +154,6 @@ class FastLiveStylizer:
             trainer = Trainer(self._network, self.stylizer, list(self._keys), self._pool, self.fast,
                               grey=self.preserve_colors, loss=self.stylizer.settings.loss)
             reports = trainer.train(self.steps, self._publish, self._stop)
-            self.trained_at.append(time.monotonic())
             self._notices.append(f"fast painter: trained, loss {reports[-1].loss:.3g}, {time.monotonic() - began:.0f} s"
                                  " after the keyframe; k paints another keyframe and trains again")
             if self.save is not None:
@@ -171,13 +165,12 @@ class FastLiveStylizer:
         except Interrupted:
             return
         except BaseException as error:  # raised in the display loop's thread, at its next frame
-            self.error = error
+            self._error = error
 
     def _publish(self, report: object) -> None:
         """Called by the trainer every REPORT_EVERY steps: a copy of the network, in eval mode, for the display."""
         if not isinstance(report, TrainingProgress):
             return
-        self.reports.append(report)
         network = copy.deepcopy(self._network).eval()
         with self._lock:
             if self._sequence is None:
