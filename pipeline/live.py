@@ -388,8 +388,9 @@ def fast_live_stylizer(style: tuple[str, torch.Tensor], style_settings: StyleSet
     from .fast.model_file import load_model
 
     model = load_model(fast.model) if fast.model is not None else None
-    painter = Stylizer([(style[1], 1.0)], style_settings, device)
+    painter = None if model is not None else Stylizer([(style[1], 1.0)], style_settings, device)  # no VGG19 to load
     return FastLiveStylizer(painter, fast, device, steps=fast.min_steps, model=model,
+                            preserve_colors=style_settings.preserve_colors,
                             save=None if fast.save_model is None else Path(fast.save_model), overwrite=overwrite,
                             style_name=style[0],
                             emit=on_event or (lambda event: None))

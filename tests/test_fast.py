@@ -327,6 +327,22 @@ def test_live_fast_trains_in_the_background_then_paints_and_keeps_the_network(tm
     assert np.abs(painted.astype(np.float32) - tensor_to_bgr(expected)).max() <= 1
 
 
+def test_a_live_model_trained_on_luminance_keeps_the_frames_colours():
+    from pipeline.core.color import keep_colors
+    from pipeline.fast.live import FastLiveStylizer
+
+    torch.manual_seed(0)
+    network = Painter(Shape(channels=(4, 4, 4), res_blocks=0)).eval()
+    model = Model(network, preserve_colors=True, size=(48, 36), styles=("s.png",), steps=1)
+    frame = (np.random.default_rng(0).random((36, 48, 3)) * 255).astype(np.uint8)
+    painter = FastLiveStylizer(None, TINY, torch.device("cpu"), steps=1, model=model)  # no --preserve-colors
+    painted, iterations = painter.stylize(frame, None, 0.1, None)
+    with torch.no_grad():
+        content = bgr_to_tensor(frame)
+        expected = tensor_to_bgr(keep_colors(network(content), content))
+    assert iterations == 0 and np.abs(painted.astype(np.int16) - expected).max() <= 1
+
+
 def test_the_k_key_paints_a_new_keyframe_and_trains_again(tmp_path, style):
     from pipeline.config import LiveSettings
     from pipeline.events import LiveNotice

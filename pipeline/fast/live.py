@@ -50,16 +50,21 @@ class FastLiveStylizer:
     """A LiveStylizer (pipeline/live_stylizer.py) that paints with the fast painter's network.
 
     stylizer: the core Stylizer that paints keyframes and scores the training (the session's style and loss
-    settings). model: a network to use at once (--model): no keyframe, no training. steps: training steps per
+    settings); None with a model, a network to use at once (--model): no keyframe, no training. preserve_colors:
+    the session's (--preserve-colors); a model trained with it keeps the frame's colours too. steps: training steps per
     keyframe. save: where to keep the trained network (--save-model), written after each training. Progress goes
     out as LiveNotice events through `emit`, always from the display loop's thread (in stylize)."""
 
-    def __init__(self, stylizer: Stylizer, fast: FastSettings, device: torch.device, *, steps: int,
-                 model: Model | None = None, save: Path | None = None, overwrite: bool = False,
-                 style_name: str = "", emit: Callable[[object], None] = lambda event: None) -> None:
+    def __init__(self, stylizer: Stylizer | None, fast: FastSettings, device: torch.device, *, steps: int,
+                 preserve_colors: bool = False, model: Model | None = None, save: Path | None = None,
+                 overwrite: bool = False, style_name: str = "",
+                 emit: Callable[[object], None] = lambda event: None) -> None:
+        if (stylizer is None) == (model is None):
+            raise ValueError("give a stylizer to train a network, or a model to paint with, not both")
         self.stylizer, self.fast, self.device, self.steps, self.save = stylizer, fast, device, steps, save
         self.overwrite, self.style, self.emit = overwrite, style_name, emit
-        self.preserve_colors = stylizer.settings.preserve_colors
+        # As a video run does (fast/run.py): a network that learnt luminance only paints luminance only.
+        self.preserve_colors = preserve_colors or (model is not None and model.preserve_colors)
         network = model.network if model is not None else None
         self._sequence = None if network is None else self._painter(network)
         self._lock = threading.Lock()
@@ -141,6 +146,7 @@ class FastLiveStylizer:
         self._worker.start()
 
     def _work(self, frame: np.ndarray) -> None:
+        assert self._network is not None and self.stylizer is not None  # a session that trains
         try:
             began = time.monotonic()
             self._notices.append(f"fast painter: painting keyframe {len(self._keys) + 1}")
@@ -150,7 +156,6 @@ class FastLiveStylizer:
             self._keys.append(Example(content, painting.detach()))
             self._notices.append(f"fast painter: keyframe painted in {time.monotonic() - began:.1f} s, training "
                                  f"{self.steps} steps")
-            assert self._network is not None
             trainer = Trainer(self._network, self.stylizer, list(self._keys), self._pool, self.fast,
                               grey=self.preserve_colors, loss=self.stylizer.settings.loss)
             reports = trainer.train(self.steps, self._publish, self._stop)
