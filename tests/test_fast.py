@@ -291,18 +291,20 @@ def test_live_fast_trains_in_the_background_then_paints_and_keeps_the_network(tm
     from pipeline.events import LiveNotice
     from pipeline.live import live
 
-    # 6 s of a 64x48 clip played at its pace: the keyframe (4 iterations, 1-2 s) and 20 steps (0.1 s each) end
-    # within it.
-    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=150, fps="25", audio=())
+    # 30 s of a 64x48 clip played at its pace; the session quits 10 frames after the network is saved (the keyframe,
+    # 4 iterations, and 20 steps take 2-3 s on an idle machine, longer on a busy one).
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=750, fps="25", audio=())
     seen, events = [], []
 
     class Recording:
         def show(self, view):
             seen.append((view.camera.copy(), view.stylized.copy()))
-            return None
+            saved = [e for e in events if isinstance(e, LiveNotice) and "network saved" in e.message]
+            self.after = getattr(self, "after", 0) + bool(saved)
+            return "q" if self.after > 10 else None
 
     fast = replace(TINY, min_steps=20, max_steps=20, save_model=str(tmp_path / "net.pt"))
-    result = live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=5.5), device="cpu",
+    result = live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=60), device="cpu",
                   display=Recording(), on_event=events.append, fast=fast)
     notices = [e.message for e in events if isinstance(e, LiveNotice)]
     assert notices[0] == "fast painter: painting keyframe 1" and "training 20 steps" in notices[1]
@@ -327,6 +329,21 @@ def test_live_fast_trains_in_the_background_then_paints_and_keeps_the_network(tm
     assert np.abs(painted.astype(np.float32) - tensor_to_bgr(expected)).max() <= 1
 
 
+def test_a_live_session_that_ends_during_training_says_no_network_was_saved(tmp_path, style):
+    from pipeline.config import LiveSettings
+    from pipeline.events import LiveNotice
+    from pipeline.live import live
+
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=25, fps="25", audio=())
+    events: list[object] = []
+    fast = replace(TINY, min_steps=100000, max_steps=100000, save_model=str(tmp_path / "net.pt"))
+    live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48), device="cpu", on_event=events.append, fast=fast)
+    notices = [e.message for e in events if isinstance(e, LiveNotice)]
+    assert notices[-1] == ("fast painter: the session ended before the training did: no network was saved to "
+                           f"{tmp_path / 'net.pt'}"), notices
+    assert not (tmp_path / "net.pt").exists()
+
+
 def test_a_live_model_trained_on_luminance_keeps_the_frames_colours():
     from pipeline.core.color import keep_colors
     from pipeline.fast.live import FastLiveStylizer
@@ -348,23 +365,24 @@ def test_the_k_key_paints_a_new_keyframe_and_trains_again(tmp_path, style):
     from pipeline.events import LiveNotice
     from pipeline.live import live
 
-    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=150, fps="25", audio=())
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=750, fps="25", audio=())
     notices: list[str] = []
 
-    class PressK:  # k once the first training has ended, then nothing
+    class PressK:  # k once the first training has ended, q once the second has
         pressed = False
 
         def show(self, view):
-            if not self.pressed and any(n.startswith("fast painter: trained") for n in notices):
+            trainings = sum(n.startswith("fast painter: trained") for n in notices)
+            if not self.pressed and trainings:
                 self.pressed = True
                 return "k"
-            return None
+            return "q" if trainings == 2 else None
 
     def on_event(event):
         if isinstance(event, LiveNotice):
             notices.append(event.message)
 
-    live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=5.5), device="cpu", display=PressK(),
+    live(str(clip), [str(style)], SETTINGS, LiveSettings(size=48, max_seconds=60), device="cpu", display=PressK(),
          on_event=on_event, fast=replace(TINY, min_steps=10, max_steps=10))
     assert "a new keyframe from the next frame" in notices
     assert "fast painter: painting keyframe 2" in notices

@@ -76,6 +76,7 @@ class FastLiveStylizer:
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._error: BaseException | None = None  # the worker's, raised in the display loop's thread
+        self._saved: Path | None = None  # where the last finished training's network was saved
         self._network: Painter | None = None if model is not None else fresh_network(fast, device)
         self._first = self._network is not None
         self._index = self._kept = 0
@@ -119,10 +120,18 @@ class FastLiveStylizer:
         return "a new keyframe from the next frame"
 
     def close(self) -> None:
-        """Stop the worker (a training in progress ends at its next step) and wait for it."""
+        """Stop the worker (a training in progress ends at its next step), wait for it and send what it had to say,
+        and whether a training was cut short."""
+        cut_short = self.training
         self._stop.set()
         if self._worker is not None:
             self._worker.join()
+        if cut_short:
+            kept = "" if self.save is None else (f": {self._saved} holds the last finished training's network"
+                                                 if self._saved else f": no network was saved to {self.save}")
+            self._notices.append(f"fast painter: the session ended before the training did{kept}")
+        while self._notices:
+            self.emit(LiveNotice(self._notices.popleft()))
 
     # ---- the worker ----
 
@@ -164,9 +173,9 @@ class FastLiveStylizer:
             if self.save is not None:
                 model = Model(self._network, self.preserve_colors, (frame.shape[1], frame.shape[0]),
                               (self.style,) if self.style else (), self.steps * len(self._keys))
-                saved = save_model(model, self.save, self.overwrite)
+                self._saved = save_model(model, self.save, self.overwrite)
                 self.overwrite = True  # a later training replaces the file this session wrote
-                self._notices.append(f"fast painter: network saved to {saved}")
+                self._notices.append(f"fast painter: network saved to {self._saved}")
         except Interrupted:
             return
         except BaseException as error:  # raised in the display loop's thread, at its next frame
