@@ -268,6 +268,11 @@ class RichDisplay:
                              count=_count(event.frames, event.total))
 
     def _on_fast_plan(self, event: FastPlan) -> None:
+        if event.trained_before:
+            saved = f", also in '{event.saved}'" if event.saved is not None else ""
+            self.say(f"Fast painter: every frame through the network the interrupted run trained ({event.steps} "
+                     f"steps), kept in '{event.model}'{saved}")
+            return
         if event.model is not None:
             self.say(f"Fast painter: every frame through the network in '{event.model}' (no keyframes, no training)")
             return
@@ -277,7 +282,11 @@ class RichDisplay:
                  f"shot{'s' * (event.shots != 1)}: {listed}; then {event.steps} training steps on "
                  f"{'them' if keys != 1 else 'it'} and "
                  f"{event.pool} frames of the clip; then every frame through the network")
-        self.keys_task = self.progress.add_task("keyframes", total=keys, loss="-", count=_count(0, keys))
+        if event.kept:
+            self.say(f"{event.kept} of the keyframes {'was' if event.kept == 1 else 'were'} painted before: read "
+                     "back from the work folder")
+        self.keys_task = self.progress.add_task("keyframes", total=keys, loss="-", completed=event.kept,
+                                                count=_count(event.kept, keys))
 
     def _on_keyframe_done(self, event: KeyframeDone) -> None:
         if self.task is not None:  # the keyframe's iterations bar

@@ -43,7 +43,7 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
         check_files(ns.input, styles, ns.output, settings, ns.overwrite, still)
         if fast is not None:
             check_fast_files(fast, [ns.input, *(path for path, _ in styles), *init_path(settings)], ns.output,
-                             ns.overwrite)
+                             ns.overwrite, ns.resume)
         if still:
             from pipeline.still import stylize_image_file
         else:

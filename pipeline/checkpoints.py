@@ -4,8 +4,10 @@ Layout, next to the output: `<output folder>/.<output name>.frames/` holding `ma
 input identity, styles, every pixel-relevant setting, processing size, frame range) and `000000.png`, `000001.png`...
 (HxWx3 BGR uint8 at the processing size, written atomically as they finish, so they always form a prefix of the
 video). A frame's PNG also carries, in a text chunk, its optimizer's step scale, where the next frame's first
-step starts (see optimize.Optimized). A run with resume continues after the last finished frame if the manifest
-matches; any other existing folder is refused rather than silently mixed with or deleted.
+step starts (see optimize.Optimized). A fast run (--fast) also keeps its keyframes' paintings, `key-000000.png`...
+(with their step scales), and its trained network, `network.pt` (a --save-model file). A run with resume continues
+after the last finished frame if the manifest matches; any other existing folder is refused rather than silently
+mixed with or deleted.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import VIDEO_OUTPUT_ONLY_FIELDS, StyleSettings, VideoSettings
+from .config import VIDEO_OUTPUT_ONLY_FIELDS, FastSettings, StyleSettings, VideoSettings
 from .errors import OutputError, UsageError
+from .media.paths import NETWORK, work_folder
 
 MANIFEST = "manifest.json"
 # 2: the network's arithmetic instead of settings.optim.amp; 3: warm starts fill new content; 4: warm frames start
@@ -35,6 +38,7 @@ MANIFEST_VERSION = 5
 HASH_BYTES = 1 << 20  # the input is identified by the hashes of its first and last MiB (plus size and mtime)
 PNG_RATIO = 0.6  # PNG size / raw BGR size of a stylized frame (painterly frames compress poorly)
 _FRAME_NAME = re.compile(r"^(\d{6,})\.png$")
+_KEYFRAME_NAME = re.compile(r"^key-(\d{6,})\.png$")
 # Manifest keys and how a refusal names them ("... was made with another style").
 _DESCRIBE = {
     "version": "an older version of stylize-video",
@@ -43,6 +47,8 @@ _DESCRIBE = {
     "settings": "other settings",
     "video": "other video settings",
     "size": "another processing size",
+    "painter": "another painter (--fast, or not)",
+    "fast": "other fast-painter settings",
 }
 
 
@@ -78,14 +84,12 @@ def _png_text(png: bytes, key: bytes) -> str | None:
     return None
 
 
-def work_folder(output: str | os.PathLike) -> Path:
-    """`<output folder>/.<output name>.frames` for an output path."""
-    out = Path(output)
-    return out.parent / f".{out.name}.frames"
-
-
 def frame_name(index: int) -> str:
     return f"{index:06d}.png"
+
+
+def keyframe_name(index: int) -> str:
+    return f"key-{index:06d}.png"
 
 
 def _sha256(path: Path, offset: int | None = None, length: int | None = None) -> str:
@@ -157,6 +161,16 @@ def build_manifest(
     return json.loads(json.dumps(manifest))  # tuples -> lists, so it compares equal to what is read back
 
 
+def fast_manifest(fast: FastSettings) -> dict:
+    """What a fast run adds to its manifest: every FastSettings field but save_model (where the network is also
+    written changes no frame), a --model file named by its content's hash."""
+    data = dataclasses.asdict(fast)
+    del data["save_model"]
+    if fast.model is not None:
+        data["model"] = {"file": fast.model, "sha256": _sha256(Path(fast.model).expanduser())}
+    return json.loads(json.dumps({"painter": "fast", "fast": data}))
+
+
 _INPUT_PARTS = {"path": "its path", "size": "its size", "mtime_ns": "its modification time",
                 "sha256_head": "its first MiB", "sha256_tail": "its last MiB"}
 # Manifest leaves that are a command-line option under another name, or under none.
@@ -178,6 +192,8 @@ def _option_name(dotted: str) -> str:
         return _INPUT_PARTS.get(parts[-1], "the input video")
     if parts[0] == "size":
         return "the frames' size"
+    if parts[0] == "fast" and len(parts) > 1:
+        return "--model" if parts[1] == "model" else f"fast setting {parts[1]}"
     if parts[0] in ("settings", "video") and len(parts) > 1:
         field = parts[1] if parts[1] in ("init", "weights") else parts[-1]  # init.sha256: the --init file
         if field in _OPTIONS:
@@ -328,20 +344,66 @@ class Checkpoints:
     def save(self, index: int, bgr: np.ndarray, step_scale: float | None = None) -> None:
         """Write frame `index` as a lossless PNG, with its optimizer's step scale (if any); it appears under its
         name only when complete."""
+        self._save_png(frame_name(index), bgr, step_scale, f"frame {index}")
+
+    def load(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame `index` as HxWx3 BGR uint8; OutputError if it is missing, damaged or not `size` (width, height)."""
+        return self._load_png(frame_name(index), size)
+
+    def load_step_scale(self, index: int) -> float | None:
+        """The step scale saved with frame `index`, or None if it has none (or it cannot be read)."""
+        return self._step_scale(frame_name(index))
+
+    # A fast run (pipeline/fast/) also keeps its keyframes' paintings and its trained network here, so that --resume
+    # neither paints nor trains again what an interrupted run finished.
+    def save_keyframe(self, index: int, bgr: np.ndarray, step_scale: float | None) -> None:
+        """Keep the optimizer's painting of keyframe `index` (frame `index` of the clip), as save() keeps a frame."""
+        self._save_png(keyframe_name(index), bgr, step_scale, f"keyframe {index}")
+
+    def load_keyframe(self, index: int, size: tuple[int, int]) -> tuple[np.ndarray, float | None] | None:
+        """The kept painting of keyframe `index` and its step scale, or None if there is none; OutputError if it is
+        damaged or not `size` (width, height)."""
+        if not self.has_keyframe(index):
+            return None
+        return self._load_png(keyframe_name(index), size), self._step_scale(keyframe_name(index))
+
+    def has_keyframe(self, index: int) -> bool:
+        return (self.folder / keyframe_name(index)).is_file()
+
+    def keyframes_on_disk(self) -> int:
+        if not self.folder.is_dir():
+            return 0
+        return sum(1 for entry in os.scandir(self.folder) if _KEYFRAME_NAME.match(entry.name))
+
+    @property
+    def network(self) -> Path:
+        """Where a fast run keeps its trained network (written by pipeline/fast/ with its model file's format)."""
+        return self.folder / NETWORK
+
+    def kept(self) -> str | None:
+        """What the folder holds that a --resume would not redo, in words ("3 finished frames", "2 painted
+        keyframes and the trained network"), or None if nothing."""
+        frames, keys, network = self.frames_on_disk(), self.keyframes_on_disk(), self.network.is_file()
+        parts = ([f"{frames} finished frame{'s' * (frames != 1)}"] * bool(frames)
+                 + [f"{keys} painted keyframe{'s' * (keys != 1)}"] * bool(keys) + ["the trained network"] * network)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+    def _save_png(self, name: str, bgr: np.ndarray, step_scale: float | None, what: str) -> None:
         ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
-            raise OutputError(f"could not encode frame {index} as PNG for '{self.folder}'")
+            raise OutputError(f"could not encode {what} as PNG for '{self.folder}'")
         png = encoded.tobytes()
         if step_scale is not None:
             png = _png_with_text(png, STEP_SCALE_KEY, repr(step_scale))  # repr: the exact float comes back
         try:
-            self._write_atomic(frame_name(index), png)
+            self._write_atomic(name, png)
         except OSError as error:
-            raise OutputError(f"could not write frame {index} to '{self.folder}': {error.strerror or error}") from None
+            raise OutputError(f"could not write {what} to '{self.folder}': {error.strerror or error}") from None
 
-    def load(self, index: int, size: tuple[int, int]) -> np.ndarray:
-        """Frame `index` as HxWx3 BGR uint8; OutputError if it is missing, damaged or not `size` (width, height)."""
-        path = self.folder / frame_name(index)
+    def _load_png(self, name: str, size: tuple[int, int]) -> np.ndarray:
+        path = self.folder / name
         try:  # read by Python, decoded by OpenCV: cv2.imread crashes on a folder name that is not UTF-8
             data = np.fromfile(path, np.uint8)
         except OSError:
@@ -354,10 +416,9 @@ class Checkpoints:
             )
         return bgr
 
-    def load_step_scale(self, index: int) -> float | None:
-        """The step scale saved with frame `index`, or None if it has none (or it cannot be read)."""
+    def _step_scale(self, name: str) -> float | None:
         try:
-            text = _png_text((self.folder / frame_name(index)).read_bytes(), STEP_SCALE_KEY)
+            text = _png_text((self.folder / name).read_bytes(), STEP_SCALE_KEY)
             return None if text is None else float(text)
         except (OSError, ValueError):
             return None
@@ -371,7 +432,8 @@ class Checkpoints:
         if not self.folder.is_dir():
             return
         for entry in os.scandir(self.folder):
-            ours = _FRAME_NAME.match(entry.name) or entry.name == MANIFEST or entry.name.endswith(".tmp")
+            ours = (_FRAME_NAME.match(entry.name) or _KEYFRAME_NAME.match(entry.name)
+                    or entry.name in (MANIFEST, NETWORK) or entry.name.endswith(".tmp"))
             if ours and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)

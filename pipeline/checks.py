@@ -29,7 +29,7 @@ from .core.geometry import min_long_side
 from .errors import InputError, OutputError, UsageError
 from .media.containers import check_animation_name
 from .media.images import IMAGE_SUFFIXES, READABLE_SUFFIXES, check_image, image_format
-from .media.paths import check_input, check_output, same_file
+from .media.paths import NETWORK, check_input, check_output, same_bytes, same_file, work_folder
 from .media.source_spec import SourceSpec, parse_source
 
 
@@ -273,12 +273,9 @@ def soft_style_warning(name: str, style_hw: tuple[int, int], content_hw: tuple[i
 
 def check_fast_settings(fast: FastSettings, video: VideoSettings, ray: RaySettings | None) -> None:
     """UsageError for a fast-painter request (--fast, --model, --save-model) that no run can do, or that this version
-    does not do: on Ray, resumed, or both reusing and saving a network."""
+    does not do: on Ray, or both reusing and saving a network."""
     if ray is not None:
         raise UsageError("--fast does not run on Ray yet: leave out --ray (or --fast)")
-    if video.resume:
-        raise UsageError("--fast keeps no finished frames to --resume (a fast run is quick to start again): leave out "
-                         "--resume")
     if fast.model is not None and fast.save_model is not None:
         raise UsageError("--model reuses a trained network and --save-model keeps a newly trained one: give one of "
                          "them")
@@ -301,13 +298,23 @@ def check_fast_settings(fast: FastSettings, video: VideoSettings, ray: RaySettin
                          f"{list(fast.channels)} and {fast.res_blocks}")
 
 
+def kept_network(fast: FastSettings, output: str | os.PathLike, resume: bool) -> Path | None:
+    """The trained network a resumed fast run finds in its work folder (pipeline/fast/run.py), or None."""
+    network = work_folder(output) / NETWORK
+    return network if resume and fast.model is None and network.is_file() else None
+
+
 def check_fast_files(fast: FastSettings, inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
-                     overwrite: bool) -> None:
+                     overwrite: bool, resume: bool = False) -> None:
     """The model files of a fast run, from their names: --model an existing file (InputError), --save-model a new
-    file (or `overwrite`) that is neither OUTPUT nor one of the `inputs` the run reads."""
+    file (or `overwrite`) that is neither OUTPUT nor one of the `inputs` the run reads. With `resume`, a --save-model
+    file with the same bytes as the network kept in the work folder is the one the interrupted run wrote, not the
+    user's: the resumed run takes it as saved."""
     if fast.model is not None:
         check_input(fast.model, "model file")
     if fast.save_model is not None:
         if same_file(fast.save_model, output):
             raise UsageError(f"--save-model '{fast.save_model}' is OUTPUT too: give the model file another name")
-        check_output(fast.save_model, list(inputs), overwrite)
+        network = kept_network(fast, output, resume)
+        saved = network is not None and same_bytes(fast.save_model, network)
+        check_output(fast.save_model, list(inputs), overwrite or saved)

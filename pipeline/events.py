@@ -165,7 +165,10 @@ class ScanProgress:
 class FastPlan:
     """Sent once the fast painter knows its work. keyframes: (frame index, why) of each frame the optimizer paints,
     in order ("first", "cut", or e.g. "62% new"); steps: training steps planned; pool: frames of the clip the
-    training also draws from; model: the network file reused instead (--model: no keyframes, no training)."""
+    training also draws from; model: the network file reused instead (--model: no keyframes, no training).
+    A resumed run (--resume): kept, how many of the keyframes were painted before and are read back from the work
+    folder; or trained_before: model is the network the work folder keeps (no keyframes, no training), saved: the
+    --save-model file that holds it too (None: not asked)."""
 
     frames: int
     shots: int
@@ -173,6 +176,9 @@ class FastPlan:
     steps: int
     pool: int
     model: Path | None = None
+    kept: int = 0
+    trained_before: bool = False
+    saved: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .checkpoints import Checkpoints, build_manifest, check_free_space, recorded_threads
+from .checkpoints import Checkpoints, build_manifest, check_free_space, fast_manifest, recorded_threads
 from .checks import (
     check_blend_weights,
     check_fast_files,
@@ -29,6 +29,7 @@ from .checks import (
     check_style_settings,
     check_video_settings,
     init_path,
+    kept_network,
     soft_style_warning,
 )
 from .config import FastSettings, RaySettings, StyleSettings, VideoSettings
@@ -124,9 +125,11 @@ def _run(job: VideoJob, video_path: Path, stop: threading.Event | None) -> tuple
 def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike, float]],
              output_path: str | os.PathLike, settings: StyleSettings, video: VideoSettings, device: str,
              stylizer: StylizerFactory | None, emit: Callable[[object], None],
-             stop: threading.Event | None, ray: RaySettings | None, paint: bool = True) -> tuple[VideoJob, list]:
+             stop: threading.Event | None, ray: RaySettings | None, paint: bool = True,
+             fast: FastSettings | None = None) -> tuple[VideoJob, list]:
     """Every check, in order, before any slow work (loading VGG is the last step; paint=False: no VGG, nothing is
-    painted by the optimizer). Returns the job and the audio plan: (stream, "copy"|"aac") per audio stream."""
+    painted by the optimizer). fast: a fast run's settings, part of its work folder's manifest. Returns the job and
+    the audio plan: (stream, "copy"|"aac") per audio stream."""
     check_blend_weights([weight for _, weight in styles])
     check_style_settings(settings)
     check_video_settings(video)
@@ -163,6 +166,8 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
     settings = replace(settings, threads=use_threads(asked) if ray is None else asked or 1)
     manifest = build_manifest(source, style_paths, settings, video, size,
                               network_arithmetic(torch_device, settings.optim.amp))
+    if fast is not None:  # so that a default run never continues a fast run's frames, nor the other way round
+        manifest.update(fast_manifest(fast))
     checkpoints = Checkpoints.inspect(output, manifest, video.resume)
     check_free_space(output.parent, None if total is None else max(0, total - checkpoints.finished), *size)
     job = VideoJob(source, output, settings, video, reader, size, sar, total, checkpoints, torch_device)
@@ -266,7 +271,7 @@ def stylize_video(
     frame by the optimizer. Raises UsageError,
     InputError, OutputError... before any slow work for a bad request (an existing `output_path` too, unless
     video.overwrite); Interrupted when `stop` is set. On any failure nothing appears at `output_path` and the finished
-    frames stay in the work folder (see checkpoints.py), except in a fast run, which keeps none.
+    frames stay in the work folder (see checkpoints.py), and in a fast run its painted keyframes and trained network.
     """
     began = time.monotonic()
     warnings: list[str] = []
@@ -280,22 +285,21 @@ def stylize_video(
     if fast is not None:
         check_fast_settings(fast, video, ray)
         check_fast_files(fast, [input_path, *(path for path, _ in styles), *init_path(settings)], output_path,
-                         video.overwrite)
+                         video.overwrite, video.resume)
     reused = None
     if fast is not None and fast.model is not None:  # a bad model file is refused before the plan line
         from .fast.model_file import load_model
 
         reused = load_model(fast.model)
-    job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop, ray,
-                         paint=fast is None or fast.model is None)
+    # No VGG19 where nothing is painted by the optimizer: a --model run, or a resumed fast run whose network is kept.
+    paint = fast is None or (fast.model is None and kept_network(fast, output_path, video.resume) is None)
+    job, plan = _prepare(input_path, styles, output_path, settings, video, device, stylizer, emit, stop, ray, paint,
+                         fast)
     info = job.reader.info
     estimate = None
     if job.sequence is not None and fast is None:
         estimate = estimate_seconds(job.sequence.stylizer, job.device, job.total, job.resume_from, job.size,
                                     settings.optim, video)
-    if fast is not None:
-        # A default run's --resume must never continue from frames the network painted.
-        job.checkpoints.manifest["painter"] = "fast"
     emit(VideoPlan(job.source, job.output, job.total, (info.width, info.height), job.size, info.fps,
                    tuple((s.index, s.codec, action) for s, action in plan),
                    device_label(job.device, job.settings.optim.amp), job.resume_from, estimate,
@@ -337,14 +341,12 @@ def stylize_video(
             elif plan:
                 mux_audio(video_tmp, job.source, final_tmp, info.audio, end.first_time or 0.0, duration)
     except BaseException as exc:
-        if fast is not None:  # no --resume for the fast painter (checks.check_fast_settings): keep nothing
-            job.checkpoints.remove()
-        finished = job.checkpoints.frames_on_disk()
-        if not job.checkpoints.existed and finished == 0:
+        kept = job.checkpoints.kept()
+        if not job.checkpoints.existed and kept is None:
             job.checkpoints.remove()  # nothing finished: leave no folder that a rerun would have to --resume
-        elif finished and isinstance(exc, (StylizeError, KeyboardInterrupt)):
-            frames = "1 finished frame is" if finished == 1 else f"{finished} finished frames are"
-            exc.kept = f"{frames} kept in '{job.checkpoints.folder}': the same command with --resume continues"
+        elif kept is not None and isinstance(exc, (StylizeError, KeyboardInterrupt)):
+            are = "are" if " and " in kept or kept.split()[0] not in ("1", "the") else "is"
+            exc.kept = f"{kept} {are} kept in '{job.checkpoints.folder}': the same command with --resume continues"
         raise
     if not video.keep_frames:
         job.checkpoints.remove()

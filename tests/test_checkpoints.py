@@ -109,6 +109,23 @@ def test_a_frame_keeps_its_step_scale_exactly(files) -> None:
         png.load()  # Pillow checks the chunks' CRCs as it reads
 
 
+def test_a_fast_runs_keyframes_and_network_are_kept_told_and_removed(files) -> None:
+    work = Checkpoints.inspect(files.output, manifest(files), resume=False)
+    work.start()
+    assert work.kept() is None and work.load_keyframe(4, (48, 36)) is None
+    pixels = np.random.default_rng(0).integers(0, 255, (36, 48, 3), dtype=np.uint8)
+    work.save_keyframe(4, pixels, 0.25)
+    kept = work.load_keyframe(4, (48, 36))
+    assert kept is not None and np.array_equal(kept[0], pixels) and kept[1] == 0.25
+    assert work.kept() == "1 painted keyframe" and work.finished == 0  # a keyframe is not a finished frame
+    work.network.write_bytes(b"weights")
+    work.save(0, pixels)
+    assert work.kept() == "1 finished frame, 1 painted keyframe and the trained network"
+    (work.folder / "notes.txt").write_text("mine")
+    work.remove()
+    assert [p.name for p in work.folder.iterdir()] == ["notes.txt"]
+
+
 def test_existing_folder_needs_resume_and_a_matching_manifest(files) -> None:
     Checkpoints.inspect(files.output, manifest(files), resume=False).start()
     with pytest.raises(UsageError, match="exists: add --resume"):

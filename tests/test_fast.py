@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from cli.main import main
-from pipeline.config import FastSettings, OptimSettings, StyleSettings, VideoSettings
+from pipeline.checkpoints import work_folder
+from pipeline.config import FastSettings, OptimSettings, RaySettings, StyleSettings, VideoSettings
 from pipeline.core.stylizer import Stylizer
-from pipeline.errors import ModelError
+from pipeline.errors import Interrupted, ModelError, UsageError
 from pipeline.events import FastPlan, FrameDone, KeyframeDone, TrainingDone, TrainingProgress
 from pipeline.fast.keyframes import KeyframeChooser
 from pipeline.fast.model_file import FORMAT, Model, load_model, save_model
@@ -179,6 +182,115 @@ def test_fast_run_on_the_command_line_saves_and_reuses_its_network(tmp_path, sty
     assert ffmpeg_packets(tmp_path / "b.mp4", "a:0") == ffmpeg_packets(other, "a:0")
 
 
+def kept_frames(out: Path) -> list[np.ndarray]:
+    """The frames a run kept in its work folder (keep_frames), in order."""
+    return [cv2.imread(str(p)) for p in sorted(work_folder(out).glob("[0-9]*.png"))]
+
+
+def stopping_at(kind: type, events: list, stop: threading.Event, after: int = 1):
+    """An on_event that records `events` and sets `stop` once `after` events of `kind` have come."""
+    def on_event(event: object) -> None:
+        events.append(event)
+        if len(of(events, kind)) >= after:
+            stop.set()
+    return on_event
+
+
+def test_a_fast_run_stopped_while_painting_frames_resumes_without_keyframes_or_training(tmp_path, style):
+    source = cut_clip(tmp_path / "in.mp4")  # 8 frames, a cut at 4: two keyframes
+    kept = replace(VIDEO, keep_frames=True)
+    whole = tmp_path / "whole.mp4"
+    stylize_video(source, [(style, 1.0)], whole, SETTINGS, kept, device="cpu", stylizer=MixingStylizer, fast=TINY)
+
+    out, model, events, stop = tmp_path / "out.mp4", tmp_path / "painter.pt", [], threading.Event()
+    fast = replace(TINY, save_model=str(model))
+    with pytest.raises(Interrupted) as stopped:
+        stylize_video(source, [(style, 1.0)], out, SETTINGS, kept, device="cpu", stylizer=MixingStylizer, fast=fast,
+                      on_event=stopping_at(FrameDone, events, stop, after=3), stop=stop)
+    assert not out.exists() and model.is_file()
+    folder = work_folder(out)
+    assert sorted(p.name for p in folder.glob("key-*")) == ["key-000000.png", "key-000004.png"]
+    assert (folder / "network.pt").is_file() and "2 painted keyframes and the trained network are kept" in \
+        stopped.value.kept
+    saved = model.read_bytes()
+
+    events = []
+    result = stylize_video(source, [(style, 1.0)], out, SETTINGS, replace(kept, resume=True), device="cpu",
+                           stylizer=MixingStylizer, fast=fast, on_event=events.append)
+    assert result.frames == decoded_count(out) == 8
+    assert of(events, FastPlan)[0].trained_before and not of(events, KeyframeDone) + of(events, TrainingProgress)
+    assert model.read_bytes() == saved  # the interrupted run's, left as it was
+    resumed, uninterrupted = kept_frames(out), kept_frames(whole)
+    assert len(resumed) == 8 and all(np.array_equal(a, b) for a, b in zip(resumed, uninterrupted))
+
+
+def test_a_fast_run_stopped_after_its_first_keyframe_paints_only_the_rest(tmp_path, style):
+    source = cut_clip(tmp_path / "in.mp4")
+    kept = replace(VIDEO, keep_frames=True)
+    whole = tmp_path / "whole.mp4"
+    stylize_video(source, [(style, 1.0)], whole, SETTINGS, kept, device="cpu", stylizer=MixingStylizer, fast=TINY)
+
+    out, events, stop = tmp_path / "out.mp4", [], threading.Event()
+    with pytest.raises(Interrupted) as stopped:
+        stylize_video(source, [(style, 1.0)], out, SETTINGS, kept, device="cpu", stylizer=MixingStylizer, fast=TINY,
+                      on_event=stopping_at(KeyframeDone, events, stop), stop=stop)
+    painted = sorted(p.name for p in work_folder(out).glob("key-*"))
+    assert painted and not (work_folder(out) / "network.pt").exists()
+    assert f"{len(painted)} painted keyframe" in stopped.value.kept
+
+    events = []
+    stylize_video(source, [(style, 1.0)], out, SETTINGS, replace(kept, resume=True), device="cpu",
+                  stylizer=MixingStylizer, fast=TINY, on_event=events.append)
+    plan = of(events, FastPlan)[0]
+    assert plan.kept == len(painted) and len(of(events, KeyframeDone)) == len(plan.keyframes) - len(painted)
+    assert len(of(events, TrainingDone)) == 1
+    resumed, uninterrupted = kept_frames(out), kept_frames(whole)
+    assert len(resumed) == 8 and all(np.array_equal(a, b) for a, b in zip(resumed, uninterrupted))
+
+
+def test_a_fast_work_folder_resumes_only_with_the_same_painter_and_settings(tmp_path, style, capsys):
+    source = cut_clip(tmp_path / "in.mp4")
+    out, stop = tmp_path / "out.mp4", threading.Event()
+    with pytest.raises(Interrupted):
+        stylize_video(source, [(style, 1.0)], out, SETTINGS, VIDEO, device="cpu", stylizer=MixingStylizer,
+                      fast=TINY, on_event=stopping_at(KeyframeDone, [], stop), stop=stop)
+    before = sorted(p.name for p in work_folder(out).iterdir())
+    resume = replace(VIDEO, resume=True)
+    with pytest.raises(UsageError, match="other fast-painter settings .fast setting blend differs"):
+        stylize_video(source, [(style, 1.0)], out, SETTINGS, resume, device="cpu", stylizer=MixingStylizer,
+                      fast=replace(TINY, blend=0.5))
+    with pytest.raises(UsageError, match=r"another painter \(--fast, or not\)"):
+        stylize_video(source, [(style, 1.0)], out, SETTINGS, resume, device="cpu", stylizer=MixingStylizer)
+    assert sorted(p.name for p in work_folder(out).iterdir()) == before and not out.exists()
+
+
+def test_the_command_line_keeps_an_interrupted_fast_run_and_resumes_it(tmp_path, style, capsys, monkeypatch):
+    from pipeline.fast.painter import NetworkSequence
+
+    source = cut_clip(tmp_path / "in.mp4")
+    out = tmp_path / "out.mp4"
+    args = [str(source), str(style), str(out), "--fast", "--size", "64", "--iterations", "4", "--scales", "1",
+            "--frame-iterations", "2", "--device", "cpu"]
+    paint = NetworkSequence.stylize
+
+    def interrupted_at_frame_3(self, item, total=None):
+        if item.index == 3:
+            raise KeyboardInterrupt  # as Ctrl+C would
+        return paint(self, item, total)
+
+    monkeypatch.setattr(NetworkSequence, "stylize", interrupted_at_frame_3)
+    code = main(args, stylizer=MixingStylizer)
+    err = capsys.readouterr().err
+    assert code != 0 and not out.exists()
+    assert "2 painted keyframes and the trained network are kept in" in err and "--resume continues" in err
+    monkeypatch.setattr(NetworkSequence, "stylize", paint)
+    code = main([*args, "--resume"], stylizer=MixingStylizer)
+    err = capsys.readouterr().err
+    assert code == 0 and decoded_count(out) == 8, err
+    assert "every frame through the network the interrupted run trained (200 steps)" in err
+    assert not work_folder(out).exists()
+
+
 # ---- the model file ----
 
 
@@ -254,7 +366,6 @@ def test_loading_a_hostile_file_runs_no_code(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--fast", "--ray"], "--fast does not run on Ray yet"),
-    (["--fast", "--resume"], "--fast keeps no finished frames to --resume"),
     (["--save-model", "m.pt"], "--save-model keeps the network --fast trains: add --fast"),
     (["--model", "a.pt", "--save-model", "m.pt"], "--model reuses a trained network and --save-model keeps"),
     (["--fast", "--save-model", "OUT"], "is OUTPUT too"),
@@ -272,12 +383,10 @@ def test_requests_the_fast_painter_cannot_honour_are_refused_before_any_work(tmp
 
 
 def test_the_library_refuses_what_the_command_line_refuses(tmp_path, style):
-    from pipeline.errors import UsageError
-
     source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3, audio=())
-    with pytest.raises(UsageError, match="--resume"):
-        stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, replace(VIDEO, resume=True),
-                      device="cpu", fast=TINY)
+    with pytest.raises(UsageError, match="--ray"):
+        stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, VIDEO, device="cpu", fast=TINY,
+                      ray=RaySettings())
     with pytest.raises(UsageError, match="blend"):
         stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, VIDEO, device="cpu",
                       fast=replace(TINY, blend=1.0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,18 @@ def save_model(model: Model, path: str | os.PathLike, overwrite: bool) -> Path:
     try:
         with atomic_output(target, overwrite) as tmp:
             torch.save(data, tmp)
+    except OSError as error:
+        raise OutputError(f"could not write the model file '{path}': {error.strerror or error}") from None
+    return target
+
+
+def copy_model(source: Path, path: str | os.PathLike, overwrite: bool) -> Path:
+    """Copy the model file `source` to `path` atomically, byte for byte (a resumed run recognizes its own copy by
+    its bytes: checks.check_fast_files); returns the path."""
+    target = Path(path).expanduser()
+    try:
+        with atomic_output(target, overwrite) as tmp:
+            shutil.copyfile(source, tmp)
     except OSError as error:
         raise OutputError(f"could not write the model file '{path}': {error.strerror or error}") from None
     return target

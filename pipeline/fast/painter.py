@@ -38,7 +38,9 @@ class NetworkSequence:
         self.network = network.to(device).eval()
         self.device, self.preserve_colors, self.blend, self.emit = device, preserve_colors, blend, emit
         self.last: Stylized | None = None
-        self._previous: torch.Tensor | None = None  # the last painted frame, unrounded
+        # The last painted frame as written (through uint8), so that a resumed run (continue_from, from the frame's
+        # PNG) blends exactly as an uninterrupted one.
+        self._previous: torch.Tensor | None = None
 
     def set_reference(self, pixels: np.ndarray) -> None:
         """Nothing to set: the network keeps no colour reference (sequence.SequenceStylizer's interface)."""
@@ -61,8 +63,8 @@ class NetworkSequence:
             self.last = Stylized(item.index, self.last.pixels, math.nan, None)
         else:
             painted = self._blended(item, self.paint(bgr_to_tensor(item.pixels, self.device)))
-            self._previous = painted
-            self.last = Stylized(item.index, tensor_to_bgr(painted), math.nan, None)
+            self.continue_from(Stylized(item.index, tensor_to_bgr(painted), math.nan, None))
+            assert self.last is not None
         self.emit(FrameDone(item.index, total, math.nan, time.monotonic() - began))
         return self.last
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import os
 import re
 import tempfile
@@ -70,6 +71,23 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(pa, pb)
     except OSError:
         return False
+
+
+def same_bytes(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True if the files `a` and `b` both exist and hold the same bytes."""
+    try:
+        return filecmp.cmp(Path(a).expanduser(), Path(b).expanduser(), shallow=False)
+    except OSError:
+        return False
+
+
+def work_folder(output: str | os.PathLike) -> Path:
+    """`<output folder>/.<output name>.frames` for an output path: a video run's work folder (checkpoints.py)."""
+    out = Path(output)
+    return out.parent / f".{out.name}.frames"
+
+
+NETWORK = "network.pt"  # where a fast run's work folder keeps its trained network (checkpoints.py, fast/run.py)
 
 
 # Bytes a name made beside an output adds to the output's own name: partial_file's ".<stem>.video.XXXXXXXX.partial
