@@ -259,14 +259,14 @@ def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace)
 
 
 def fast_settings(ns: argparse.Namespace) -> FastSettings | None:
-    """The FastSettings the parsed arguments ask for (None: not --fast), checked against the video and Ray options
-    (torch-free, before any file is opened)."""
+    """The FastSettings the parsed arguments ask for (None: not --fast), checked (torch-free, before any file is
+    opened)."""
     if not (ns.fast or ns.model):
         if ns.save_model is not None:
             raise UsageError("--save-model keeps the network --fast trains: add --fast")
         return None
     fast = replace(_FAST, model=ns.model, save_model=ns.save_model)
-    check_fast_settings(fast, video_settings(ns), None if ns.ray is None else _RAY)
+    check_fast_settings(fast)
     return fast
 
 

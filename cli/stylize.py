@@ -37,7 +37,7 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
         check_input(ns.input, "input")
         still = is_still_image(ns.input)
         video = None if still else video_settings(ns)
-        fast = None if still else fast_settings(ns)  # before ray_settings: --fast --ray is refused, Ray or not
+        fast = None if still else fast_settings(ns)
         ray = None if still else ray_settings(ns)
         # Every file the run names, before the seconds torch takes to import: the run checks them again, cheaply.
         check_files(ns.input, styles, ns.output, settings, ns.overwrite, still)

@@ -271,11 +271,9 @@ def soft_style_warning(name: str, style_hw: tuple[int, int], content_hw: tuple[i
 
 
 
-def check_fast_settings(fast: FastSettings, video: VideoSettings, ray: RaySettings | None) -> None:
-    """UsageError for a fast-painter request (--fast, --model, --save-model) that no run can do, or that this version
-    does not do: on Ray, or both reusing and saving a network."""
-    if ray is not None:
-        raise UsageError("--fast does not run on Ray yet: leave out --ray (or --fast)")
+def check_fast_settings(fast: FastSettings) -> None:
+    """UsageError for a fast-painter request (--fast, --model, --save-model) that no run can do: both reusing and
+    saving a network, or settings out of their ranges."""
     if fast.model is not None and fast.save_model is not None:
         raise UsageError("--model reuses a trained network and --save-model keeps a newly trained one: give one of "
                          "them")

@@ -156,14 +156,16 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         length = f"{info.duration:g} s, " if info.duration else ""
         raise UsageError(f"the selection ({asked}) holds no frame of the {length}{float(info.fps):.4g} fps video "
                          f"'{source}'")
-    # On Ray this process stylizes nothing: the workers choose their devices (scaleout/cluster.py, share).
-    torch_device = pick_device("cpu" if ray is not None else device)
+    # On Ray this process stylizes nothing: the workers choose their devices (scaleout/cluster.py, share); except in
+    # a fast run, whose keyframes and training are this process's (fast/run.py) and only its frames the workers'.
+    here = ray is None or fast is not None
+    torch_device = pick_device(device if here else "cpu")
     # A resumed run paints with the thread count the work folder was started with (it changes the pixels), unless
     # another is asked for, which its manifest then refuses. On Ray it is each worker's (one, unless asked).
-    asked = ray.threads if ray is not None and ray.threads is not None else settings.threads
+    asked = settings.threads if here or ray.threads is None else ray.threads
     if asked is None and video.resume:
         asked = recorded_threads(output)
-    settings = replace(settings, threads=use_threads(asked) if ray is None else asked or 1)
+    settings = replace(settings, threads=use_threads(asked) if here else asked or 1)
     manifest = build_manifest(source, style_paths, settings, video, size,
                               network_arithmetic(torch_device, settings.optim.amp))
     if fast is not None:  # so that a default run never continues a fast run's frames, nor the other way round
@@ -175,7 +177,7 @@ def _prepare(input_path: str | os.PathLike, styles: list[tuple[str | os.PathLike
         emit(StylizeWarning(message))
     job.style_paths = style_paths
     _load_styles(job, style_paths, emit)
-    if ray is None and paint:
+    if here and paint:
         job.sequence = _sequence(job, stylizer, emit, stop)
     return job, [] if gif else audio_plan(info.audio, output)
 
@@ -283,7 +285,7 @@ def stylize_video(
             on_event(event)
 
     if fast is not None:
-        check_fast_settings(fast, video, ray)
+        check_fast_settings(fast)
         check_fast_files(fast, [input_path, *(path for path, _ in styles), *init_path(settings)], output_path,
                          video.overwrite, video.resume)
     reused = None
@@ -322,7 +324,8 @@ def stylize_video(
             else:
                 from .scaleout.driver import stylize_on_ray  # imports Ray: only for runs that ask for it
 
-                end, count = stylize_on_ray(job, video_tmp, ray, device, stylizer, emit, stop)
+                painter = job.sequence if fast is not None else None  # fast/painter.py's NetworkSequence
+                end, count = stylize_on_ray(job, video_tmp, ray, device, stylizer, emit, stop, painter)
             if count == 0:
                 raise InputError(f"video '{job.source}': no frame could be decoded in the selection")
             if end.truncated:

@@ -17,7 +17,7 @@ import torch
 
 from cli.main import main
 from pipeline.checkpoints import work_folder
-from pipeline.config import FastSettings, OptimSettings, RaySettings, StyleSettings, VideoSettings
+from pipeline.config import FastSettings, OptimSettings, StyleSettings, VideoSettings
 from pipeline.core.stylizer import Stylizer
 from pipeline.errors import Interrupted, ModelError, UsageError
 from pipeline.events import FastPlan, FrameDone, KeyframeDone, TrainingDone, TrainingProgress
@@ -365,7 +365,6 @@ def test_loading_a_hostile_file_runs_no_code(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--fast", "--ray"], "--fast does not run on Ray yet"),
     (["--save-model", "m.pt"], "--save-model keeps the network --fast trains: add --fast"),
     (["--model", "a.pt", "--save-model", "m.pt"], "--model reuses a trained network and --save-model keeps"),
     (["--fast", "--save-model", "OUT"], "is OUTPUT too"),
@@ -384,9 +383,6 @@ def test_requests_the_fast_painter_cannot_honour_are_refused_before_any_work(tmp
 
 def test_the_library_refuses_what_the_command_line_refuses(tmp_path, style):
     source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=3, audio=())
-    with pytest.raises(UsageError, match="--ray"):
-        stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, VIDEO, device="cpu", fast=TINY,
-                      ray=RaySettings())
     with pytest.raises(UsageError, match="blend"):
         stylize_video(source, [(style, 1.0)], tmp_path / "o.mp4", SETTINGS, VIDEO, device="cpu",
                       fast=replace(TINY, blend=1.0))

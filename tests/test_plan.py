@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.scaleout.plan import Segment, plan, shots, simulate
+from pipeline.scaleout.plan import Segment, network_plan, plan, shots, simulate
 
 
 def covered(segments: list[Segment]) -> list[int]:
@@ -43,6 +43,18 @@ def test_a_resumed_run_stylizes_only_what_is_missing_between_the_frames_it_has()
     split = plan(30, [], chunk=10, done={0, 1})
     assert [s for s in split if s.key] == [Segment(11, 12, 0, 1, key=True), Segment(21, 22, 0, 11, key=True)]
     assert covered(split) == list(range(2, 30))
+
+
+def test_the_fast_painter_s_pieces_need_no_keyframe_and_lead_in_from_up_to_30_frames_back():
+    segments = network_plan(60, [45], chunk=10, lead=30)
+    assert [s for s in segments if s.key] == []
+    assert sorted(segments, key=lambda s: s.start) == [
+        Segment(0, 9, 0), Segment(9, 18, 0, lead=9), Segment(18, 27, 0, lead=18), Segment(27, 36, 0, lead=27),
+        Segment(36, 45, 0, lead=30), Segment(45, 53, 45), Segment(53, 60, 45, lead=8)]
+    assert covered(segments) == list(range(60))
+    # Resumed: a run of missing frames continues exactly from the painted frame before it.
+    resumed = network_plan(20, [], chunk=100, lead=30, done={0, 1, 2})
+    assert resumed == [Segment(3, 20, 0, 2)]
 
 
 def test_a_piece_never_starts_at_a_repeated_picture():

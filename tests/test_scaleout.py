@@ -22,9 +22,9 @@ import pytest
 
 from cli.main import main
 from pipeline.checkpoints import work_folder
-from pipeline.config import OptimSettings, RaySettings, StyleSettings, VideoSettings
+from pipeline.config import FastSettings, OptimSettings, RaySettings, StyleSettings, VideoSettings
 from pipeline.errors import InputError, Interrupted, UsageError
-from pipeline.events import FrameDone, ScaleOutPlan, WorkerStarted
+from pipeline.events import FrameDone, ScaleOutPlan, TrainingDone, WorkerStarted
 from pipeline.flicker import pair_errors
 from pipeline.scaleout.cluster import check_ray_installed
 from pipeline.video import stylize_video
@@ -70,7 +70,7 @@ def ray_instance():
 
 def run(source: Path, out: Path, style: Path, ray: RaySettings | None = RAY, stylizer=None,
         settings: StyleSettings = SETTINGS, video: VideoSettings = VIDEO, stop: threading.Event | None = None,
-        on_event=None):
+        on_event=None, fast: FastSettings | None = None):
     events: list[object] = []
 
     def record(event: object) -> None:
@@ -78,12 +78,13 @@ def run(source: Path, out: Path, style: Path, ray: RaySettings | None = RAY, sty
         if on_event is not None:
             on_event(event)
 
-    result = stylize_video(source, [(style, 1.0)], out, settings, video, "cpu", record, stop, stylizer, ray)
+    result = stylize_video(source, [(style, 1.0)], out, settings, video, "cpu", record, stop, stylizer, ray, fast)
     return result, events
 
 
 def kept(out: Path) -> list[np.ndarray]:
-    return [cv2.imread(str(p)) for p in sorted(work_folder(out).glob("*.png"))]
+    """The finished frames in the work folder of `out` (not a fast run's keyframes, key-*.png)."""
+    return [cv2.imread(str(p)) for p in sorted(work_folder(out).glob("[0-9]*.png"))]
 
 
 def panning_shot(path: Path, frames: int) -> Path:
@@ -149,6 +150,28 @@ def test_the_pieces_of_a_long_shot_meet_without_a_seam(tmp_path, style, ray_inst
     pulled = max(errors["pulled"][b] for b in boundaries)
     assert pulled < 0.5 * jump and pulled <= max(errors["one"]), (pulled, jump)
     assert max(errors["pulled"]) <= 1.3 * max(errors["one"]), (max(errors["pulled"]), max(errors["one"]))
+
+
+@needs_ray
+def test_a_fast_run_on_ray_trains_here_and_its_workers_paint_as_one_process(tmp_path, style, ray_instance):
+    # One shot of 50 frames in pieces of 10. The network's frames depend on the one before only through the blend,
+    # whose memory fades: a piece first paints the 30 frames before it (or from the shot's start) and returns none
+    # of them. The pieces at 10, 20 and 30 reach back to the shot's start and equal one process bit for bit; the
+    # one at 40 starts at frame 10, and is off by what the rounding to whole levels keeps of a different start.
+    source = panning_shot(tmp_path / "pan.mp4", 50)
+    fast = FastSettings(min_steps=4, max_steps=4, batch=2, crop=32, pool_frames=4)
+    settings = replace(SETTINGS, threads=1)
+    one, _ = run(source, tmp_path / "one.mp4", style, ray=None, stylizer=MixingStylizer, settings=settings, fast=fast)
+    spread, events = run(source, tmp_path / "ray.mp4", style, ray=replace(RAY, chunk_seconds=10 / 25),
+                         stylizer=MixingStylizer, settings=settings, fast=fast)
+    plan = of(events, ScaleOutPlan)[0]
+    assert (plan.pieces, plan.keyframes, plan.workers, plan.frames) == (5, 0, 2, 50)
+    assert len(of(events, TrainingDone)) == 1 and sorted(e.index for e in of(events, FrameDone)) == list(range(50))
+    assert {e.worker for e in of(events, FrameDone)} == {e.worker for e in of(events, WorkerStarted)}
+    ours, theirs = kept(tmp_path / "ray.mp4"), kept(tmp_path / "one.mp4")
+    assert len(ours) == len(theirs) == spread.frames == one.frames == 50
+    assert all(np.array_equal(a, b) for a, b in zip(ours[:40], theirs[:40]))
+    assert max(np.abs(a.astype(int) - b).max() for a, b in zip(ours[40:], theirs[40:])) <= 3
 
 
 def _clean_run(tmp_path, style, source, stylizer, ray=RAY, name="clean.mp4"):

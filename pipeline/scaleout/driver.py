@@ -9,6 +9,8 @@ its audio mux, run on many workers instead of in this process.
    streams back its frames one by one. Each is checkpointed in the work folder at once, as a run in one process
    does, and encoded in order by the same writer thread, so nothing is lost when the run stops, and `--resume`
    continues here or in one process.
+   In a fast run (--fast) the keyframes are painted and the network trained in this process first (fast/run.py),
+   and the workers paint pieces of the video with the network (network_worker.py; plan.network_plan).
 4. A worker that dies (its process killed, its machine gone) is replaced and its segment continues on the new one
    from the first frame it had not returned; a worker that raises gives its own exception (InputError, out of
    memory...), not Ray's.
@@ -31,11 +33,13 @@ from ..config import RaySettings
 from ..core.temporal import scene_cut
 from ..errors import Interrupted, StylizeError
 from ..events import FrameDone, ScaleOutPlan, StylizeWarning, WorkerStarted
+from ..fast.painter import NetworkSequence
 from ..sequence import Stylized, StylizerFactory
 from ..threads import Worker, put
 from ..video_job import ReadEnd, VideoJob, frames_at_size, write_frames
 from .cluster import Workers, chunk_frames, connected, share
-from .plan import Segment, plan, shots
+from .network_worker import LEAD_FRAMES, NetworkWorker, network_state
+from .plan import Segment, network_plan, plan, shots
 from .worker import Done, Said, SegmentWorker
 
 BLOCK = 16  # frames per object in Ray's object store
@@ -88,9 +92,9 @@ class _Running:
 class _Pool:
     """The workers: Ray actors of SegmentWorker, made and replaced here."""
 
-    def __init__(self, ray, shape: Workers, arguments: tuple, emit: Callable[[object], None]) -> None:
+    def __init__(self, ray, shape: Workers, worker: type, arguments: tuple, emit: Callable[[object], None]) -> None:
         self.ray, self.shape, self.arguments, self.emit = ray, shape, arguments, emit
-        self.actor_class = ray.remote(SegmentWorker)
+        self.actor_class = ray.remote(worker)
         self.actors: dict[str, object] = {}
         self.made = 0
 
@@ -158,7 +162,11 @@ class _Driver:
 
     def _send(self, name: str, segment: Segment) -> None:
         found, checkpoints, size = self.found, self.job.checkpoints, self.job.size
-        first_needed = segment.start if segment.after is None else min(segment.after, segment.start)
+        first_needed = segment.start - segment.lead
+        if segment.lead:  # and the input frame before the first painted, for the flow of the blend
+            first_needed = max(segment.shot, first_needed - 1)
+        if segment.after is not None:
+            first_needed = min(segment.after, first_needed)
         wanted = {segment.shot, *range(first_needed, segment.stop), *segment.needs}
         first, last = min(wanted) // BLOCK, max(wanted) // BLOCK
         previous = None
@@ -228,19 +236,30 @@ class _Driver:
 
 def stylize_on_ray(job: VideoJob, video_path: Path, settings: RaySettings, device: str,
                    stylizer: StylizerFactory | None, emit: Callable[[object], None],
-                   stop: threading.Event | None) -> tuple[ReadEnd, int]:
+                   stop: threading.Event | None, painter: NetworkSequence | None = None) -> tuple[ReadEnd, int]:
     """Stylize every frame of `job` not yet in its work folder on Ray workers, checkpoint them and encode all of
-    them in order into `video_path`. Returns (how the reading ended, frames encoded)."""
+    them in order into `video_path`. painter: a fast run's (pipeline/fast/, trained in this process): the workers
+    paint with its network (network_worker.py), None: they stylize with the optimizer. Returns (how the reading
+    ended, frames encoded)."""
     with connected(settings) as (ray, cluster):
-        shape = share(cluster, replace(settings, threads=job.settings.threads), device)  # what the manifest says
-        pool = _Pool(ray, shape, (job.styles, job.settings, job.video, settings.seam_frames, shape.threads,
-                                  "auto" if shape.gpus else "cpu", job.init_image, stylizer), emit)
+        if painter is None:
+            shape = share(cluster, replace(settings, threads=job.settings.threads), device)  # what the manifest says
+            pool = _Pool(ray, shape, SegmentWorker, (job.styles, job.settings, job.video, settings.seam_frames,
+                                                     shape.threads, "auto" if shape.gpus else "cpu", job.init_image,
+                                                     stylizer), emit)
+        else:  # the manifest's threads are this process's, which painted the keyframes and trained the network
+            shape = share(cluster, settings, device)
+            pool = _Pool(ray, shape, NetworkWorker, (network_state(painter.network), painter.preserve_colors,
+                                                     painter.blend, job.video, shape.threads,
+                                                     "auto" if shape.gpus else "cpu"), emit)
         try:
             names = pool.start()
             began = time.monotonic()
             found = scan(job, ray)
             chunk = chunk_frames(settings.chunk_seconds, float(job.reader.info.fps))
-            segments = plan(found.frames, found.cuts, chunk, job.checkpoints.done(), found.repeats)
+            done = job.checkpoints.done()
+            segments = (plan(found.frames, found.cuts, chunk, done, found.repeats) if painter is None else
+                        network_plan(found.frames, found.cuts, chunk, LEAD_FRAMES, done, found.repeats))
             keyframes = sum(1 for s in segments if s.key)
             emit(ScaleOutPlan(cluster.where, shape.count, shape.count * shape.gpus, shape.threads,
                               sum(s.frames for s in segments), len(shots(found.frames, found.cuts)),

@@ -1,4 +1,5 @@
 """Splitting a video into segments that workers stylize side by side, and what that costs on paper. Torch-free.
+(A video painted by the fast painter's network is split more simply: network_plan.)
 
 Shots (between scene cuts) are independent: a shot stylized by a worker on its own gives the same frames as in one
 process. A shot longer than a chunk is split into pieces of about equal length, with a keyframe where each piece
@@ -27,7 +28,8 @@ class Segment:
     after: a frame stylized already that the segment continues from: the one before `start`, or for a keyframe the
     keyframe before it, further back (None: `start` is stylized afresh, as a shot's first frame). before: the frame
     at `stop`, stylized already (or first, as a keyframe), that the segment's last frames are pulled towards (None:
-    the shot ends, or nothing waits there). key: a keyframe, a one-frame segment the pieces of its shot wait for."""
+    the shot ends, or nothing waits there). key: a keyframe, a one-frame segment the pieces of its shot wait for.
+    lead: frames before `start` that the worker paints first and does not return (the fast painter's: network_plan)."""
 
     start: int
     stop: int
@@ -35,6 +37,7 @@ class Segment:
     after: int | None = None
     before: int | None = None
     key: bool = False
+    lead: int = 0
 
     @property
     def frames(self) -> int:
@@ -118,6 +121,27 @@ def plan(frames: int, cuts: Iterable[int], chunk: int, done: Iterable[int] = (),
             pieces += run_pieces
     pieces.sort(key=lambda segment: (-segment.frames, segment.start))
     return keyframes + pieces
+
+
+def network_plan(frames: int, cuts: Iterable[int], chunk: int, lead: int, done: Iterable[int] = (),
+                 repeats: Iterable[int] = ()) -> list[Segment]:
+    """The segments of a video painted by the fast painter's network (pipeline/fast/): each frame is one forward
+    pass, blended with the painted frame before (fast/painter.py), so a piece needs no keyframe. A piece that
+    continues after a painted frame (a resumed run's) starts from it (`after`), exactly; one that starts in the
+    middle of a shot first paints the `lead` frames before it (or as many as the shot has), so that the blend's
+    memory, which fades geometrically, has nearly the same past as in one process. Longest first, as plan()."""
+    done_set, repeat_set = set(done), set(repeats)
+    pieces = []
+    for shot_start, shot_stop in shots(frames, cuts):
+        for start, stop in _missing_runs(shot_start, shot_stop, done_set):
+            edges = _boundaries(start, stop, max(1, chunk), repeat_set)
+            for first, end in zip([start, *edges], [*edges, stop]):
+                if first == start and first > shot_start:  # after a painted frame
+                    pieces.append(Segment(first, end, shot_start, first - 1))
+                else:
+                    pieces.append(Segment(first, end, shot_start, lead=min(lead, first - shot_start)))
+    pieces.sort(key=lambda segment: (-segment.frames, segment.start))
+    return pieces
 
 
 @dataclass(frozen=True)
