@@ -85,7 +85,7 @@ def run(name: str, settings: StyleSettings, fast: FastSettings | None, frames: i
     result = stylize_video(SOURCE, [(STYLE, 1.0)], output, settings, video, "cpu",
                            lambda event: record.events.append((time.monotonic() - began, event)), fast=fast)
     record.wall = time.monotonic() - began
-    record.frames = [cv2.imread(str(p)) for p in sorted(work_folder(output).glob("*.png"))]
+    record.frames = [cv2.imread(str(p)) for p in sorted(work_folder(output).glob("[0-9]*.png"))]
     assert len(record.frames) == result.frames
     print(f"  {name}: {record.wall:.1f} s for {result.frames} frames", flush=True)
     return record
@@ -241,7 +241,7 @@ def save_default(default: Run) -> None:
 def cached_default() -> Run:
     data = json.loads((OUT / "fast_default.json").read_text())
     record = Run("default", wall=data["wall"])
-    record.frames = [cv2.imread(str(p)) for p in sorted(work_folder(OUT / "fast_default.mp4").glob("*.png"))]
+    record.frames = [cv2.imread(str(p)) for p in sorted(work_folder(OUT / "fast_default.mp4").glob("[0-9]*.png"))]
     plan_at = data["plan_at"]
     record.events = [(plan_at, VideoPlan(SOURCE, SOURCE, None, (0, 0), (0, 0), 1, (), "cpu", 0, None))]
     record.events += [(plan_at, FrameDone(i, None, 0.0, s)) for i, s in enumerate(data["frame_seconds"])]
