@@ -29,8 +29,10 @@ def run_stylize(argv: list[str], stylizer: StylizerFactory | None = None) -> int
     """Parse `argv`, stylize the still or the video it names with `stylizer` (None: the optimizer's); returns 0, or 3
     for a video from an input that ended early.
     Usage errors, missing or unreadable files and refused outputs are raised before torch is imported."""
-    parser = build_parser()
     with signals_held():  # a signal during start-up exits 130; inside torch's C++ start-up it would abort the process
+        # The parser is built inside too: cli/main.py's held import of this module ends just before, and a SIGTERM in
+        # between killed the process (143) instead of ending it with its one line (seen in a CI run).
+        parser = build_parser()
         ns = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
         settings = style_settings(ns)
         styles = style_specs(ns.style, ns.style_blend)
