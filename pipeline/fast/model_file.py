@@ -15,6 +15,7 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -48,22 +49,22 @@ def save_model(model: Model, path: str | os.PathLike, overwrite: bool) -> Path:
             "state": {name: tensor.detach().cpu().clone() for name, tensor in model.network.state_dict().items()},
             "meta": {"preserve_colors": model.preserve_colors, "size": list(model.size), "styles": list(model.styles),
                      "steps": model.steps}}
-    target = Path(path).expanduser()
-    try:
-        with atomic_output(target, overwrite) as tmp:
-            torch.save(data, tmp)
-    except OSError as error:
-        raise OutputError(f"could not write the model file '{path}': {error.strerror or error}") from None
-    return target
+    return _write(path, overwrite, lambda tmp: torch.save(data, tmp))
 
 
 def copy_model(source: Path, path: str | os.PathLike, overwrite: bool) -> Path:
     """Copy the model file `source` to `path` atomically, byte for byte (a resumed run recognizes its own copy by
     its bytes: checks.check_fast_files); returns the path."""
+    return _write(path, overwrite, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def _write(path: str | os.PathLike, overwrite: bool, write: Callable[[Path], object]) -> Path:
+    """Run `write` on a temporary file beside `path` and move it there (nothing at `path` if it fails); a failure
+    is one OutputError line. Returns the path."""
     target = Path(path).expanduser()
     try:
         with atomic_output(target, overwrite) as tmp:
-            shutil.copyfile(source, tmp)
+            write(tmp)
     except OSError as error:
         raise OutputError(f"could not write the model file '{path}': {error.strerror or error}") from None
     return target
