@@ -160,6 +160,8 @@ def build_parser() -> Parser:
     f.add_argument("--model", metavar="FILE",
                    help="paint every frame with the network --save-model kept (no keyframes, no training; implies "
                         "--fast)")
+    add_fast_steps(f, "the network's training steps (default: one a frame, 200 to 1500); about 2400 before its "
+                      "frames look painted, 1-2 s a step on a CPU (README)")
     r = p.add_argument_group("videos across machines, on Ray (pip install \"stylize-video[ray]\")")  # RAY_OPTIONS
     r.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="spread the frames over Ray workers: on this machine (a Ray instance started for the run), "
@@ -247,7 +249,7 @@ def style_settings(ns: argparse.Namespace) -> StyleSettings:
 # The options of the "video" group, the fast painter's and the Ray group's: a photo ignores them all.
 VIDEO_OPTIONS = ("frame_iterations", "temporal_weight", "start", "duration", "frames", "crf", "resume", "keep_frames")
 RAY_OPTIONS = ("ray", "workers", "chunk_seconds", "ray_logs")
-FAST_OPTIONS = ("fast", "save_model", "model")
+FAST_OPTIONS = ("fast", "save_model", "model", "fast_steps")
 # What --ray ADDRESS may be: host:port (a name, IPv4 or [IPv6]), "auto", or a Ray client URL.
 _RAY_ADDRESS = re.compile(r"^(auto|ray://\S+|[\w.-]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$")
 
@@ -258,14 +260,27 @@ def video_options_given(parser: argparse.ArgumentParser, ns: argparse.Namespace)
             if getattr(ns, dest) != parser.get_default(dest)]
 
 
+def add_fast_steps(group: argparse._ArgumentGroup, text: str) -> None:
+    """The --fast-steps option, for a video's or a live session's fast painter."""
+    group.add_argument("--fast-steps", type=int, metavar="STEPS", help=text)
+
+
 def fast_settings(ns: argparse.Namespace) -> FastSettings | None:
-    """The FastSettings the parsed arguments ask for (None: not --fast), checked (torch-free, before any file is
-    opened)."""
+    """The FastSettings a video or live command line asks for with --fast, --model, --save-model and --fast-steps
+    (None: not --fast), checked (torch-free, before any file is opened); UsageError for what no run can do."""
     if not (ns.fast or ns.model):
-        if ns.save_model is not None:
-            raise UsageError("--save-model keeps the network --fast trains: add --fast")
+        for given, option in ((ns.save_model, "--save-model keeps"), (ns.fast_steps, "--fast-steps sets")):
+            if given is not None:
+                raise UsageError(f"{option} the network --fast trains: add --fast")
         return None
+    if ns.model is not None and ns.fast_steps is not None:
+        raise UsageError("--model paints with a trained network and --fast-steps sets a new one's training: give one "
+                         "of them")
     fast = replace(_FAST, model=ns.model, save_model=ns.save_model)
+    if ns.fast_steps is not None:
+        if ns.fast_steps < 1:
+            raise UsageError(f"--fast-steps: expected at least 1 step, got {ns.fast_steps}")
+        fast = replace(fast, min_steps=ns.fast_steps, max_steps=ns.fast_steps)
     check_fast_settings(fast)
     return fast
 

@@ -14,12 +14,12 @@ from dataclasses import replace
 
 import cv2
 
-from pipeline.config import LiveSettings, StyleSettings
+from pipeline.config import FastSettings, LiveSettings, StyleSettings
 from pipeline.errors import DisplayError
 from pipeline.events import LiveFrame, LiveNotice, LiveResult, LiveStarted, StylizeWarning
 from pipeline.live import NullDisplay, live
 
-from .live_args import live_fast_settings, live_styles
+from .live_args import live_styles
 from .progress import on_device
 from .terminal import print_result, stop_on_signals
 
@@ -85,14 +85,14 @@ def open_display(ns: argparse.Namespace):
     return CvWindow(side_by_side=ns.side_by_side)
 
 
-def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSettings) -> int:
+def run_live(ns: argparse.Namespace, settings: LiveSettings, style: StyleSettings, fast: FastSettings | None) -> int:
     """Run the session cli.live_args.parse_live_args gave (its files checked); returns the exit code."""
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our messages say what failed, once
     display = open_display(ns)
     reporter = LiveReporter(ns.quiet, headless=ns.no_window)
     with stop_on_signals() as stop, display:
         result = live(ns.live, live_styles(ns), style, settings, device=ns.device, record=ns.record, display=display,
-                      snapshots=ns.snapshots, on_event=reporter, stop=stop, fast=live_fast_settings(ns))
+                      snapshots=ns.snapshots, on_event=reporter, stop=stop, fast=fast)
     if stop.is_set() and result.end == "stopped":
         result = replace(result, end="stopped by a signal")
     print_result(summary(result))

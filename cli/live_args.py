@@ -20,7 +20,17 @@ from pipeline.config import (
 from pipeline.errors import UsageError
 from pipeline.media.containers import CONTAINERS, GIF_SUFFIX, listed
 
-from .args import Parser, add_artist_controls, add_precision, add_threads, add_version, loss_settings, style_specs
+from .args import (
+    Parser,
+    add_artist_controls,
+    add_fast_steps,
+    add_precision,
+    add_threads,
+    add_version,
+    fast_settings,
+    loss_settings,
+    style_specs,
+)
 
 _LIVE, _STYLE = LiveSettings(), StyleSettings()
 
@@ -66,6 +76,8 @@ def build_live_parser() -> Parser:
     f.add_argument("--save-model", metavar="FILE", help="with --fast: keep the trained network in FILE")
     f.add_argument("--model", metavar="FILE", help="paint with the network --save-model kept (no training; implies "
                                                    "--fast)")
+    add_fast_steps(f, "training steps for each keyframe (default 200: a tinted photo; about 2400 before it looks "
+                      "painted, 1-2 s a step on a CPU)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_version(p)
     return p
@@ -83,8 +95,8 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
     return settings, style
 
 
-def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, StyleSettings]:
-    """The parsed `--live` command line and its settings, its files checked. --help prints and exits 0; a bad
+def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, StyleSettings, FastSettings | None]:
+    """The parsed `--live` command line and its settings (the fast painter's: None without --fast), its files checked. --help prints and exits 0; a bad
     command line raises UsageError, a missing file InputError, a refused recording UsageError or OutputError."""
     parser = build_live_parser()
     if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
@@ -98,21 +110,15 @@ def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, 
     fast = live_fast_settings(ns)
     if fast is not None:
         check_fast_files(fast, [ns.live, *live_styles(ns)], ns.record or "", settings.overwrite)
-    return ns, settings, style
+    return ns, settings, style, fast
 
 
 def live_fast_settings(ns: argparse.Namespace) -> FastSettings | None:
     """The FastSettings of a `--live` command line (None: not --fast); UsageError for what it cannot do."""
-    if not (ns.fast or ns.model):
-        if ns.save_model:
-            raise UsageError("--save-model keeps the network --fast trains: add --fast")
-        return None
-    if ns.model and ns.save_model:
-        raise UsageError("--model reuses a trained network and --save-model keeps a newly trained one: give one of "
-                         "them")
-    if len(live_styles(ns)) > 1:
+    fast = fast_settings(ns)
+    if fast is not None and len(live_styles(ns)) > 1:
         raise UsageError("--fast learns one style: give one STYLE image")
-    return replace(FastSettings(), model=ns.model, save_model=ns.save_model)
+    return fast
 
 
 def live_styles(ns: argparse.Namespace) -> list[str]:

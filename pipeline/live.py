@@ -356,7 +356,7 @@ def live(
         images = [(p.name, load_image(p, "style image", torch_device)) for p in style_paths]
         if fast is not None:
             stylizer: LiveStylizer = fast_live_stylizer(images[0], style_settings, fast, torch_device, on_event,
-                                                        settings.overwrite)
+                                                        settings.overwrite, size)
         else:
             stylizer = BudgetStylizer(images, style_settings, settings, torch_device)
             stylizer.calibrate(size)
@@ -379,15 +379,19 @@ def live(
 
 def fast_live_stylizer(style: tuple[str, torch.Tensor], style_settings: StyleSettings, fast: FastSettings,
                        device: torch.device, on_event: Callable[[object], None] | None,
-                       overwrite: bool) -> LiveStylizer:
+                       overwrite: bool, size: tuple[int, int]) -> LiveStylizer:
     """The fast painter for a live session (pipeline/fast/live.py): fast.model's network, or one trained on
     keyframes of this session, fast.min_steps steps a keyframe, with the core Stylizer painting and scoring;
-    overwrite: replace an existing fast.save_model file."""
+    overwrite: replace an existing fast.save_model file; size: the session's (width, height), which a model's
+    warnings compare with the frames it learnt on."""
     from .core.stylizer import Stylizer
     from .fast.live import FastLiveStylizer
-    from .fast.model_file import load_model
+    from .fast.model_file import load_model, mismatch_warnings
 
     model = load_model(fast.model) if fast.model is not None else None
+    if model is not None and on_event is not None:
+        for warning in mismatch_warnings(model, size, (style[0],)):
+            on_event(StylizeWarning(warning))
     painter = None if model is not None else Stylizer([(style[1], 1.0)], style_settings, device)  # no VGG19 to load
     return FastLiveStylizer(painter, fast, device, steps=fast.min_steps, model=model,
                             preserve_colors=style_settings.preserve_colors,

@@ -4,6 +4,7 @@ and anything else is refused with one line; flags it cannot honour are refused b
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -173,10 +174,10 @@ def test_fast_run_on_the_command_line_saves_and_reuses_its_network(tmp_path, sty
     source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=6, fps="25", audio=())
     other = make_clip(tmp_path / "other.mp4", width=64, height=48, frames=4, fps="25", audio=("aac",))
     model, common = tmp_path / "painter.pt", ["--size", "48", "--frame-iterations", "2", "--device", "cpu", "--quiet"]
-    code = main([str(source), str(style), str(tmp_path / "a.mp4"), "--fast", "--save-model", str(model), *common],
-                stylizer=MixingStylizer)
+    code = main([str(source), str(style), str(tmp_path / "a.mp4"), "--fast", "--fast-steps", "3", "--save-model",
+                 str(model), *common], stylizer=MixingStylizer)
     assert code == 0 and capsys.readouterr().err == ""  # --quiet
-    assert load_model(model).size == (48, 36)
+    assert load_model(model).size == (48, 36) and load_model(model).steps == 3  # not the clip's planned 200
     code = main([str(other), str(style), str(tmp_path / "b.mp4"), "--model", str(model), *common])
     assert code == 0 and decoded_count(tmp_path / "b.mp4") == 4
     assert ffmpeg_packets(tmp_path / "b.mp4", "a:0") == ffmpeg_packets(other, "a:0")
@@ -369,6 +370,9 @@ def test_loading_a_hostile_file_runs_no_code(tmp_path):
     (["--model", "a.pt", "--save-model", "m.pt"], "--model reuses a trained network and --save-model keeps"),
     (["--fast", "--save-model", "OUT"], "is OUTPUT too"),
     (["--model", "missing.pt"], "model file 'missing.pt' does not exist"),
+    (["--fast-steps", "5"], "--fast-steps sets the network --fast trains: add --fast"),
+    (["--model", "a.pt", "--fast-steps", "5"], "--model paints with a trained network and --fast-steps sets"),
+    (["--fast", "--fast-steps", "0"], "--fast-steps: expected at least 1 step, got 0"),
 ])
 def test_requests_the_fast_painter_cannot_honour_are_refused_before_any_work(tmp_path, style, capsys, monkeypatch,
                                                                            extra, message):
@@ -434,6 +438,24 @@ def test_live_fast_trains_in_the_background_then_paints_and_keeps_the_network(tm
     assert np.abs(painted.astype(np.float32) - tensor_to_bgr(expected)).max() <= 1
 
 
+def test_a_live_model_learnt_on_other_frames_and_style_is_used_with_a_warning(tmp_path, style):
+    from pipeline.config import LiveSettings
+    from pipeline.events import StylizeWarning
+    from pipeline.live import live
+
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=5, fps="25", audio=())
+    save_model(small_model(), tmp_path / "m.pt", overwrite=False)  # learnt on 48x36 frames of style.png
+    other = tmp_path / "other.png"
+    shutil.copy(style, other)
+    events: list[object] = []
+    result = live(str(clip), [str(other)], SETTINGS, LiveSettings(size=64), device="cpu", on_event=events.append,
+                  fast=replace(TINY, model=str(tmp_path / "m.pt")))
+    warnings = [e.message for e in events if isinstance(e, StylizeWarning)]
+    assert any("trained on 48x36 frames and these are 64x48" in w for w in warnings), warnings
+    assert any("paints the style it learnt (style.png); STYLE (other.png) is not used" in w for w in warnings)
+    assert result.shown >= 1
+
+
 def test_a_live_session_that_ends_during_training_says_no_network_was_saved(tmp_path, style):
     from pipeline.config import LiveSettings
     from pipeline.events import LiveNotice
@@ -497,6 +519,7 @@ def test_the_k_key_paints_a_new_keyframe_and_trains_again(tmp_path, style):
 @pytest.mark.parametrize("args, message", [
     (["--save-model", "m.pt"], "--save-model keeps the network --fast trains: add --fast"),
     (["--fast", "--model", "m.pt", "--save-model", "n.pt"], "give one of them"),
+    (["--fast-steps", "5"], "--fast-steps sets the network --fast trains: add --fast"),
 ])
 def test_live_fast_options_that_cannot_work_are_usage_errors(tmp_path, style, capsys, args, message):
     clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=3, audio=())

@@ -41,6 +41,19 @@ class Model:
     steps: int
 
 
+def mismatch_warnings(model: Model, size: tuple[int, int], styles: tuple[str, ...]) -> list[str]:
+    """What a user should know before `model` paints frames of `size` (width, height) for the style files named
+    `styles`: that its strokes keep the size it learnt, that it paints its own style, not theirs."""
+    warnings = []
+    if model.size != (0, 0) and max(model.size) != max(size):
+        warnings.append(f"the model was trained on {model.size[0]}x{model.size[1]} frames and these are "
+                        f"{size[0]}x{size[1]}: its strokes keep their size in pixels")
+    if model.styles and styles != model.styles:
+        warnings.append(f"--model paints the style it learnt ({', '.join(model.styles)}); STYLE "
+                        f"({', '.join(styles)}) is not used")
+    return warnings
+
+
 def save_model(model: Model, path: str | os.PathLike, overwrite: bool) -> Path:
     """Write `model` to `path` atomically (nothing at `path` if it fails); returns the path."""
     shape = model.network.shape

@@ -21,7 +21,7 @@ from ..media.paths import same_bytes
 from ..sequence import Item, Stylized, analyse_frame
 from ..video_job import VideoJob, frames_at_size
 from .keyframes import Keyframe, KeyframeChooser
-from .model_file import Model, copy_model, load_model, save_model
+from .model_file import Model, copy_model, load_model, mismatch_warnings, save_model
 from .painter import NetworkSequence
 from .training import Example, Trainer, fresh_network, planned_steps
 
@@ -132,13 +132,8 @@ def reused_model(job: VideoJob, fast: FastSettings, style_paths: list[Path], emi
     assert fast.model is not None
     model = model or load_model(fast.model)
     emit(FastPlan(job.total or 0, 0, (), 0, 0, Path(fast.model)))
-    if model.size != (0, 0) and max(model.size) != max(job.size):
-        emit(StylizeWarning(f"the model was trained on {model.size[0]}x{model.size[1]} frames and these are "
-                            f"{job.size[0]}x{job.size[1]}: its strokes keep their size in pixels"))
-    names = tuple(p.name for p in style_paths)
-    if model.styles and names != model.styles:
-        emit(StylizeWarning(f"--model paints the style it learnt ({', '.join(model.styles)}); STYLE "
-                            f"({', '.join(names)}) is not used"))
+    for warning in mismatch_warnings(model, job.size, tuple(p.name for p in style_paths)):
+        emit(StylizeWarning(warning))
     return model
 
 
