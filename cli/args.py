@@ -160,8 +160,8 @@ def build_parser() -> Parser:
     f.add_argument("--model", metavar="FILE",
                    help="paint every frame with the network --save-model kept (no keyframes, no training; implies "
                         "--fast)")
-    add_fast_steps(f, "the network's training steps (default: one a frame, 200 to 1500); about 2400 before its "
-                      "frames look painted, 1-2 s a step on a CPU (README)")
+    add_fast_steps(f, "the network's training steps (default: one a frame, 200 to 1500); more paint better and "
+                      "take longer: about 0.5 s a step on a 2-core CPU (README)")
     r = p.add_argument_group("videos across machines, on Ray (pip install \"stylize-video[ray]\")")  # RAY_OPTIONS
     r.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="spread the frames over Ray workers: on this machine (a Ray instance started for the run), "

@@ -76,8 +76,8 @@ def build_live_parser() -> Parser:
     f.add_argument("--save-model", metavar="FILE", help="with --fast: keep the trained network in FILE")
     f.add_argument("--model", metavar="FILE", help="paint with the network --save-model kept (no training; implies "
                                                    "--fast)")
-    add_fast_steps(f, "training steps for each keyframe (default 200: a tinted photo; about 2400 before it looks "
-                      "painted, 1-2 s a step on a CPU)")
+    add_fast_steps(f, "training steps for each keyframe (default 200); more paint better and take longer: about "
+                      "0.6 s a step on a 2-core CPU, more beside the window")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_version(p)
     return p

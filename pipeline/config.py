@@ -175,10 +175,13 @@ class FastSettings:
     and max_steps; each step takes `batch` random crops of at most `crop` px a side, half from the keyframes (L1
     towards their paintings, weight l1_weight) and half from about `pool_frames` frames of the whole clip, all under
     the optimizer's own objective (content, style and smoothness, as StyleSettings.loss weighs them, the style
-    weight times style_boost); Adam at learning_rate, decayed to a tenth. blend: how much of the previous painted
-    frame, moved along the flow, each frame keeps where the flow is reliable (0: none; every frame painted on its
-    own). channels, res_blocks, residual: the network's width at full, 1/2 and 1/4 resolution, its residual blocks at
-    1/4, and whether it paints a change of the frame (fast/network.py's Shape).
+    weight times style_boost); Adam at learning_rate, decayed to a tenth. crop 64: at an equal 5 minutes of
+    training on a CPU, 64 px crops (0.44 s a step at 256 px) left 4.6x the optimizer's style loss, 128 px (1.27 s a
+    step) 7.0x, 48 px 6.4x (bench/fast_budget.py; 32 px: 11.5x; Texler et al. use 32x32 patches, with no Gram
+    loss). blend: how much of the previous painted frame, moved along the flow, each frame keeps where the flow is
+    reliable (0: none; every frame painted on its own). channels, res_blocks, residual: the network's width at full,
+    1/2 and 1/4 resolution, its residual blocks at 1/4, and whether it paints a change of the frame
+    (fast/network.py's Shape).
     """
 
     model: str | None = None
@@ -189,7 +192,7 @@ class FastSettings:
     min_steps: int = 200
     max_steps: int = 1500
     batch: int = 4
-    crop: int = 128
+    crop: int = 64
     pool_frames: int = 48
     l1_weight: float = 10.0
     style_boost: float = 1.0
