@@ -77,7 +77,7 @@ def build_live_parser() -> Parser:
     f.add_argument("--model", metavar="FILE", help="paint with the network --save-model kept (no training; implies "
                                                    "--fast)")
     add_fast_steps(f, "training steps for each keyframe (default 200); more paint better and take longer: about "
-                      "0.6 s a step on a 2-core CPU, more beside the window")
+                      "0.8 s a step beside the window on a 2-core CPU")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_version(p)
     return p
@@ -96,8 +96,9 @@ def settings_from(ns: argparse.Namespace) -> tuple[LiveSettings, StyleSettings]:
 
 
 def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, LiveSettings, StyleSettings, FastSettings | None]:
-    """The parsed `--live` command line and its settings (the fast painter's: None without --fast), its files checked. --help prints and exits 0; a bad
-    command line raises UsageError, a missing file InputError, a refused recording UsageError or OutputError."""
+    """The parsed `--live` command line and its settings (the fast painter's: None without --fast), its files
+    checked. --help prints and exits 0; a bad command line raises UsageError, a missing file InputError, a refused
+    recording UsageError or OutputError."""
     parser = build_live_parser()
     if "-h" in argv or "--help" in argv:  # before parsing: `--live --help` would read --help as the SOURCE
         parser.print_help()
